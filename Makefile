@@ -1,0 +1,49 @@
+# The project's two commands: `make run` and `make test`. Everything they need
+# (Python tools in project virtual environments) is installed on first use.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+CARGO ?= cargo
+export SAM_CLI_TELEMETRY := 0
+export MOTO_SERVER := $(CURDIR)/$(VENV)/moto/bin/moto_server
+
+.PHONY: run test fmt-check clippy unit infra-check venvs package bench clean-venv
+
+## make run: the whole pipeline on this machine (no AWS account, no Docker).
+run:
+	$(CARGO) run -p orders-local -- $(ARGS)
+
+## make test: formatting, lints, every test (unit, contract, moto, local e2e) and the template checks.
+test: venvs fmt-check clippy unit infra-check
+
+fmt-check:
+	$(CARGO) fmt --all --check
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+unit: $(VENV)/moto/.installed
+	$(CARGO) test --workspace
+
+# One virtual environment per tool set: their pinned dependencies conflict.
+$(VENV)/%/.installed: infra/requirements/%.txt
+	rm -rf $(VENV)/$*
+	$(PYTHON) -m venv $(VENV)/$*
+	$(VENV)/$*/bin/pip install --quiet --disable-pip-version-check -r $<
+	touch $@
+
+venvs: $(VENV)/moto/.installed $(VENV)/sam/.installed $(VENV)/checkov/.installed
+
+infra-check: $(VENV)/sam/.installed $(VENV)/checkov/.installed
+	infra/check.sh
+
+package: $(VENV)/moto/.installed
+	infra/package.sh
+
+bench:
+	$(CARGO) bench -p shared
+
+clean-venv:
+	rm -rf $(VENV)

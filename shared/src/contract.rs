@@ -1,0 +1,350 @@
+//! Versioned message contracts other teams may consume.
+//!
+//! * [`OrderMessage`] (`schemaVersion: 1`): what intake puts on the orders FIFO
+//!   queue and the worker reads.
+//! * [`OrderCreated`] (`eventType: "OrderCreated"`, `schemaVersion: 1`): what the
+//!   notifier publishes to the order-events SNS topic.
+//!
+//! Compatibility rules: readers ignore unknown fields (so producers may add
+//! optional fields within a version); a breaking change bumps `schemaVersion`,
+//! and readers reject versions they do not know as poison rather than guessing.
+//! Timestamps are RFC 3339 in UTC; money is integer minor units.
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::domain::{ContentHash, Currency, ItemId, Order, OrderId, Quantity};
+
+/// The only order-message schema version this code reads and writes.
+pub const ORDER_MESSAGE_SCHEMA_VERSION: u32 = 1;
+/// The only OrderCreated schema version this code writes.
+pub const ORDER_CREATED_SCHEMA_VERSION: u32 = 1;
+/// The `eventType` of [`OrderCreated`], also sent as an SNS message attribute.
+pub const ORDER_CREATED_EVENT_TYPE: &str = "OrderCreated";
+
+/// Carries one request's identity through every stage (queue message, item,
+/// event and every log line). 1–128 printable ASCII characters without spaces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct CorrelationId(String);
+
+impl CorrelationId {
+    /// Accepts a caller-supplied id when it is 1–128 visible ASCII characters.
+    pub fn parse(raw: &str) -> Option<Self> {
+        let ok = !raw.is_empty() && raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    /// A fresh random id, for requests that came with none.
+    pub fn generate() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CorrelationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for CorrelationId {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, Self::Error> {
+        Self::parse(&raw)
+            .ok_or_else(|| "correlation id must be 1-128 visible ASCII characters".into())
+    }
+}
+
+impl From<CorrelationId> for String {
+    fn from(id: CorrelationId) -> String {
+        id.0
+    }
+}
+
+/// Why a message body could not be read. Both variants are permanent: the same
+/// bytes will fail the same way on every delivery.
+#[derive(Debug, thiserror::Error)]
+pub enum ContractError {
+    /// The body is not a valid message of any version we know the shape of.
+    #[error("malformed message body")]
+    Malformed(#[source] serde_json::Error),
+    /// The body declares a schema version this reader does not support.
+    #[error("unsupported schemaVersion {0}")]
+    UnsupportedVersion(u64),
+}
+
+/// Order message v1: the body of every message on the orders queue.
+///
+/// ```json
+/// {"schemaVersion":1,"orderId":"23214","correlationId":"c0ffee",
+///  "acceptedAt":"2026-11-24T10:00:00Z",
+///  "order":{"customerName":"…","shippingAddress":"…",
+///           "items":[{"itemId":"item456","quantity":22}]}}
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderMessage {
+    /// Always [`ORDER_MESSAGE_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The order's id (client-chosen or minted by intake).
+    pub order_id: OrderId,
+    /// The request's correlation id.
+    pub correlation_id: CorrelationId,
+    /// When intake accepted the order.
+    #[serde(with = "time::serde::rfc3339")]
+    pub accepted_at: OffsetDateTime,
+    /// The validated order content.
+    pub order: Order,
+}
+
+/// Reads only the version, so an unknown version is told apart from a malformed body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VersionProbe {
+    schema_version: u64,
+}
+
+impl OrderMessage {
+    /// Builds a v1 message.
+    pub fn new(
+        order_id: OrderId,
+        correlation_id: CorrelationId,
+        accepted_at: OffsetDateTime,
+        order: Order,
+    ) -> Self {
+        Self {
+            schema_version: ORDER_MESSAGE_SCHEMA_VERSION,
+            order_id,
+            correlation_id,
+            accepted_at,
+            order,
+        }
+    }
+
+    /// Serialises the message as its JSON body.
+    pub fn to_body(&self) -> String {
+        // Plain strings, integers and a formatted timestamp: this cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Parses a JSON body, tolerating unknown fields but not unknown versions.
+    pub fn from_body(body: &str) -> Result<Self, ContractError> {
+        let probe: VersionProbe = serde_json::from_str(body).map_err(ContractError::Malformed)?;
+        if probe.schema_version != u64::from(ORDER_MESSAGE_SCHEMA_VERSION) {
+            return Err(ContractError::UnsupportedVersion(probe.schema_version));
+        }
+        serde_json::from_str(body).map_err(ContractError::Malformed)
+    }
+
+    /// The content hash of this message's order.
+    pub fn content_hash(&self) -> ContentHash {
+        ContentHash::of(&self.order_id, &self.order)
+    }
+}
+
+/// One line of an [`OrderCreated`] event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCreatedItem {
+    /// The item.
+    pub item_id: ItemId,
+    /// Units ordered.
+    pub quantity: Quantity,
+    /// Unit price in minor units, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<u64>,
+}
+
+/// OrderCreated event v1, published once an order is durably stored.
+///
+/// It deliberately carries no personal data (name, address, e-mail): consumers
+/// that need them read the order from the table under their own grant. `eventId`
+/// is deterministic per order, so consumers can drop the rare duplicate delivery
+/// (stream retries publish at least once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCreated {
+    /// Always `OrderCreated`.
+    pub event_type: String,
+    /// Always [`ORDER_CREATED_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// `OrderCreated:<orderId>`: stable across redeliveries.
+    pub event_id: String,
+    /// When the order was stored.
+    #[serde(with = "time::serde::rfc3339")]
+    pub occurred_at: OffsetDateTime,
+    /// The request's correlation id.
+    pub correlation_id: CorrelationId,
+    /// The order.
+    pub order_id: OrderId,
+    /// When intake accepted it.
+    #[serde(with = "time::serde::rfc3339")]
+    pub accepted_at: OffsetDateTime,
+    /// Number of lines.
+    pub line_count: usize,
+    /// Total units over all lines.
+    pub unit_count: u64,
+    /// The lines.
+    pub items: Vec<OrderCreatedItem>,
+    /// Currency of the prices, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+    /// Order total in minor units, when every line has a price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+impl OrderCreated {
+    /// Builds the v1 event for a stored order.
+    pub fn new(
+        order_id: OrderId,
+        correlation_id: CorrelationId,
+        accepted_at: OffsetDateTime,
+        occurred_at: OffsetDateTime,
+        order: &Order,
+    ) -> Self {
+        Self {
+            event_type: ORDER_CREATED_EVENT_TYPE.to_owned(),
+            schema_version: ORDER_CREATED_SCHEMA_VERSION,
+            event_id: format!("{ORDER_CREATED_EVENT_TYPE}:{order_id}"),
+            occurred_at,
+            correlation_id,
+            order_id,
+            accepted_at,
+            line_count: order.items().len(),
+            unit_count: order.unit_count(),
+            items: order
+                .items()
+                .iter()
+                .map(|i| OrderCreatedItem {
+                    item_id: i.item_id.clone(),
+                    quantity: i.quantity,
+                    unit_price: i.unit_price.map(|p| p.minor_units()),
+                })
+                .collect(),
+            currency: order.currency().cloned(),
+            total: order.total().map(|t| t.minor_units()),
+        }
+    }
+
+    /// The JSON form sent to queue and HTTP subscribers.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// The short, readable text sent to e-mail subscribers (no raw JSON).
+    pub fn email_text(&self) -> String {
+        let mut text = format!(
+            "New order {}\n\nItems: {} line(s), {} unit(s)\n",
+            self.order_id, self.line_count, self.unit_count
+        );
+        if let (Some(total), Some(currency)) = (self.total, &self.currency) {
+            text.push_str(&format!(
+                "Total: {}\n",
+                crate::domain::Money::from_minor(total).display_with(currency)
+            ));
+        }
+        let accepted = self
+            .accepted_at
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "Accepted: {accepted}\nCorrelation id: {}\n",
+            self.correlation_id
+        ));
+        text
+    }
+
+    /// The e-mail subject line.
+    pub fn email_subject(&self) -> String {
+        // SNS subjects are limited to 100 characters; order ids are at most 64.
+        format!("New order {}", self.order_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::OrderRequest;
+    use serde_json::json;
+
+    fn message() -> OrderMessage {
+        let req = OrderRequest::from_json(&json!({"orderID":"23214","customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"})).unwrap();
+        OrderMessage::new(
+            req.order_id.unwrap(),
+            CorrelationId::parse("corr-1").unwrap(),
+            time::macros::datetime!(2026-11-24 10:00 UTC),
+            req.order,
+        )
+    }
+
+    #[test]
+    fn order_message_round_trips_and_has_the_documented_shape() {
+        let m = message();
+        let body = m.to_body();
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["schemaVersion"], 1);
+        assert_eq!(v["orderId"], "23214");
+        assert_eq!(v["correlationId"], "corr-1");
+        assert_eq!(v["acceptedAt"], "2026-11-24T10:00:00Z");
+        assert_eq!(v["order"]["items"][0]["quantity"], 22);
+        assert_eq!(OrderMessage::from_body(&body).unwrap(), m);
+    }
+
+    #[test]
+    fn readers_ignore_unknown_fields() {
+        let mut v: serde_json::Value = serde_json::from_str(&message().to_body()).unwrap();
+        v["futureField"] = json!("x");
+        v["order"]["giftWrap"] = json!(true);
+        assert_eq!(OrderMessage::from_body(&v.to_string()).unwrap(), message());
+    }
+
+    #[test]
+    fn unknown_versions_and_garbage_are_rejected_distinctly() {
+        let mut v: serde_json::Value = serde_json::from_str(&message().to_body()).unwrap();
+        v["schemaVersion"] = json!(2);
+        assert!(matches!(
+            OrderMessage::from_body(&v.to_string()),
+            Err(ContractError::UnsupportedVersion(2))
+        ));
+        assert!(matches!(
+            OrderMessage::from_body("not json"),
+            Err(ContractError::Malformed(_))
+        ));
+        v["schemaVersion"] = json!(1);
+        v["order"]["items"] = json!([]);
+        assert!(matches!(
+            OrderMessage::from_body(&v.to_string()),
+            Err(ContractError::Malformed(_))
+        ));
+    }
+
+    #[test]
+    fn order_created_has_no_personal_data_and_a_readable_email() {
+        let m = message();
+        let e = OrderCreated::new(
+            m.order_id.clone(),
+            m.correlation_id.clone(),
+            m.accepted_at,
+            m.accepted_at,
+            &m.order,
+        );
+        let json = e.to_json();
+        assert!(!json.contains("Harry") && !json.contains("Nguyen"));
+        let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(v["eventType"], "OrderCreated");
+        assert_eq!(v["schemaVersion"], 1);
+        assert_eq!(v["eventId"], "OrderCreated:23214");
+        assert_eq!(v["unitCount"], 22);
+        let text = e.email_text();
+        assert!(text.contains("23214") && text.contains("22 unit(s)"));
+        assert!(!text.contains('{'));
+        let back: OrderCreated = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, e);
+    }
+}

@@ -1,0 +1,199 @@
+//! In-memory implementations of the ports, for handler unit tests.
+//!
+//! They keep the semantics the handlers rely on (a conditional put that tells
+//! duplicates from conflicts; a queue that records what was sent) and let a test
+//! inject failures: a number of transient failures, or a failure for one order.
+//! The local runner's emulated services, with full SQS/DynamoDB/SNS behaviour,
+//! live in `orders-local`.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use async_trait::async_trait;
+
+use crate::contract::OrderCreated;
+use crate::ports::{
+    EventPublisher, OrderQueue, OrderStore, OutgoingOrder, PortError, PutOutcome, QueueError,
+};
+use crate::record::StoredOrder;
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A test that panicked while holding the lock must not hide the data.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A failure a test asks an in-memory port to produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Fail as a throttled or unavailable service would.
+    Transient,
+    /// Fail as a misconfigured or refusing service would.
+    Permanent,
+}
+
+#[derive(Debug, Default)]
+struct Faults {
+    next: Vec<Fault>,
+    orders: HashMap<String, Fault>,
+}
+
+impl Faults {
+    /// The fault to apply to a call about `order_id`, if any. Queued faults are
+    /// consumed one per call; per-order faults persist.
+    fn take(&mut self, order_id: &str) -> Option<Fault> {
+        if !self.next.is_empty() {
+            return Some(self.next.remove(0));
+        }
+        self.orders.get(order_id).copied()
+    }
+}
+
+macro_rules! fault_controls {
+    ($ty:ty) => {
+        impl $ty {
+            /// Makes the next `n` calls fail with `fault`.
+            pub fn fail_next(&self, n: usize, fault: Fault) {
+                lock(&self.faults)
+                    .next
+                    .extend(std::iter::repeat_n(fault, n));
+            }
+
+            /// Makes every call about `order_id` fail with `fault` until cleared.
+            pub fn fail_order(&self, order_id: &str, fault: Fault) {
+                lock(&self.faults).orders.insert(order_id.to_owned(), fault);
+            }
+
+            /// Clears every injected fault.
+            pub fn heal(&self) {
+                *lock(&self.faults) = Faults::default();
+            }
+        }
+    };
+}
+
+fn port_fault(fault: Fault) -> PortError {
+    match fault {
+        Fault::Transient => PortError::Transient("injected transient fault".into()),
+        Fault::Permanent => PortError::Permanent("injected permanent fault".into()),
+    }
+}
+
+/// An [`OrderQueue`] that records every message it accepts, in order, and drops
+/// a message whose dedup id it has already seen (as SQS FIFO does within 5 minutes).
+#[derive(Debug, Default)]
+pub struct MemoryQueue {
+    sent: Mutex<Vec<OutgoingOrder>>,
+    dedup_ids: Mutex<HashSet<String>>,
+    faults: Mutex<Faults>,
+}
+
+fault_controls!(MemoryQueue);
+
+impl MemoryQueue {
+    /// Messages accepted so far (deduplicated ones excluded).
+    pub fn sent(&self) -> Vec<OutgoingOrder> {
+        lock(&self.sent).clone()
+    }
+}
+
+#[async_trait]
+impl OrderQueue for MemoryQueue {
+    async fn enqueue(&self, order: &OutgoingOrder) -> Result<(), QueueError> {
+        match lock(&self.faults).take(order.message.order_id.as_str()) {
+            Some(Fault::Transient) => {
+                return Err(QueueError::Unavailable("injected transient fault".into()));
+            }
+            Some(Fault::Permanent) => {
+                return Err(QueueError::Rejected("injected permanent fault".into()));
+            }
+            None => {}
+        }
+        if lock(&self.dedup_ids).insert(order.dedup_id.clone()) {
+            lock(&self.sent).push(order.clone());
+        }
+        Ok(())
+    }
+}
+
+/// An [`OrderStore`] over a map, with the conditional-put semantics of the
+/// DynamoDB adapter.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    items: Mutex<HashMap<String, StoredOrder>>,
+    writes: Mutex<usize>,
+    faults: Mutex<Faults>,
+}
+
+fault_controls!(MemoryStore);
+
+impl MemoryStore {
+    /// The stored order with this id.
+    pub fn get(&self, order_id: &str) -> Option<StoredOrder> {
+        lock(&self.items).get(order_id).cloned()
+    }
+
+    /// Number of stored orders.
+    pub fn len(&self) -> usize {
+        lock(&self.items).len()
+    }
+
+    /// Whether nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of successful writes (a duplicate or conflict writes nothing).
+    pub fn writes(&self) -> usize {
+        *lock(&self.writes)
+    }
+}
+
+#[async_trait]
+impl OrderStore for MemoryStore {
+    async fn put_if_absent(&self, order: &StoredOrder) -> Result<PutOutcome, PortError> {
+        if let Some(fault) = lock(&self.faults).take(order.order_id.as_str()) {
+            return Err(port_fault(fault));
+        }
+        let mut items = lock(&self.items);
+        match items.get(order.order_id.as_str()) {
+            Some(existing) if existing.content_hash == order.content_hash => {
+                Ok(PutOutcome::Duplicate)
+            }
+            Some(existing) => Ok(PutOutcome::Conflict {
+                existing: existing.content_hash.clone(),
+            }),
+            None => {
+                items.insert(order.order_id.as_str().to_owned(), order.clone());
+                *lock(&self.writes) += 1;
+                Ok(PutOutcome::Created)
+            }
+        }
+    }
+}
+
+/// An [`EventPublisher`] that records every event it publishes.
+#[derive(Debug, Default)]
+pub struct MemoryPublisher {
+    published: Mutex<Vec<OrderCreated>>,
+    faults: Mutex<Faults>,
+}
+
+fault_controls!(MemoryPublisher);
+
+impl MemoryPublisher {
+    /// Events published so far, in order.
+    pub fn published(&self) -> Vec<OrderCreated> {
+        lock(&self.published).clone()
+    }
+}
+
+#[async_trait]
+impl EventPublisher for MemoryPublisher {
+    async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
+        if let Some(fault) = lock(&self.faults).take(event.order_id.as_str()) {
+            return Err(port_fault(fault));
+        }
+        lock(&self.published).push(event.clone());
+        Ok(())
+    }
+}

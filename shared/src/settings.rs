@@ -1,0 +1,43 @@
+//! Settings of the deployed stack that the local runner must reproduce.
+//!
+//! `infra/template.yaml` is checked against these values by the
+//! template-agreement test, so the template and the local pipeline cannot drift.
+
+/// Timeout of the intake function, seconds.
+pub const INTAKE_TIMEOUT_SECS: u64 = 5;
+/// Timeout of the worker function, seconds.
+pub const WORKER_TIMEOUT_SECS: u64 = 10;
+/// Timeout of the notifier function, seconds.
+pub const NOTIFIER_TIMEOUT_SECS: u64 = 10;
+
+/// Visibility timeout of the orders queue: AWS asks for at least six times the
+/// worker's timeout so a batch is not redelivered while it is still running.
+pub const ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS: u64 = 6 * WORKER_TIMEOUT_SECS;
+/// Retention of the orders queue (4 days).
+pub const ORDERS_QUEUE_RETENTION_SECS: u64 = 4 * 24 * 3600;
+/// Receives after which a message moves to the worker DLQ.
+pub const MAX_RECEIVE_COUNT: u32 = 5;
+/// Retention of every DLQ (14 days, the SQS maximum).
+pub const DLQ_RETENTION_SECS: u64 = 14 * 24 * 3600;
+/// SQS FIFO deduplication window (fixed by SQS), seconds.
+pub const FIFO_DEDUP_WINDOW_SECS: u64 = 300;
+
+/// Worker event source mapping: records per batch.
+pub const WORKER_BATCH_SIZE: usize = 10;
+/// Worker event source mapping: default maximum concurrency (a template parameter).
+pub const WORKER_MAX_CONCURRENCY: u32 = 5;
+
+/// Notifier event source mapping: records per batch.
+pub const NOTIFIER_BATCH_SIZE: usize = 10;
+/// Notifier event source mapping: retries of a failing batch before it goes to
+/// the on-failure destination.
+pub const NOTIFIER_MAX_RETRY_ATTEMPTS: u32 = 3;
+/// Notifier event source mapping: records older than this are sent to the
+/// on-failure destination instead of blocking the shard.
+pub const NOTIFIER_MAX_RECORD_AGE_SECS: u64 = 3600;
+/// Notifier event source mapping: split a failing batch in two and retry.
+pub const NOTIFIER_BISECT_ON_ERROR: bool = true;
+/// Notifier event source mapping: only these stream event names reach the function.
+pub const NOTIFIER_FILTER_EVENT_NAMES: &[&str] = &["INSERT"];
+/// Notifier event source mapping filter pattern, exactly as in the template.
+pub const NOTIFIER_FILTER_PATTERN: &str = r#"{"eventName":["INSERT"]}"#;
