@@ -1,1 +1,7 @@
-//! placeholder
+//! `orders-local`: the whole order pipeline on one machine.
+//!
+//! The same handler code that ships to Lambda, wired to embedded emulators of
+//! SQS FIFO, DynamoDB Streams and SNS (or to any AWS endpoint), with emulated
+//! API Gateway and event source mappings.
+
+pub mod backend;

@@ -1,0 +1,187 @@
+//! The services the local pipeline runs on, as traits with two implementations:
+//! the embedded emulators (default, in process) and the AWS SDK (any
+//! AWS-compatible endpoint: moto server, LocalStack or a real account).
+//!
+//! The contract suite in `tests/` runs one set of cases against both, so the
+//! emulators keep AWS's semantics where the pipeline depends on them. These
+//! traits are wider than the handlers' ports (`shared::ports`): the runner also
+//! receives, deletes and redrives messages and reads the table's stream, as
+//! Lambda's event source mappings do.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::dynamodb::EventRecord;
+use shared::ports::{BoxError, EventPublisher, OrderQueue, OrderStore};
+
+/// A backend call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    /// The named queue, table, topic or receipt does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The call was refused or could not be made.
+    #[error("backend call failed")]
+    Call(#[source] BoxError),
+}
+
+/// Result of a backend call.
+pub type BackendResult<T> = Result<T, BackendError>;
+
+/// Where a queue's messages go after too many receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redrive {
+    /// URL of the dead-letter queue (FIFO for a FIFO source).
+    pub dlq_url: String,
+    /// Receives after which a message moves to the DLQ.
+    pub max_receive_count: u32,
+}
+
+/// What to create. A FIFO queue's name ends in `.fifo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSpec {
+    /// Queue name.
+    pub name: String,
+    /// FIFO (strict order per group, deduplication) or standard.
+    pub fifo: bool,
+    /// How long a received message stays invisible.
+    pub visibility_timeout: Duration,
+    /// Optional redrive to a dead-letter queue.
+    pub redrive: Option<Redrive>,
+}
+
+/// A message to send.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SendMessage {
+    /// Body.
+    pub body: String,
+    /// FIFO `MessageGroupId` (required on FIFO queues).
+    pub group_id: Option<String>,
+    /// FIFO `MessageDeduplicationId` (required on FIFO queues without content-based dedup).
+    pub dedup_id: Option<String>,
+    /// String message attributes.
+    pub message_attributes: HashMap<String, String>,
+}
+
+/// A received message, with SQS's system attributes by their SQS names
+/// (`ApproximateReceiveCount`, `SentTimestamp`, `ApproximateFirstReceiveTimestamp`,
+/// `SenderId`, and on FIFO queues `MessageGroupId`, `MessageDeduplicationId`,
+/// `SequenceNumber`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedMessage {
+    /// The message id.
+    pub message_id: String,
+    /// Handle for delete / change visibility of this receive.
+    pub receipt_handle: String,
+    /// Body.
+    pub body: String,
+    /// System attributes.
+    pub attributes: HashMap<String, String>,
+    /// String message attributes.
+    pub message_attributes: HashMap<String, String>,
+}
+
+impl ReceivedMessage {
+    /// `ApproximateReceiveCount`, 0 when absent.
+    pub fn receive_count(&self) -> u32 {
+        self.attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0)
+    }
+}
+
+/// Approximate depth of a queue.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct QueueDepth {
+    /// `ApproximateNumberOfMessages`.
+    pub visible: u64,
+    /// `ApproximateNumberOfMessagesNotVisible`.
+    pub in_flight: u64,
+}
+
+/// SQS: the queues of the pipeline.
+#[async_trait]
+pub trait QueueService: Send + Sync {
+    /// Creates the queue if it does not exist (with these attributes) and returns its URL.
+    async fn create_queue(&self, spec: &QueueSpec) -> BackendResult<String>;
+    /// Sends one message; returns its message id.
+    async fn send(&self, queue_url: &str, message: &SendMessage) -> BackendResult<String>;
+    /// Receives up to `max` (1–10) messages, waiting up to `wait` for the first.
+    async fn receive(
+        &self,
+        queue_url: &str,
+        max: usize,
+        wait: Duration,
+    ) -> BackendResult<Vec<ReceivedMessage>>;
+    /// Deletes a received message.
+    async fn delete(&self, queue_url: &str, receipt_handle: &str) -> BackendResult<()>;
+    /// Changes a received message's remaining visibility timeout.
+    async fn change_visibility(
+        &self,
+        queue_url: &str,
+        receipt_handle: &str,
+        timeout: Duration,
+    ) -> BackendResult<()>;
+    /// Visible and in-flight message counts.
+    async fn depth(&self, queue_url: &str) -> BackendResult<QueueDepth>;
+    /// The intake port over this queue (routing and dedup as on SQS FIFO).
+    fn order_queue(&self, queue_url: &str) -> Arc<dyn OrderQueue>;
+}
+
+/// Reads a table's stream forward, as Lambda's poller does.
+#[async_trait]
+pub trait StreamReader: Send {
+    /// The next records (at most `max`) after the last ones returned, in
+    /// order per item; empty when nothing new has arrived.
+    async fn next_records(&mut self, max: usize) -> BackendResult<Vec<EventRecord>>;
+}
+
+/// DynamoDB: the orders table (partition key `orderId`) and its stream
+/// (`NEW_AND_OLD_IMAGES`).
+#[async_trait]
+pub trait TableService: Send + Sync {
+    /// Creates the table with its stream if it does not exist.
+    async fn create_table(&self, table: &str) -> BackendResult<()>;
+    /// The worker's port over this table.
+    fn order_store(&self, table: &str) -> Arc<dyn OrderStore>;
+    /// Reads an item by order id (strongly consistent).
+    async fn get(&self, table: &str, order_id: &str) -> BackendResult<Option<serde_dynamo::Item>>;
+    /// Writes an item unconditionally (an update shows as MODIFY on the stream).
+    async fn put(&self, table: &str, item: serde_dynamo::Item) -> BackendResult<()>;
+    /// Deletes an item (REMOVE on the stream).
+    async fn delete(&self, table: &str, order_id: &str) -> BackendResult<()>;
+    /// Opens a reader at the start of the stream (`TRIM_HORIZON`).
+    async fn open_stream(&self, table: &str) -> BackendResult<Box<dyn StreamReader>>;
+}
+
+/// SNS: the order-events topic and its subscriptions.
+#[async_trait]
+pub trait TopicService: Send + Sync {
+    /// Creates the topic if it does not exist and returns its ARN.
+    async fn create_topic(&self, name: &str) -> BackendResult<String>;
+    /// Subscribes a queue, with an optional filter policy (JSON, on message
+    /// attributes) and raw message delivery on or off. Returns the subscription ARN.
+    async fn subscribe_queue(
+        &self,
+        topic_arn: &str,
+        queue_url: &str,
+        filter_policy: Option<&str>,
+        raw_delivery: bool,
+    ) -> BackendResult<String>;
+    /// The notifier's port over this topic.
+    fn event_publisher(&self, topic_arn: &str) -> Arc<dyn EventPublisher>;
+}
+
+/// The three services, of one kind (all embedded or all AWS).
+#[derive(Clone)]
+pub struct Backends {
+    /// SQS.
+    pub queues: Arc<dyn QueueService>,
+    /// DynamoDB and its stream.
+    pub tables: Arc<dyn TableService>,
+    /// SNS.
+    pub topics: Arc<dyn TopicService>,
+}
