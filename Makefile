@@ -9,7 +9,7 @@ CARGO ?= cargo
 export SAM_CLI_TELEMETRY := 0
 export MOTO_SERVER := $(CURDIR)/$(VENV)/moto/bin/moto_server
 
-.PHONY: run test fmt-check clippy unit infra-check venvs package bench clean-venv
+.PHONY: run test fmt-check clippy unit infra-check venvs package clean-venv
 
 ## make run: the whole pipeline on this machine (no AWS account, no Docker).
 run:
@@ -41,9 +41,6 @@ infra-check: $(VENV)/sam/.installed $(VENV)/checkov/.installed
 
 package: $(VENV)/moto/.installed
 	infra/package.sh
-
-bench:
-	$(CARGO) bench -p shared
 
 clean-venv:
 	rm -rf $(VENV)
