@@ -1,1 +1,368 @@
-//! placeholder
+//! Test harness of the integration tests: a moto server on a free loopback port,
+//! an `SdkConfig` pointing at it, and unique resource names.
+//!
+//! One moto server is shared by every test of a test binary ([`moto`]). It never
+//! outlives the binary: moto runs under a small `sh` watchdog whose standard
+//! input is a pipe held by the test process. When the test process closes the
+//! pipe ([`MotoServer`]'s `Drop`) or dies in any way (the kernel closes its
+//! descriptors), the watchdog reads end-of-file and stops moto. A static is
+//! never dropped, which is why the pipe, not `Drop`, is the guarantee.
+//!
+//! Where to find moto: `$MOTO_SERVER`, else `<workspace>/.venv/moto/bin/moto_server`
+//! (both set up by `make .venv/moto/.installed`). Under `CI=true` a missing
+//! moto fails the test; elsewhere the test prints how to get it and skips.
+
+// Test support code: a failed set-up must stop the test with its reason, as a
+// test's own `unwrap` would.
+#![allow(clippy::panic, clippy::expect_used, clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::config::{Credentials, SharedCredentialsProvider};
+
+/// Region every test resource lives in.
+pub const REGION: &str = "us-east-1";
+
+/// How to install moto, printed when it is missing.
+pub const INSTALL_HINT: &str =
+    "run `make .venv/moto/.installed` (or set MOTO_SERVER to a moto_server executable)";
+
+/// How long moto may take to answer after it is spawned (a cold Python import on
+/// a busy two-core machine takes several seconds).
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// Runs moto in the background and stops it when standard input reaches
+/// end-of-file: `$1` is the log file, the rest is the moto command line.
+/// TERM first, KILL after five seconds, then the log is removed.
+const WATCHDOG: &str = r#"log=$1; shift
+"$@" </dev/null >"$log" 2>&1 &
+pid=$!
+cat >/dev/null
+kill -TERM "$pid" 2>/dev/null
+i=0
+while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+kill -KILL "$pid" 2>/dev/null
+wait "$pid"
+rm -f "$log"
+"#;
+
+/// Whether this is a CI run (`CI` set to anything but empty, `0` or `false`):
+/// there a missing emulator fails the test instead of skipping it.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE" | "False"))
+}
+
+/// Root of the cargo workspace (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// Where moto is expected: `$MOTO_SERVER`, else the project's virtual environment.
+pub fn moto_server_path() -> PathBuf {
+    match std::env::var_os("MOTO_SERVER") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => workspace_root().join(".venv/moto/bin/moto_server"),
+    }
+}
+
+/// A unique resource name: `prefix-<32 hex digits>` (46 characters for a
+/// 13-character prefix, within every SQS, SNS and DynamoDB limit once `.fifo`
+/// is added).
+pub fn unique_name(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// Why moto could not be started.
+#[derive(Debug)]
+pub enum StartError {
+    /// No executable at the expected path.
+    Missing(PathBuf),
+    /// It was found but did not come up.
+    Failed(String),
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Missing(path) => write!(
+                f,
+                "moto_server not found at {}: {INSTALL_HINT}",
+                path.display()
+            ),
+            Self::Failed(reason) => write!(f, "moto_server did not start: {reason}"),
+        }
+    }
+}
+
+/// A running moto server on `127.0.0.1`, stopped on drop or when the test
+/// process exits.
+#[derive(Debug)]
+pub struct MotoServer {
+    endpoint: String,
+    child: Child,
+    /// The watchdog's standard input: closing it stops moto.
+    pipe: Option<ChildStdin>,
+}
+
+impl MotoServer {
+    /// Starts moto, honouring `CI`: `None` (after printing how to install it)
+    /// when moto is missing outside CI. Panics when it is missing under CI or
+    /// does not come up.
+    pub fn start() -> Option<Self> {
+        match Self::try_start() {
+            Ok(server) => Some(server),
+            Err(StartError::Missing(path)) if !in_ci() => {
+                announce_skip(&path);
+                None
+            }
+            Err(err) => panic!("{err}"),
+        }
+    }
+
+    /// Starts moto on a free loopback port and waits until it answers HTTP.
+    pub fn try_start() -> Result<Self, StartError> {
+        let program = moto_server_path();
+        if !program.is_file() {
+            return Err(StartError::Missing(program));
+        }
+        // Another process may take the port between our probe and moto's bind:
+        // then moto exits and we try again on another port.
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Self::spawn_on_free_port(&program) {
+                Ok(server) => return Ok(server),
+                Err(reason) => last = reason,
+            }
+        }
+        Err(StartError::Failed(last))
+    }
+
+    fn spawn_on_free_port(program: &Path) -> Result<Self, String> {
+        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+        let log =
+            std::env::temp_dir().join(format!("orders-moto-{}-{port}.log", std::process::id()));
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("orders-moto-watchdog")
+            .arg(&log)
+            .arg(program)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // Its own process group, so a stuck moto can be killed with everything
+        // it started, and a terminal's Ctrl-C reaches the test, not moto.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot run /bin/sh: {e}"))?;
+        let pipe = child.stdin.take();
+        let mut server = Self {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            child,
+            pipe,
+        };
+        let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if answers_http(address) {
+                return Ok(server);
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(format!("the watchdog exited with {status}"));
+            }
+            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
+            if log_text.contains("Address already in use") || Instant::now() > deadline {
+                server.stop();
+                return Err(format!(
+                    "no answer on {address} after {:?}; moto's log:\n{log_text}",
+                    READY_TIMEOUT
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The endpoint URL, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// SDK configuration for this server: region `us-east-1`, static dummy
+    /// credentials, the endpoint URL and a 60-second operation timeout (a hung
+    /// emulator fails a test instead of stalling the run). Build it inside the
+    /// test's runtime: its HTTP connections belong to that runtime.
+    pub fn sdk_config(&self) -> SdkConfig {
+        SdkConfig::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+                "testing",
+                "testing",
+                None,
+                None,
+                "orders-tests",
+            )))
+            .endpoint_url(&self.endpoint)
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(Duration::from_secs(60))
+                    .build(),
+            )
+            .build()
+    }
+
+    /// Stops moto and waits for it (idempotent).
+    pub fn stop(&mut self) {
+        // End-of-file on the pipe: the watchdog terminates moto.
+        drop(self.pipe.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The watchdog itself is stuck: kill its whole process group.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for MotoServer {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Says once per test binary that the moto tests are skipped and how to run
+/// them. Written to the process's standard error directly: libtest captures
+/// `eprintln!` of passing tests, and a skip must be visible.
+fn announce_skip(path: &Path) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: moto_server not found at {}; {INSTALL_HINT} to run the tests that need moto (under CI=true this is a failure)",
+            path.display()
+        );
+    });
+}
+
+fn free_port() -> std::io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// Whether something on `address` answers an HTTP request.
+fn answers_http(address: SocketAddr) -> bool {
+    let Ok(mut stream) = TcpStream::connect_timeout(&address, Duration::from_millis(200)) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream
+        .write_all(b"GET /moto-api/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 5];
+    stream.read_exact(&mut head).is_ok() && &head == b"HTTP/"
+}
+
+/// The moto server shared by the tests of this binary, started on first use.
+/// `None` (after printing how to install moto) when moto is missing outside
+/// CI; panics under CI or when moto does not come up.
+pub fn moto() -> Option<&'static MotoServer> {
+    static SERVER: OnceLock<Result<MotoServer, StartError>> = OnceLock::new();
+    match SERVER.get_or_init(MotoServer::try_start) {
+        Ok(server) => Some(server),
+        Err(StartError::Missing(path)) if !in_ci() => {
+            announce_skip(path);
+            None
+        }
+        Err(err) => panic!("{err}"),
+    }
+}
+
+/// The shared moto server, or return from the calling test (skipping it) when
+/// moto is missing outside CI.
+#[macro_export]
+macro_rules! require_moto {
+    () => {
+        match $crate::moto() {
+            Some(server) => server,
+            None => return,
+        }
+    };
+}
+
+/// The old system's request body, accepted by intake as is.
+pub const LEGACY_BODY: &str = r#"{"orderID":"23214","customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"}"#;
+
+/// Test data: orders, messages, items and events built through the domain's
+/// own constructors, so they are valid by construction.
+pub mod fixtures {
+    use shared::contract::{CorrelationId, OrderCreated, OrderMessage};
+    use shared::domain::OrderRequest;
+    use shared::ports::OutgoingOrder;
+    use shared::record::StoredOrder;
+    use time::OffsetDateTime;
+
+    /// A queue message for the legacy body with this order id, customer name
+    /// and quantity (a different name or quantity changes the content hash).
+    pub fn order_message(order_id: &str, customer: &str, quantity: u32) -> OrderMessage {
+        let body = serde_json::json!({
+            "orderID": order_id,
+            "customerName": customer,
+            "items": [{"itemId": "item456", "quantity": quantity}],
+            "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam",
+        });
+        let request = OrderRequest::from_json(&body).expect("a valid legacy body");
+        OrderMessage::new(
+            request.order_id.expect("the body has an orderID"),
+            CorrelationId::parse(&format!("corr-{order_id}")).expect("a valid correlation id"),
+            OffsetDateTime::now_utc(),
+            request.order,
+        )
+    }
+
+    /// The message routed to `group`, deduplicated by `dedup`.
+    pub fn outgoing(message: OrderMessage, group: &str, dedup: &str) -> OutgoingOrder {
+        OutgoingOrder {
+            message,
+            group_id: group.to_owned(),
+            dedup_id: dedup.to_owned(),
+        }
+    }
+
+    /// The item the worker would store for this message.
+    pub fn stored_order(message: &OrderMessage) -> StoredOrder {
+        StoredOrder::from_message(message, OffsetDateTime::now_utc())
+    }
+
+    /// The event the notifier would publish for this stored order.
+    pub fn order_created(stored: &StoredOrder) -> OrderCreated {
+        OrderCreated::new(
+            stored.order_id.clone(),
+            stored.correlation_id.clone(),
+            stored.accepted_at,
+            stored.created_at,
+            &stored.order,
+        )
+    }
+}
