@@ -1,0 +1,412 @@
+//! Handler tests on the in-memory publisher, named Given/When/Then.
+
+use super::*;
+use aws_lambda_events::event::dynamodb::Event;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use shared::contract::{CorrelationId, OrderMessage};
+use shared::domain::OrderRequest;
+use shared::memory::{Fault, MemoryPublisher};
+use shared::telemetry::LogCapture;
+
+const INSERT_EVENTS: &str = include_str!("../../../events/dynamodb-insert.json");
+const MODIFY_EVENTS: &str = include_str!("../../../events/dynamodb-modify.json");
+const PERSONAL_DATA: &[&str] = &["Harry", "Kane", "Nguyen", "Hanoi"];
+
+/// The legacy order 23214 (under any id), as the worker stores it.
+fn stored(order_id: &str) -> StoredOrder {
+    let req = OrderRequest::from_json(&json!({
+        "orderID": order_id,
+        "customerName": "Harry Kane",
+        "items": [{"itemId": "item456", "quantity": 22}],
+        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam"
+    }))
+    .unwrap();
+    let message = OrderMessage::new(
+        req.order_id.unwrap(),
+        CorrelationId::parse(&format!("corr-{order_id}")).unwrap(),
+        time::macros::datetime!(2026-11-24 10:00 UTC),
+        req.order,
+    );
+    StoredOrder::from_message(&message, time::macros::datetime!(2026-11-24 10:00:01 UTC))
+}
+
+fn image(order: &StoredOrder) -> Value {
+    let item: serde_dynamo::Item = order.to_item().unwrap();
+    serde_json::to_value(item).unwrap()
+}
+
+/// One stream record in the shape Lambda delivers; `images` holds whichever
+/// of `NewImage`/`OldImage` the event name carries.
+fn record(event_name: &str, sequence_number: &str, order_id: &str, images: Value) -> Value {
+    let mut change = json!({
+        "ApproximateCreationDateTime": 1795514401,
+        "Keys": {"orderId": {"S": order_id}},
+        "SequenceNumber": sequence_number,
+        "SizeBytes": 420,
+        "StreamViewType": "NEW_AND_OLD_IMAGES"
+    });
+    for (name, value) in images.as_object().unwrap() {
+        change[name] = value.clone();
+    }
+    json!({
+        "eventID": format!("event-{sequence_number}"),
+        "eventName": event_name,
+        "eventVersion": "1.1",
+        "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-west-1",
+        "dynamodb": change,
+        "eventSourceARN": "arn:aws:dynamodb:eu-west-1:123456789012:table/orders/stream/2026-11-20T08:15:42.318"
+    })
+}
+
+fn insert(sequence_number: &str, order_id: &str) -> Value {
+    record(
+        "INSERT",
+        sequence_number,
+        order_id,
+        json!({"NewImage": image(&stored(order_id))}),
+    )
+}
+
+fn event(records: Vec<Value>) -> LambdaEvent<Event> {
+    let payload: Event = serde_json::from_value(json!({ "Records": records })).unwrap();
+    LambdaEvent::new(payload, Context::default())
+}
+
+fn fixture(json: &str) -> LambdaEvent<Event> {
+    let payload: Event = serde_json::from_str(json).unwrap();
+    LambdaEvent::new(payload, Context::default())
+}
+
+fn setup() -> (Arc<MemoryPublisher>, Deps) {
+    let publisher = Arc::new(MemoryPublisher::default());
+    let deps = Deps::new(publisher.clone());
+    (publisher, deps)
+}
+
+fn failures(response: &DynamoDbEventResponse) -> Vec<Option<&str>> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_deref())
+        .collect()
+}
+
+fn published_ids(publisher: &MemoryPublisher) -> Vec<String> {
+    publisher
+        .published()
+        .iter()
+        .map(|e| e.order_id.as_str().to_owned())
+        .collect()
+}
+
+/// The JSON log lines whose `outcome` field equals `outcome`.
+fn lines_with_outcome(logs: &str, outcome: &str) -> Vec<Value> {
+    logs.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["outcome"] == outcome)
+        .collect()
+}
+
+#[tokio::test]
+async fn given_an_insert_when_handled_then_one_order_created_event_is_published_with_the_stored_fields()
+ {
+    let (publisher, deps) = setup();
+    let order = stored("23214");
+
+    let response = handle(&deps, event(vec![insert("100", "23214")]))
+        .await
+        .unwrap();
+
+    assert!(failures(&response).is_empty());
+    let published = publisher.published();
+    assert_eq!(published.len(), 1);
+    let e = &published[0];
+    assert_eq!(
+        e,
+        &OrderCreated::new(
+            order.order_id.clone(),
+            order.correlation_id.clone(),
+            order.accepted_at,
+            order.created_at,
+            &order.order,
+        )
+    );
+    assert_eq!(e.event_type, "OrderCreated");
+    assert_eq!(e.event_id, "OrderCreated:23214");
+    assert_eq!(e.order_id.as_str(), "23214");
+    assert_eq!(e.correlation_id.as_str(), "corr-23214");
+    assert_eq!(e.accepted_at, time::macros::datetime!(2026-11-24 10:00 UTC));
+    assert_eq!(
+        e.occurred_at,
+        time::macros::datetime!(2026-11-24 10:00:01 UTC)
+    );
+    assert_eq!((e.line_count, e.unit_count), (1, 22));
+    assert_eq!(e.items[0].item_id.as_str(), "item456");
+}
+
+#[tokio::test]
+async fn given_modify_and_remove_records_when_handled_then_nothing_is_published_and_nothing_fails()
+{
+    let (publisher, deps) = setup();
+    let old = image(&stored("23214"));
+    let mut new = old.clone();
+    new["updatedAt"] = json!({"S": "2026-11-24T10:07:31.406Z"});
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+
+    let response = handle(
+        &deps,
+        event(vec![
+            record(
+                "MODIFY",
+                "200",
+                "23214",
+                json!({"NewImage": new, "OldImage": old}),
+            ),
+            record("REMOVE", "201", "23214", json!({"OldImage": old})),
+        ]),
+    )
+    .await
+    .unwrap();
+
+    assert!(failures(&response).is_empty());
+    assert!(publisher.published().is_empty());
+    let skipped = lines_with_outcome(&capture.contents(), "skipped");
+    assert_eq!(skipped.len(), 2);
+    assert_eq!(skipped[0]["order_id"], "23214");
+    assert_eq!(skipped[1]["sequence_number"], "201");
+}
+
+#[tokio::test]
+async fn given_three_inserts_when_publishing_the_second_fails_then_only_its_sequence_number_is_reported_and_the_third_is_not_published()
+ {
+    let (publisher, deps) = setup();
+    publisher.fail_order("o-2", Fault::Transient);
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+
+    let response = handle(
+        &deps,
+        event(vec![
+            insert("301", "o-1"),
+            insert("302", "o-2"),
+            insert("303", "o-3"),
+        ]),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(failures(&response), [Some("302")]);
+    assert_eq!(published_ids(&publisher), ["o-1"]);
+    let failed = lines_with_outcome(&capture.contents(), "failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["order_id"], "o-2");
+    assert_eq!(failed[0]["sequence_number"], "302");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("injected transient fault")
+    );
+
+    // Lambda retries from the checkpoint: records 302 and 303, fault gone.
+    publisher.heal();
+    let retry = handle(
+        &deps,
+        event(vec![insert("302", "o-2"), insert("303", "o-3")]),
+    )
+    .await
+    .unwrap();
+    assert!(failures(&retry).is_empty());
+    assert_eq!(published_ids(&publisher), ["o-1", "o-2", "o-3"]);
+}
+
+#[tokio::test]
+async fn given_an_insert_whose_image_is_not_an_order_when_handled_then_it_is_reported_as_poison_and_later_records_wait()
+ {
+    let (publisher, deps) = setup();
+    let mut tampered = image(&stored("o-2"));
+    tampered["items"] = json!({"L": []});
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+
+    let response = handle(
+        &deps,
+        event(vec![
+            insert("401", "o-1"),
+            record("INSERT", "402", "o-2", json!({"NewImage": tampered})),
+            insert("403", "o-3"),
+        ]),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(failures(&response), [Some("402")]);
+    assert_eq!(published_ids(&publisher), ["o-1"]);
+    let logs = capture.contents();
+    let poison = lines_with_outcome(&logs, "poison");
+    assert_eq!(poison.len(), 1);
+    assert_eq!(poison[0]["order_id"], "o-2");
+    assert_eq!(poison[0]["level"], "ERROR");
+    for word in PERSONAL_DATA {
+        assert!(!logs.contains(word), "{word} leaked into the logs:\n{logs}");
+    }
+}
+
+#[tokio::test]
+async fn given_an_insert_without_a_new_image_when_handled_then_it_is_reported_not_dropped() {
+    let (publisher, deps) = setup();
+
+    // A KEYS_ONLY stream carries no image: the order cannot be read.
+    let response = handle(
+        &deps,
+        event(vec![record("INSERT", "501", "o-1", json!({}))]),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(failures(&response), [Some("501")]);
+    assert!(publisher.published().is_empty());
+}
+
+#[tokio::test]
+async fn given_a_permanent_publish_failure_when_handled_then_the_record_is_reported_and_the_batch_does_not_fail()
+ {
+    let (publisher, deps) = setup();
+    publisher.fail_next(1, Fault::Permanent);
+
+    let response = handle(
+        &deps,
+        event(vec![insert("601", "o-1"), insert("602", "o-2")]),
+    )
+    .await;
+
+    assert_eq!(failures(&response.unwrap()), [Some("601")]);
+    assert!(publisher.published().is_empty());
+}
+
+#[tokio::test]
+async fn given_the_insert_event_file_when_handled_then_each_order_is_published_in_order() {
+    let (publisher, deps) = setup();
+    let batch = fixture(INSERT_EVENTS);
+    assert!(
+        batch
+            .payload
+            .records
+            .iter()
+            .all(|r| r.event_name == "INSERT")
+    );
+
+    let response = handle(&deps, batch).await.unwrap();
+
+    assert!(failures(&response).is_empty());
+    assert_eq!(published_ids(&publisher), ["23214", "ORD-2026-11-0001"]);
+    let legacy = &publisher.published()[0];
+    assert_eq!(legacy.unit_count, 22);
+    assert_eq!(
+        legacy.correlation_id.as_str(),
+        "7f3c2a9e-5b1d-4c8e-9a60-2d4f8b1e6c35"
+    );
+    let priced = &publisher.published()[1];
+    assert_eq!(priced.total, Some(2 * 1999 + 4550));
+}
+
+#[test]
+fn given_the_event_files_then_every_image_is_exactly_the_item_the_worker_writes() {
+    for file in [INSERT_EVENTS, MODIFY_EVENTS] {
+        let batch: Event = serde_json::from_str(file).unwrap();
+        for record in &batch.records {
+            let change = &record.change;
+            assert_eq!(
+                change.stream_view_type,
+                Some(aws_lambda_events::event::dynamodb::StreamViewType::NewAndOldImages)
+            );
+            assert!(change.sequence_number.is_some());
+            for image in [&change.new_image, &change.old_image] {
+                if image.is_empty() {
+                    continue;
+                }
+                let order = StoredOrder::from_item(image.clone()).unwrap();
+                let rewritten: serde_dynamo::Item = order.to_item().unwrap();
+                assert_eq!(&rewritten, image, "image differs from StoredOrder::to_item");
+                assert_eq!(
+                    key_order_id(record),
+                    Some(order.order_id.as_str()),
+                    "Keys do not match the image"
+                );
+                assert_eq!(order.content_hash, order_hash(&order));
+            }
+        }
+    }
+}
+
+/// The content hash the worker would have computed for this order.
+fn order_hash(order: &StoredOrder) -> shared::domain::ContentHash {
+    shared::domain::ContentHash::of(&order.order_id, &order.order)
+}
+
+#[tokio::test]
+async fn given_the_modify_event_file_when_handled_then_nothing_is_published_and_nothing_fails() {
+    let (publisher, deps) = setup();
+    let batch = fixture(MODIFY_EVENTS);
+    assert_eq!(batch.payload.records[0].event_name, "MODIFY");
+
+    let response = handle(&deps, batch).await.unwrap();
+
+    assert!(failures(&response).is_empty());
+    assert!(publisher.published().is_empty());
+}
+
+#[tokio::test]
+async fn given_the_insert_event_file_when_handled_then_logs_carry_ids_and_no_personal_data() {
+    let (_publisher, deps) = setup();
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+
+    handle(&deps, fixture(INSERT_EVENTS)).await.unwrap();
+    handle(&deps, fixture(MODIFY_EVENTS)).await.unwrap();
+
+    let logs = capture.contents();
+    assert!(logs.contains("23214"), "{logs}");
+    let notified = lines_with_outcome(&logs, "notified");
+    assert_eq!(notified.len(), 2, "{logs}");
+    assert_eq!(notified[0]["stage"], "notifier");
+    assert_eq!(notified[0]["order_id"], "23214");
+    assert_eq!(
+        notified[0]["correlation_id"],
+        "7f3c2a9e-5b1d-4c8e-9a60-2d4f8b1e6c35"
+    );
+    assert_eq!(notified[0]["sequence_number"], "3120400000000061544583217");
+    for word in PERSONAL_DATA {
+        assert!(!logs.contains(word), "{word} leaked into the logs:\n{logs}");
+    }
+}
+
+#[test]
+fn given_outcomes_when_mapped_then_failures_carry_their_sequence_number_or_fail_the_whole_batch() {
+    let response = batch_response([
+        (Some("1"), Outcome::Notified),
+        (Some("2"), Outcome::Skipped),
+        (Some("3"), Outcome::Failed),
+    ]);
+    assert_eq!(failures(&response), [Some("3")]);
+    // Without a sequence number there is no checkpoint: a null identifier makes
+    // Lambda retry the whole batch rather than skip the record.
+    let response = batch_response([(None, Outcome::Poison)]);
+    assert_eq!(failures(&response), [None]);
+}
+
+#[test]
+fn given_no_topic_arn_when_deps_are_built_from_the_environment_then_the_variable_is_named() {
+    assert_eq!(ENV_VARS, [ORDER_EVENTS_TOPIC_ARN]);
+    if std::env::var_os(ORDER_EVENTS_TOPIC_ARN).is_some() {
+        return; // Set by the caller's environment: nothing to check here.
+    }
+    let sdk = aws_config::SdkConfig::builder().build();
+    assert!(matches!(
+        Deps::from_env(&sdk),
+        Err(ConfigError::Missing(ORDER_EVENTS_TOPIC_ARN))
+    ));
+}

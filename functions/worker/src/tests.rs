@@ -1,0 +1,407 @@
+//! Handler tests on the in-memory store, named Given/When/Then.
+
+use super::*;
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::{Value, json};
+use shared::contract::{CorrelationId, OrderMessage};
+use shared::domain::OrderRequest;
+use shared::memory::{Fault, MemoryStore};
+use shared::telemetry::LogCapture;
+
+const FIFO_BATCH: &str = include_str!("../../../events/sqs-fifo-batch.json");
+const PERSONAL_DATA: &[&str] = &["Harry", "Kane", "Nguyen", "Hanoi"];
+
+/// The legacy order 23214, as intake would enqueue it.
+fn legacy_message(order_id: &str, quantity: u32) -> OrderMessage {
+    let req = OrderRequest::from_json(&json!({
+        "orderID": order_id,
+        "customerName": "Harry Kane",
+        "items": [{"itemId": "item456", "quantity": quantity}],
+        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam"
+    }))
+    .unwrap();
+    OrderMessage::new(
+        req.order_id.unwrap(),
+        CorrelationId::parse(&format!("corr-{order_id}")).unwrap(),
+        time::macros::datetime!(2026-11-24 10:00 UTC),
+        req.order,
+    )
+}
+
+fn body(order_id: &str) -> String {
+    legacy_message(order_id, 22).to_body()
+}
+
+/// One SQS FIFO record in the shape Lambda delivers.
+fn record(message_id: &str, body: &str, receive_count: u32) -> Value {
+    json!({
+        "messageId": message_id,
+        "receiptHandle": format!("AQEB-{message_id}"),
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": receive_count.to_string(),
+            "SentTimestamp": "1795514400187",
+            "SequenceNumber": "18897524863102412800",
+            "MessageGroupId": "group-1",
+            "SenderId": "AROAEXAMPLE:intake",
+            "MessageDeduplicationId": format!("dedup-{message_id}"),
+            "ApproximateFirstReceiveTimestamp": "1795514400401"
+        },
+        "messageAttributes": {},
+        "md5OfBody": "00000000000000000000000000000000",
+        "eventSource": "aws:sqs",
+        "eventSourceARN": "arn:aws:sqs:eu-west-1:123456789012:orders.fifo",
+        "awsRegion": "eu-west-1"
+    })
+}
+
+fn event(records: Vec<Value>) -> LambdaEvent<SqsEvent> {
+    let payload: SqsEvent = serde_json::from_value(json!({ "Records": records })).unwrap();
+    LambdaEvent::new(payload, Context::default())
+}
+
+fn fixture_event() -> LambdaEvent<SqsEvent> {
+    let payload: SqsEvent = serde_json::from_str(FIFO_BATCH).unwrap();
+    LambdaEvent::new(payload, Context::default())
+}
+
+fn setup() -> (Arc<MemoryStore>, Deps) {
+    let store = Arc::new(MemoryStore::default());
+    let deps = Deps::new(store.clone());
+    (store, deps)
+}
+
+fn failures(response: &SqsBatchResponse) -> Vec<&str> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}
+
+/// The JSON log lines whose `outcome` field equals `outcome`.
+fn lines_with_outcome(logs: &str, outcome: &str) -> Vec<Value> {
+    logs.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| line["outcome"] == outcome)
+        .collect()
+}
+
+#[tokio::test]
+async fn given_a_batch_of_valid_orders_when_handled_then_all_are_persisted_and_none_reported() {
+    let (store, deps) = setup();
+    let batch = event(vec![
+        record("m-1", &body("o-1"), 1),
+        record("m-2", &body("o-2"), 1),
+        record("m-3", &body("o-3"), 1),
+    ]);
+
+    let response = handle(&deps, batch).await.unwrap();
+
+    assert!(failures(&response).is_empty());
+    assert_eq!(store.writes(), 3);
+    for id in ["o-1", "o-2", "o-3"] {
+        assert!(store.get(id).is_some(), "{id} not stored");
+    }
+}
+
+#[tokio::test]
+async fn given_a_malformed_body_mid_batch_when_handled_then_it_and_all_later_records_are_reported_and_later_ones_not_processed()
+ {
+    let (store, deps) = setup();
+    let batch = event(vec![
+        record("m-1", &body("o-1"), 1),
+        record("m-2", &body("o-2"), 1),
+        record("m-3", "{not json", 1),
+        record("m-4", &body("o-4"), 1),
+        record("m-5", &body("o-5"), 1),
+    ]);
+
+    let response = handle(&deps, batch).await.unwrap();
+
+    assert_eq!(failures(&response), ["m-3", "m-4", "m-5"]);
+    assert!(store.get("o-1").is_some() && store.get("o-2").is_some());
+    assert!(store.get("o-4").is_none() && store.get("o-5").is_none());
+    assert_eq!(store.writes(), 2);
+}
+
+#[tokio::test]
+async fn given_an_unsupported_schema_version_when_handled_then_it_is_poison_and_reported() {
+    let (store, deps) = setup();
+    let mut v2: Value = serde_json::from_str(&body("o-1")).unwrap();
+    v2["schemaVersion"] = json!(2);
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+
+    let response = handle(&deps, event(vec![record("m-1", &v2.to_string(), 1)]))
+        .await
+        .unwrap();
+
+    assert_eq!(failures(&response), ["m-1"]);
+    assert!(store.is_empty());
+    let poison = lines_with_outcome(&capture.contents(), "poison");
+    assert_eq!(poison.len(), 1);
+    assert_eq!(poison[0]["message_id"], "m-1");
+    assert_eq!(poison[0]["stage"], "worker");
+    assert_eq!(poison[0]["level"], "ERROR");
+}
+
+#[tokio::test]
+async fn given_a_stored_order_when_the_same_message_is_redelivered_then_it_is_a_duplicate_and_succeeds_without_writing()
+ {
+    let (store, deps) = setup();
+    let first = handle(&deps, event(vec![record("m-1", &body("23214"), 1)]))
+        .await
+        .unwrap();
+    assert!(failures(&first).is_empty());
+    let stored = store.get("23214").unwrap();
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+
+    // SQS redelivers with the same message id and body and a higher receive count.
+    let again = handle(&deps, event(vec![record("m-1", &body("23214"), 2)]))
+        .await
+        .unwrap();
+
+    assert!(failures(&again).is_empty());
+    assert_eq!(store.writes(), 1);
+    assert_eq!(store.get("23214").unwrap(), stored);
+    assert_eq!(
+        lines_with_outcome(&capture.contents(), "duplicate").len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn given_a_stored_order_when_the_same_id_arrives_with_different_content_then_a_conflict_is_reported_and_nothing_is_overwritten()
+ {
+    let (store, deps) = setup();
+    handle(&deps, event(vec![record("m-1", &body("23214"), 1)]))
+        .await
+        .unwrap();
+    let original = store.get("23214").unwrap();
+    let changed = legacy_message("23214", 23).to_body();
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+
+    let response = handle(
+        &deps,
+        event(vec![
+            record("m-2", &changed, 1),
+            record("m-3", &body("o-later"), 1),
+        ]),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(failures(&response), ["m-2", "m-3"]);
+    assert_eq!(store.get("23214").unwrap(), original);
+    assert_eq!(store.writes(), 1);
+    assert!(store.get("o-later").is_none());
+    let conflict = lines_with_outcome(&capture.contents(), "conflict");
+    assert_eq!(conflict.len(), 1);
+    assert_eq!(conflict[0]["level"], "ERROR");
+    assert_eq!(conflict[0]["order_id"], "23214");
+    assert_eq!(conflict[0]["message_id"], "m-2");
+}
+
+#[tokio::test]
+async fn given_a_transient_store_fault_when_handled_then_the_record_is_reported_and_a_retry_succeeds()
+ {
+    let (store, deps) = setup();
+    store.fail_next(1, Fault::Transient);
+    let batch = || {
+        event(vec![
+            record("m-1", &body("o-1"), 1),
+            record("m-2", &body("o-2"), 1),
+        ])
+    };
+
+    let response = handle(&deps, batch()).await.unwrap();
+
+    assert_eq!(failures(&response), ["m-1", "m-2"]);
+    assert!(store.is_empty());
+
+    // SQS redelivers the reported records; the fault has passed.
+    let retry = handle(&deps, batch()).await.unwrap();
+    assert!(failures(&retry).is_empty());
+    assert_eq!(store.writes(), 2);
+}
+
+#[tokio::test]
+async fn given_a_permanent_store_fault_for_one_order_when_handled_then_that_record_and_later_ones_are_reported()
+ {
+    let (store, deps) = setup();
+    store.fail_order("o-2", Fault::Permanent);
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+
+    let response = handle(
+        &deps,
+        event(vec![
+            record("m-1", &body("o-1"), 1),
+            record("m-2", &body("o-2"), 1),
+            record("m-3", &body("o-3"), 1),
+        ]),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(failures(&response), ["m-2", "m-3"]);
+    assert_eq!(store.writes(), 1);
+    let logs = capture.contents();
+    let permanent = lines_with_outcome(&logs, "permanent");
+    assert_eq!(permanent.len(), 1);
+    // The source chain is logged, not just the top-level error.
+    assert!(
+        permanent[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("injected permanent fault"),
+        "{logs}"
+    );
+    let skipped = lines_with_outcome(&logs, "skipped");
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(skipped[0]["message_id"], "m-3");
+}
+
+#[tokio::test]
+async fn given_a_failing_record_at_the_max_receive_count_when_handled_then_a_dlq_warning_is_logged()
+{
+    let (_store, deps) = setup();
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+
+    let response = handle(
+        &deps,
+        event(vec![
+            record("m-1", "garbage", MAX_RECEIVE_COUNT),
+            record("m-2", &body("o-2"), MAX_RECEIVE_COUNT - 1),
+        ]),
+    )
+    .await
+    .unwrap();
+
+    assert_eq!(failures(&response), ["m-1", "m-2"]);
+    let logs = capture.contents();
+    let warnings: Vec<Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| {
+            l["level"] == "WARN" && l["message"].as_str().is_some_and(|m| m.contains("DLQ"))
+        })
+        .collect();
+    assert_eq!(warnings.len(), 1, "{logs}");
+    assert_eq!(warnings[0]["message_id"], "m-1");
+}
+
+#[tokio::test]
+async fn given_the_sqs_fifo_batch_event_file_when_handled_then_every_order_is_persisted() {
+    let (store, deps) = setup();
+    let batch = fixture_event();
+    assert_eq!(batch.payload.records.len(), 3);
+    for record in &batch.payload.records {
+        assert!(record.attributes.contains_key("MessageGroupId"));
+        assert!(record.attributes.contains_key("MessageDeduplicationId"));
+        assert!(
+            record
+                .event_source_arn
+                .as_deref()
+                .unwrap()
+                .ends_with(".fifo")
+        );
+    }
+
+    let response = handle(&deps, batch).await.unwrap();
+
+    assert!(failures(&response).is_empty());
+    assert_eq!(store.writes(), 3);
+    let legacy = store.get("23214").unwrap();
+    assert_eq!(legacy.order.customer_name().as_str(), "Harry Kane");
+    assert_eq!(legacy.order.items()[0].item_id.as_str(), "item456");
+    assert_eq!(legacy.order.items()[0].quantity.get(), 22);
+    assert_eq!(
+        legacy.order.shipping_address().as_str(),
+        "11 Nguyen Van Linh, Hanoi, Vietnam"
+    );
+}
+
+#[tokio::test]
+async fn given_the_event_file_batch_when_handled_then_logs_carry_ids_and_no_personal_data() {
+    let (_store, deps) = setup();
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+
+    handle(&deps, fixture_event()).await.unwrap();
+
+    let logs = capture.contents();
+    assert!(logs.contains("23214"), "{logs}");
+    let persisted = lines_with_outcome(&logs, "persisted");
+    assert_eq!(persisted.len(), 3, "{logs}");
+    let legacy = persisted.iter().find(|l| l["order_id"] == "23214").unwrap();
+    assert_eq!(legacy["stage"], "worker");
+    assert_eq!(legacy["message_id"], "4f7c9a12-6b3e-4d8a-a1f0-9c2e5b7d3a61");
+    assert_eq!(
+        legacy["correlation_id"],
+        "7f3c2a9e-5b1d-4c8e-9a60-2d4f8b1e6c35"
+    );
+    for word in PERSONAL_DATA {
+        assert!(!logs.contains(word), "{word} leaked into the logs:\n{logs}");
+    }
+}
+
+#[tokio::test]
+async fn given_a_malformed_body_quoting_personal_data_when_handled_then_the_poison_log_does_not_repeat_it()
+ {
+    let (_store, deps) = setup();
+    // A string where a number belongs: serde_json's message would quote it.
+    let mut bad: Value = serde_json::from_str(&body("23214")).unwrap();
+    bad["order"]["items"][0]["quantity"] = json!("Harry Kane, 11 Nguyen Van Linh, Hanoi");
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+
+    let response = handle(&deps, event(vec![record("m-1", &bad.to_string(), 1)]))
+        .await
+        .unwrap();
+
+    assert_eq!(failures(&response), ["m-1"]);
+    let logs = capture.contents();
+    assert_eq!(lines_with_outcome(&logs, "poison").len(), 1, "{logs}");
+    for word in PERSONAL_DATA {
+        assert!(!logs.contains(word), "{word} leaked into the logs:\n{logs}");
+    }
+}
+
+#[test]
+fn given_outcomes_when_mapped_then_only_failures_are_reported_in_order() {
+    let response = batch_response([
+        ("a", Outcome::Persisted),
+        ("b", Outcome::Duplicate),
+        ("c", Outcome::Conflict),
+        ("d", Outcome::Skipped),
+    ]);
+    assert_eq!(failures(&response), ["c", "d"]);
+    for outcome in [
+        Outcome::Conflict,
+        Outcome::Poison,
+        Outcome::Transient,
+        Outcome::Permanent,
+        Outcome::Skipped,
+    ] {
+        assert!(outcome.is_failure(), "{}", outcome.as_str());
+    }
+}
+
+#[test]
+fn given_no_table_name_when_deps_are_built_from_the_environment_then_the_variable_is_named() {
+    assert_eq!(ENV_VARS, [ORDERS_TABLE_NAME]);
+    if std::env::var_os(ORDERS_TABLE_NAME).is_some() {
+        return; // Set by the caller's environment: nothing to check here.
+    }
+    let sdk = aws_config::SdkConfig::builder().build();
+    assert!(matches!(
+        Deps::from_env(&sdk),
+        Err(ConfigError::Missing(ORDERS_TABLE_NAME))
+    ));
+}
