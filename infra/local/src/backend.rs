@@ -137,6 +137,19 @@ pub trait StreamReader: Send {
     /// The next records (at most `max`) after the last ones returned, in
     /// order per item; empty when nothing new has arrived.
     async fn next_records(&mut self, max: usize) -> BackendResult<Vec<EventRecord>>;
+
+    /// Waits until records may be available or `timeout` passes, so a poller
+    /// does not spin. The default sleeps for the whole timeout, which is what
+    /// polling `GetRecords` amounts to; the embedded stream wakes on a write.
+    async fn wait_for_records(&mut self, timeout: Duration) {
+        tokio::time::sleep(timeout).await;
+    }
+
+    /// The shard the last returned records came from, for the on-failure
+    /// record's `DDBStreamBatchInfo.shardId`.
+    fn shard_id(&self) -> String {
+        "shardId-00000000000000000000-00000000".to_owned()
+    }
 }
 
 /// DynamoDB: the orders table (partition key `orderId`) and its stream
@@ -173,6 +186,21 @@ pub trait TopicService: Send + Sync {
     ) -> BackendResult<String>;
     /// The notifier's port over this topic.
     fn event_publisher(&self, topic_arn: &str) -> Arc<dyn EventPublisher>;
+
+    /// Subscribes an e-mail address, with an optional filter policy. Embedded:
+    /// each notification becomes a file in the outbox. AWS: a real e-mail
+    /// subscription (pending until the recipient confirms it).
+    async fn subscribe_email(
+        &self,
+        topic_arn: &str,
+        address: &str,
+        filter_policy: Option<&str>,
+    ) -> BackendResult<String> {
+        let _ = (topic_arn, address, filter_policy);
+        Err(BackendError::Call(
+            "e-mail subscriptions are not supported by this backend".into(),
+        ))
+    }
 }
 
 /// The three services, of one kind (all embedded or all AWS).

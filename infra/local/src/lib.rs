@@ -4,4 +4,8 @@
 //! SQS FIFO, DynamoDB Streams and SNS (or to any AWS endpoint), with emulated
 //! API Gateway and event source mappings.
 
+pub mod arn;
 pub mod backend;
+pub mod embedded;
+pub mod filter_policy;
+pub mod md5;

@@ -1,0 +1,372 @@
+//! Embedded DynamoDB: tables keyed by `orderId` with a `NEW_AND_OLD_IMAGES`
+//! stream of one shard.
+//!
+//! Every write that changes an item appends one stream record (INSERT, MODIFY
+//! or REMOVE) with keys, images and a increasing sequence number, so records
+//! are in order per item (and, with one shard, overall). A conditional put that
+//! finds the item writes nothing and emits nothing, as on DynamoDB; so does a
+//! put that changes nothing. The stream is never trimmed (24 h retention is not
+//! emulated).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::dynamodb::{EventRecord, StreamViewType};
+use serde_dynamo::{AttributeValue, Item};
+use shared::ports::{OrderStore, PortError, PutOutcome};
+use shared::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::sync::Notify;
+
+use crate::arn::EMBEDDED_ACCOUNT;
+use crate::backend::{BackendError, BackendResult, StreamReader, TableService};
+
+/// The one shard of every embedded stream.
+pub const EMBEDDED_SHARD_ID: &str = "shardId-00000000000000000001-00000001";
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[derive(Debug)]
+struct Table {
+    stream_arn: String,
+    items: HashMap<String, Item>,
+    stream: Vec<EventRecord>,
+    next_sequence: u128,
+}
+
+/// How a write is conditioned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    None,
+    /// `attribute_not_exists(orderId)`.
+    Absent,
+}
+
+/// What a write did.
+#[derive(Debug)]
+enum WriteOutcome {
+    Written,
+    Unchanged,
+    /// The condition failed; the stored item.
+    ConditionFailed(Item),
+}
+
+struct Inner {
+    tables: Mutex<HashMap<String, Table>>,
+    /// Woken on every stream append.
+    appended: Notify,
+    region: String,
+}
+
+/// The embedded DynamoDB and DynamoDB Streams service. Cheap to clone.
+#[derive(Clone)]
+pub struct EmbeddedTables {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for EmbeddedTables {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbeddedTables").finish_non_exhaustive()
+    }
+}
+
+fn key_of(item: &Item) -> BackendResult<String> {
+    match item.get(KEY_ATTRIBUTE) {
+        Some(AttributeValue::S(k)) if !k.is_empty() => Ok(k.clone()),
+        _ => Err(BackendError::Call(
+            format!("item has no string {KEY_ATTRIBUTE}").into(),
+        )),
+    }
+}
+
+fn keys(order_id: &str) -> Item {
+    Item::from(HashMap::from([(
+        KEY_ATTRIBUTE.to_owned(),
+        AttributeValue::S(order_id.to_owned()),
+    )]))
+}
+
+fn approximate_size(item: &Item) -> i64 {
+    serde_json::to_string(item).map_or(0, |s| s.len() as i64)
+}
+
+impl EmbeddedTables {
+    /// An empty service whose ARNs name `region`.
+    pub fn new(region: &str) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                tables: Mutex::new(HashMap::new()),
+                appended: Notify::new(),
+                region: region.to_owned(),
+            }),
+        }
+    }
+
+    fn write(
+        &self,
+        table: &str,
+        order_id: &str,
+        new: Option<Item>,
+        condition: Condition,
+    ) -> BackendResult<WriteOutcome> {
+        let mut tables = lock(&self.inner.tables);
+        let t = tables
+            .get_mut(table)
+            .ok_or_else(|| BackendError::NotFound(format!("table {table}")))?;
+        let old = t.items.get(order_id).cloned();
+        if let (Condition::Absent, Some(existing)) = (condition, &old) {
+            return Ok(WriteOutcome::ConditionFailed(existing.clone()));
+        }
+        if old == new {
+            return Ok(WriteOutcome::Unchanged);
+        }
+        let event_name = match (&old, &new) {
+            (None, Some(_)) => "INSERT",
+            (Some(_), Some(_)) => "MODIFY",
+            (Some(_), None) => "REMOVE",
+            (None, None) => return Ok(WriteOutcome::Unchanged),
+        };
+        match &new {
+            Some(item) => t.items.insert(order_id.to_owned(), item.clone()),
+            None => t.items.remove(order_id),
+        };
+        let sequence = format!("{:021}", t.next_sequence);
+        t.next_sequence += 1;
+        let mut record = EventRecord::default();
+        record.aws_region = self.inner.region.clone();
+        record.event_id = uuid::Uuid::new_v4().simple().to_string();
+        record.event_name = event_name.to_owned();
+        record.event_source = Some("aws:dynamodb".to_owned());
+        record.event_version = Some("1.1".to_owned());
+        record.event_source_arn = Some(t.stream_arn.clone());
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        // Set through serde so this crate needs no direct chrono dependency.
+        if let Ok(at) = serde_json::from_value(serde_json::Value::String(now)) {
+            record.change.approximate_creation_date_time = at;
+        }
+        record.change.keys = keys(order_id);
+        record.change.size_bytes = new.as_ref().or(old.as_ref()).map_or(0, approximate_size);
+        record.change.new_image = new.unwrap_or_default();
+        record.change.old_image = old.unwrap_or_default();
+        record.change.sequence_number = Some(sequence);
+        record.change.stream_view_type = Some(StreamViewType::NewAndOldImages);
+        t.stream.push(record);
+        drop(tables);
+        self.inner.appended.notify_waiters();
+        Ok(WriteOutcome::Written)
+    }
+
+    /// Number of records on a table's stream so far.
+    pub fn stream_len(&self, table: &str) -> usize {
+        lock(&self.inner.tables)
+            .get(table)
+            .map_or(0, |t| t.stream.len())
+    }
+}
+
+#[async_trait]
+impl TableService for EmbeddedTables {
+    async fn create_table(&self, table: &str) -> BackendResult<()> {
+        let stream_arn = format!(
+            "arn:aws:dynamodb:{}:{EMBEDDED_ACCOUNT}:table/{table}/stream/1970-01-01T00:00:00.000",
+            self.inner.region
+        );
+        lock(&self.inner.tables)
+            .entry(table.to_owned())
+            .or_insert_with(|| Table {
+                stream_arn,
+                items: HashMap::new(),
+                stream: Vec::new(),
+                next_sequence: 100_000_000_000_000_000_001,
+            });
+        Ok(())
+    }
+
+    fn order_store(&self, table: &str) -> Arc<dyn OrderStore> {
+        Arc::new(EmbeddedOrderStore {
+            tables: self.clone(),
+            table: table.to_owned(),
+        })
+    }
+
+    async fn get(&self, table: &str, order_id: &str) -> BackendResult<Option<Item>> {
+        let tables = lock(&self.inner.tables);
+        let t = tables
+            .get(table)
+            .ok_or_else(|| BackendError::NotFound(format!("table {table}")))?;
+        Ok(t.items.get(order_id).cloned())
+    }
+
+    async fn put(&self, table: &str, item: Item) -> BackendResult<()> {
+        let key = key_of(&item)?;
+        self.write(table, &key, Some(item), Condition::None)
+            .map(|_| ())
+    }
+
+    async fn delete(&self, table: &str, order_id: &str) -> BackendResult<()> {
+        self.write(table, order_id, None, Condition::None)
+            .map(|_| ())
+    }
+
+    async fn open_stream(&self, table: &str) -> BackendResult<Box<dyn StreamReader>> {
+        if !lock(&self.inner.tables).contains_key(table) {
+            return Err(BackendError::NotFound(format!("table {table}")));
+        }
+        Ok(Box::new(EmbeddedStreamReader {
+            tables: self.clone(),
+            table: table.to_owned(),
+            position: 0,
+        }))
+    }
+}
+
+/// Reads an embedded stream from its start.
+struct EmbeddedStreamReader {
+    tables: EmbeddedTables,
+    table: String,
+    position: usize,
+}
+
+#[async_trait]
+impl StreamReader for EmbeddedStreamReader {
+    async fn next_records(&mut self, max: usize) -> BackendResult<Vec<EventRecord>> {
+        let tables = lock(&self.tables.inner.tables);
+        let t = tables
+            .get(&self.table)
+            .ok_or_else(|| BackendError::NotFound(format!("table {}", self.table)))?;
+        let end = t.stream.len().min(self.position + max);
+        let records = t
+            .stream
+            .get(self.position..end)
+            .unwrap_or_default()
+            .to_vec();
+        self.position = end.max(self.position);
+        Ok(records)
+    }
+
+    async fn wait_for_records(&mut self, timeout: Duration) {
+        let notified = self.tables.inner.appended.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.tables.stream_len(&self.table) > self.position {
+            return;
+        }
+        let _ = tokio::time::timeout(timeout, notified).await;
+    }
+
+    fn shard_id(&self) -> String {
+        EMBEDDED_SHARD_ID.to_owned()
+    }
+}
+
+/// The worker's port over an embedded table, with `DynamoOrderStore`'s semantics.
+struct EmbeddedOrderStore {
+    tables: EmbeddedTables,
+    table: String,
+}
+
+#[async_trait]
+impl OrderStore for EmbeddedOrderStore {
+    async fn put_if_absent(&self, order: &StoredOrder) -> Result<PutOutcome, PortError> {
+        let item: Item = order
+            .to_item()
+            .map_err(|e| PortError::Permanent(Box::new(e)))?;
+        let outcome = self
+            .tables
+            .write(
+                &self.table,
+                order.order_id.as_str(),
+                Some(item),
+                Condition::Absent,
+            )
+            .map_err(|e| PortError::Permanent(Box::new(e)))?;
+        match outcome {
+            WriteOutcome::Written | WriteOutcome::Unchanged => Ok(PutOutcome::Created),
+            WriteOutcome::ConditionFailed(existing) => match existing.get(HASH_ATTRIBUTE) {
+                Some(AttributeValue::S(h)) if h == order.content_hash.as_str() => {
+                    Ok(PutOutcome::Duplicate)
+                }
+                Some(AttributeValue::S(h)) => Ok(PutOutcome::Conflict {
+                    existing: shared::domain::ContentHash::from_stored(h.clone()),
+                }),
+                _ => Ok(PutOutcome::Conflict {
+                    existing: shared::domain::ContentHash::from_stored(String::new()),
+                }),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(id: &str, v: &str) -> Item {
+        Item::from(HashMap::from([
+            (KEY_ATTRIBUTE.to_owned(), AttributeValue::S(id.into())),
+            ("v".to_owned(), AttributeValue::S(v.into())),
+        ]))
+    }
+
+    #[tokio::test]
+    async fn writes_emit_insert_modify_remove_in_order_with_images() {
+        let t = EmbeddedTables::new("us-east-1");
+        t.create_table("orders").await.unwrap();
+        let mut reader = t.open_stream("orders").await.unwrap();
+        t.put("orders", item("1", "a")).await.unwrap();
+        t.put("orders", item("1", "a")).await.unwrap(); // no change: no record
+        t.put("orders", item("1", "b")).await.unwrap();
+        t.delete("orders", "1").await.unwrap();
+        t.delete("orders", "1").await.unwrap(); // nothing to delete: no record
+        let records = reader.next_records(10).await.unwrap();
+        let names: Vec<_> = records.iter().map(|r| r.event_name.as_str()).collect();
+        assert_eq!(names, ["INSERT", "MODIFY", "REMOVE"]);
+        let seqs: Vec<_> = records
+            .iter()
+            .map(|r| r.change.sequence_number.clone().unwrap())
+            .collect();
+        assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(records[1].change.old_image, item("1", "a"));
+        assert_eq!(records[1].change.new_image, item("1", "b"));
+        assert_eq!(records[2].change.keys, keys("1"));
+        assert!(records[2].change.new_image.is_empty());
+        assert_eq!(records[0].event_source.as_deref(), Some("aws:dynamodb"));
+        assert!(reader.next_records(10).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_failed_conditional_put_writes_and_emits_nothing() {
+        let t = EmbeddedTables::new("us-east-1");
+        t.create_table("orders").await.unwrap();
+        t.put("orders", item("1", "a")).await.unwrap();
+        let outcome = t
+            .write("orders", "1", Some(item("1", "b")), Condition::Absent)
+            .unwrap();
+        assert!(matches!(outcome, WriteOutcome::ConditionFailed(_)));
+        assert_eq!(t.get("orders", "1").await.unwrap(), Some(item("1", "a")));
+        assert_eq!(t.stream_len("orders"), 1);
+    }
+
+    #[tokio::test]
+    async fn the_stream_reader_wakes_on_a_write() {
+        let t = EmbeddedTables::new("us-east-1");
+        t.create_table("orders").await.unwrap();
+        let mut reader = t.open_stream("orders").await.unwrap();
+        let t2 = t.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            t2.put("orders", item("1", "a")).await.unwrap();
+        });
+        let started = std::time::Instant::now();
+        reader.wait_for_records(Duration::from_secs(5)).await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(reader.next_records(10).await.unwrap().len(), 1);
+    }
+}

@@ -1,0 +1,56 @@
+//! The embedded emulators: SQS, DynamoDB with Streams, and SNS, in process.
+
+pub mod dynamodb;
+pub mod sns;
+pub mod sqs;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::backend::Backends;
+
+/// Region named in every embedded ARN.
+pub const EMBEDDED_REGION: &str = "us-east-1";
+
+/// The concrete embedded services, for callers (tests, the exit summary) that
+/// need more than the [`Backends`] traits, such as peeking at a queue.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    /// SQS.
+    pub queues: sqs::EmbeddedQueues,
+    /// DynamoDB and its stream.
+    pub tables: dynamodb::EmbeddedTables,
+    /// SNS.
+    pub topics: sns::EmbeddedTopics,
+}
+
+impl Embedded {
+    /// Fresh, empty services. `time_scale` scales the FIFO deduplication
+    /// window (1.0 = SQS's 5 minutes); e-mails go to files in `outbox_dir`.
+    pub fn new(outbox_dir: PathBuf, time_scale: f64) -> Self {
+        let queues = sqs::EmbeddedQueues::new(time_scale);
+        let tables = dynamodb::EmbeddedTables::new(EMBEDDED_REGION);
+        let topics = sns::EmbeddedTopics::new(queues.clone(), outbox_dir, EMBEDDED_REGION);
+        Self {
+            queues,
+            tables,
+            topics,
+        }
+    }
+
+    /// The same services as trait objects.
+    pub fn backends(&self) -> Backends {
+        Backends {
+            queues: Arc::new(self.queues.clone()),
+            tables: Arc::new(self.tables.clone()),
+            topics: Arc::new(self.topics.clone()),
+        }
+    }
+}
+
+impl Backends {
+    /// Embedded emulators in real time, writing e-mails into `outbox_dir`.
+    pub fn embedded(outbox_dir: PathBuf) -> Backends {
+        Embedded::new(outbox_dir, 1.0).backends()
+    }
+}
