@@ -1,1 +1,23 @@
-//! placeholder
+//! The intake function of the order pipeline: API Gateway (REST or HTTP API)
+//! `POST /orders` → SQS FIFO.
+//!
+//! It parses and validates the order at the edge, settles the order id (the
+//! body's `orderID`, else the `Idempotency-Key` header, else a minted UUIDv7),
+//! enqueues one [`shared::contract::OrderMessage`] routed by
+//! [`GroupStrategy`] and deduplicated by content hash, and answers `202
+//! Accepted`. Every other outcome is an RFC 9457 problem answer.
+//!
+//! `main.rs` only wires [`Deps::from_env`] to [`handle`]; tests and the local
+//! runner call [`handle`] with [`Deps::new`] over any
+//! [`shared::ports::OrderQueue`].
+
+mod config;
+mod error;
+mod handler;
+mod problem;
+
+pub use config::{Deps, ENV_VARS, GroupStrategy};
+pub use handler::{
+    ACCEPTED_STATUS, CORRELATION_ID_HEADER, IDEMPOTENCY_KEY_HEADER, MAX_BODY_BYTES, handle,
+};
+pub use problem::PROBLEM_CONTENT_TYPE;

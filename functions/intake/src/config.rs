@@ -1,0 +1,230 @@
+//! What the handler needs from its environment: the queue it writes to and how
+//! orders are grouped on it, read once at cold start.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use shared::aws::SqsOrderQueue;
+use shared::config::{self, ConfigError, MESSAGE_GROUP_STRATEGY, ORDERS_QUEUE_URL};
+use shared::domain::{Order, OrderId};
+use shared::ports::OrderQueue;
+
+/// Every environment variable the intake function reads.
+pub const ENV_VARS: &[&str] = &[ORDERS_QUEUE_URL, MESSAGE_GROUP_STRATEGY];
+
+/// How orders are spread over FIFO message groups.
+///
+/// SQS FIFO delivers one group strictly in order and different groups in
+/// parallel, so the choice trades ordering for throughput.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GroupStrategy {
+    /// One group per customer (`customer-<hashed key>`): a customer's orders are
+    /// processed in the order they arrived. The default.
+    #[default]
+    Customer,
+    /// One group per order (`order-<orderId>`): maximum parallelism, no
+    /// ordering between orders.
+    Order,
+}
+
+impl GroupStrategy {
+    /// The `MessageGroupId` of an order. Never a constant (one group would
+    /// serialise the whole pipeline) and never personal data (the customer key
+    /// is a hash).
+    pub fn group_id(self, order_id: &OrderId, order: &Order) -> String {
+        match self {
+            Self::Customer => format!("customer-{}", order.customer_key()),
+            Self::Order => format!("order-{order_id}"),
+        }
+    }
+}
+
+impl FromStr for GroupStrategy {
+    type Err = ConfigError;
+
+    /// Accepts `customer` or `order`, ignoring case and surrounding space.
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        let value = raw.trim();
+        if value.eq_ignore_ascii_case("customer") {
+            Ok(Self::Customer)
+        } else if value.eq_ignore_ascii_case("order") {
+            Ok(Self::Order)
+        } else {
+            Err(ConfigError::Invalid {
+                name: MESSAGE_GROUP_STRATEGY,
+                reason: "expected \"customer\" or \"order\"".to_owned(),
+            })
+        }
+    }
+}
+
+impl fmt::Display for GroupStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Customer => "customer",
+            Self::Order => "order",
+        })
+    }
+}
+
+/// The handler's dependencies, built once per cold start and lent to every
+/// invocation.
+#[derive(Clone)]
+pub struct Deps {
+    queue: Arc<dyn OrderQueue>,
+    strategy: GroupStrategy,
+}
+
+impl fmt::Debug for Deps {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Deps")
+            .field("strategy", &self.strategy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Deps {
+    /// Wires the handler to any queue (the SQS adapter in Lambda, a memory or
+    /// emulated queue in tests and the local runner).
+    pub fn new(queue: Arc<dyn OrderQueue>, strategy: GroupStrategy) -> Self {
+        Self { queue, strategy }
+    }
+
+    /// Reads [`ENV_VARS`] and builds the SQS adapter once. Performs no network
+    /// I/O, so a misconfiguration fails the cold start rather than a request.
+    ///
+    /// `ORDERS_QUEUE_URL` is required and must name a FIFO queue (`.fifo`);
+    /// `MESSAGE_GROUP_STRATEGY` defaults to `customer`.
+    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Self::from_settings(
+            sdk,
+            config::optional(ORDERS_QUEUE_URL),
+            config::optional(MESSAGE_GROUP_STRATEGY),
+        )
+    }
+
+    /// [`Deps::from_env`] on values already read, so tests need not mutate the
+    /// process environment.
+    fn from_settings(
+        sdk: &aws_config::SdkConfig,
+        queue_url: Option<String>,
+        strategy: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let queue_url = queue_url.ok_or(ConfigError::Missing(ORDERS_QUEUE_URL))?;
+        // Only FIFO queues honour the group and deduplication ids this function
+        // relies on, and SQS requires their names to end in `.fifo`.
+        if !queue_url.trim_end_matches('/').ends_with(".fifo") {
+            return Err(ConfigError::Invalid {
+                name: ORDERS_QUEUE_URL,
+                reason: "expected the URL of a FIFO queue (name ending in .fifo)".to_owned(),
+            });
+        }
+        let strategy = strategy
+            .as_deref()
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or_default();
+        let queue = SqsOrderQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url);
+        Ok(Self::new(Arc::new(queue), strategy))
+    }
+
+    /// The queue orders are sent to.
+    pub fn queue(&self) -> &dyn OrderQueue {
+        self.queue.as_ref()
+    }
+
+    /// How orders are grouped on the queue.
+    pub fn strategy(&self) -> GroupStrategy {
+        self.strategy
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use shared::domain::OrderRequest;
+
+    fn sdk() -> aws_config::SdkConfig {
+        aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("eu-west-1"))
+            .build()
+    }
+
+    const URL: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo";
+
+    #[test]
+    fn env_vars_name_exactly_what_the_function_reads() {
+        assert_eq!(ENV_VARS, ["ORDERS_QUEUE_URL", "MESSAGE_GROUP_STRATEGY"]);
+    }
+
+    #[test]
+    fn given_strategy_names_when_parsed_then_customer_and_order_are_accepted_in_any_case() {
+        assert_eq!(
+            "customer".parse::<GroupStrategy>().unwrap(),
+            GroupStrategy::Customer
+        );
+        assert_eq!(
+            " Order ".parse::<GroupStrategy>().unwrap(),
+            GroupStrategy::Order
+        );
+        assert_eq!(GroupStrategy::default(), GroupStrategy::Customer);
+        let err = "random".parse::<GroupStrategy>().unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Invalid {
+                name: MESSAGE_GROUP_STRATEGY,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn given_an_order_then_group_ids_follow_the_strategy_and_hold_no_personal_data() {
+        let req = OrderRequest::from_json(&json!({"customerName":"Harry Kane","shippingAddress":"Hanoi","items":[{"itemId":"a","quantity":1}]})).unwrap();
+        let id = OrderId::parse("o-1").unwrap();
+        let by_customer = GroupStrategy::Customer.group_id(&id, &req.order);
+        assert_eq!(
+            by_customer,
+            format!("customer-{}", req.order.customer_key())
+        );
+        assert!(!by_customer.to_lowercase().contains("harry"));
+        assert_eq!(GroupStrategy::Order.group_id(&id, &req.order), "order-o-1");
+    }
+
+    #[test]
+    fn given_no_strategy_when_built_from_settings_then_customer_is_used() {
+        let deps = Deps::from_settings(&sdk(), Some(URL.into()), None).unwrap();
+        assert_eq!(deps.strategy(), GroupStrategy::Customer);
+        let deps = Deps::from_settings(&sdk(), Some(URL.into()), Some("order".into())).unwrap();
+        assert_eq!(deps.strategy(), GroupStrategy::Order);
+    }
+
+    #[test]
+    fn given_bad_settings_when_built_then_the_variable_is_named() {
+        assert!(matches!(
+            Deps::from_settings(&sdk(), None, None),
+            Err(ConfigError::Missing(ORDERS_QUEUE_URL))
+        ));
+        assert!(matches!(
+            Deps::from_settings(
+                &sdk(),
+                Some("https://sqs.eu-west-1.amazonaws.com/1/orders".into()),
+                None
+            ),
+            Err(ConfigError::Invalid {
+                name: ORDERS_QUEUE_URL,
+                ..
+            })
+        ));
+        assert!(matches!(
+            Deps::from_settings(&sdk(), Some(URL.into()), Some("fifo".into())),
+            Err(ConfigError::Invalid {
+                name: MESSAGE_GROUP_STRATEGY,
+                ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,148 @@
+//! RFC 9457 problem details (`application/problem+json`), the body of every
+//! error answer.
+//!
+//! A problem names what went wrong and, for invalid requests, every offending
+//! field (as a JSON pointer into the body) or header. It never echoes a value the
+//! client sent: order fields may be personal data.
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+use serde_json::json;
+use shared::contract::CorrelationId;
+use shared::domain::FieldError;
+
+/// Media type of problem bodies.
+pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
+
+/// One thing wrong with a request: a body field (`pointer`), a header
+/// (`header`), or both when they contradict each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Issue {
+    /// RFC 6901 JSON pointer into the body; `""` is the whole body.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// Name of the offending request header.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<&'static str>,
+    /// What is wrong, without the value.
+    pub detail: String,
+}
+
+impl Issue {
+    /// A problem with a request header.
+    pub fn header(name: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            pointer: None,
+            header: Some(name),
+            detail: detail.into(),
+        }
+    }
+
+    /// Where the issue is, for log lines: the pointer, else `header:<name>`.
+    pub fn location(&self) -> String {
+        match (&self.pointer, self.header) {
+            (Some(pointer), _) => pointer.clone(),
+            (None, Some(header)) => format!("header:{header}"),
+            (None, None) => String::new(),
+        }
+    }
+}
+
+impl From<FieldError> for Issue {
+    fn from(err: FieldError) -> Self {
+        Self {
+            pointer: Some(err.pointer),
+            header: None,
+            detail: err.detail,
+        }
+    }
+}
+
+/// A problem details document about to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Last segment of the `type` URI, `/problems/<slug>`.
+    pub slug: &'static str,
+    /// Short, fixed summary of the problem type.
+    pub title: &'static str,
+    /// HTTP status.
+    pub status: StatusCode,
+    /// What happened in this occurrence, without request values.
+    pub detail: String,
+    /// Every field or header issue; empty unless the request was invalid.
+    pub errors: Vec<Issue>,
+    /// Extra response headers (`Allow`, `Retry-After`).
+    pub headers: Vec<(header::HeaderName, HeaderValue)>,
+}
+
+impl Problem {
+    /// A problem without field issues or extra headers.
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            slug,
+            title,
+            status,
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds field or header issues.
+    pub fn with_errors(mut self, errors: Vec<Issue>) -> Self {
+        self.errors = errors;
+        self
+    }
+
+    /// Adds a response header.
+    pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The JSON body. `correlationId` is an extension member so a client can
+    /// quote it to support without reading headers.
+    pub fn body(&self, correlation_id: &CorrelationId) -> serde_json::Value {
+        json!({
+            "type": format!("/problems/{}", self.slug),
+            "title": self.title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "errors": self.errors,
+            "correlationId": correlation_id.as_str(),
+        })
+    }
+
+    /// The HTTP answer, carrying the correlation id header.
+    pub fn into_response(self, correlation_id: &CorrelationId) -> Response<Body> {
+        let body = self.body(correlation_id).to_string();
+        let mut response = json_response(self.status, PROBLEM_CONTENT_TYPE, body, correlation_id);
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
+
+/// A response with a JSON body, its media type and the `X-Correlation-Id`
+/// header. Built without a fallible builder so the handler always answers.
+pub fn json_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+    correlation_id: &CorrelationId,
+) -> Response<Body> {
+    let mut response = Response::new(Body::Text(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // A correlation id is visible ASCII by construction, so this always holds.
+    if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
+        headers.insert(crate::handler::CORRELATION_ID_HEADER, value);
+    }
+    response
+}
