@@ -9,7 +9,7 @@ use shared::domain::OrderRequest;
 use shared::memory::{Fault, MemoryStore};
 use shared::telemetry::LogCapture;
 
-const FIFO_BATCH: &str = include_str!("../../../events/sqs-fifo-batch.json");
+const FIFO_BATCH: &str = include_str!("../../../../events/sqs-fifo-batch.json");
 const PERSONAL_DATA: &[&str] = &["Harry", "Kane", "Nguyen", "Hanoi"];
 
 /// The legacy order 23214, as intake would enqueue it.

@@ -10,9 +10,9 @@ use shared::telemetry::LogCapture;
 use super::*;
 use crate::config::GroupStrategy;
 
-const V1_LEGACY: &str = include_str!("../../../../events/apigw-v1-legacy-order.json");
-const V2_ORDER: &str = include_str!("../../../../events/apigw-v2-order.json");
-const V2_INVALID: &str = include_str!("../../../../events/apigw-v2-invalid-order.json");
+const V1_LEGACY: &str = include_str!("../../../../../events/apigw-v1-legacy-order.json");
+const V2_ORDER: &str = include_str!("../../../../../events/apigw-v2-order.json");
+const V2_INVALID: &str = include_str!("../../../../../events/apigw-v2-invalid-order.json");
 
 const LEGACY_BODY: &str = r#"{"orderID":"23214","customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"}"#;
 const NO_ID_BODY: &str = r#"{"customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"}"#;

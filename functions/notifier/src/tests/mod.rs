@@ -9,8 +9,8 @@ use shared::domain::OrderRequest;
 use shared::memory::{Fault, MemoryPublisher};
 use shared::telemetry::LogCapture;
 
-const INSERT_EVENTS: &str = include_str!("../../../events/dynamodb-insert.json");
-const MODIFY_EVENTS: &str = include_str!("../../../events/dynamodb-modify.json");
+const INSERT_EVENTS: &str = include_str!("../../../../events/dynamodb-insert.json");
+const MODIFY_EVENTS: &str = include_str!("../../../../events/dynamodb-modify.json");
 const PERSONAL_DATA: &[&str] = &["Harry", "Kane", "Nguyen", "Hanoi"];
 
 /// The legacy order 23214 (under any id), as the worker stores it.
