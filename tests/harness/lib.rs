@@ -366,3 +366,83 @@ pub mod fixtures {
         )
     }
 }
+
+/// A directory under the system's temporary directory, removed on drop.
+#[derive(Debug)]
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// Creates `<tmp>/<prefix>-<uuid>`.
+    pub fn new(prefix: &str) -> Self {
+        let path = std::env::temp_dir().join(unique_name(prefix));
+        std::fs::create_dir_all(&path).expect("create a temporary directory");
+        Self(path)
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Helpers over the local runner's service traits, shared by the contract
+/// suite and the end-to-end tests.
+pub mod services {
+    use std::time::{Duration, Instant};
+
+    use aws_lambda_events::event::dynamodb::EventRecord;
+    use orders_local::backend::{QueueService, ReceivedMessage, StreamReader};
+
+    /// Receives (and deletes) until `want` messages arrived or `within`
+    /// passed; returns what arrived, in order.
+    pub async fn drain(
+        queues: &dyn QueueService,
+        url: &str,
+        want: usize,
+        within: Duration,
+    ) -> Vec<ReceivedMessage> {
+        let deadline = Instant::now() + within;
+        let mut got = Vec::new();
+        while got.len() < want && Instant::now() < deadline {
+            let batch = queues
+                .receive(url, 10, Duration::from_secs(1))
+                .await
+                .expect("receive");
+            for message in batch {
+                queues
+                    .delete(url, &message.receipt_handle)
+                    .await
+                    .expect("delete");
+                got.push(message);
+            }
+        }
+        got
+    }
+
+    /// Reads the stream until `want` records arrived or `within` passed.
+    pub async fn read_stream(
+        reader: &mut dyn StreamReader,
+        want: usize,
+        within: Duration,
+    ) -> Vec<EventRecord> {
+        let deadline = Instant::now() + within;
+        let mut got = Vec::new();
+        while got.len() < want && Instant::now() < deadline {
+            let batch = reader
+                .next_records(want - got.len())
+                .await
+                .expect("read the stream");
+            if batch.is_empty() {
+                reader.wait_for_records(Duration::from_millis(200)).await;
+            }
+            got.extend(batch);
+        }
+        got
+    }
+}

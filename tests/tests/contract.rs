@@ -1,0 +1,510 @@
+//! Contract suite: one set of cases, run against the embedded emulators and
+//! against the AWS SDK backends over moto, so the local runner keeps the AWS
+//! semantics the pipeline depends on.
+//!
+//! Each case is a generic `async fn(&Backends)`; the `contract!` macro at the
+//! bottom instantiates every case in `mod embedded` and `mod moto`. Where moto
+//! and the AWS documentation differ, AWS wins: the case says so in a comment and
+//! asserts only what both agree on, and the embedded emulators keep AWS's
+//! behaviour. Known moto gaps are never asserted on: deduplicated sends return
+//! a fresh MessageId, FIFO `SequenceNumber` is absent, `StartMessageMoveTask`
+//! is not implemented.
+//!
+//! Every case creates uniquely named resources and keeps its queues shallow
+//! (moto's FIFO slows down as a queue fills).
+
+// Test code, helpers included: a failed call stops the test with its cause.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use orders_local::backend::{Backends, QueueSpec, ReceivedMessage, Redrive, SendMessage};
+use orders_tests::fixtures::{order_created, order_message, outgoing, stored_order};
+use orders_tests::services::{drain, read_stream};
+use orders_tests::unique_name;
+use shared::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated, OrderMessage};
+use shared::ports::PutOutcome;
+use shared::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
+use shared::settings::MAX_RECEIVE_COUNT;
+
+/// Enough for any delivery that should happen (moto and the emulators deliver
+/// within milliseconds; AWS within a second or two).
+const ARRIVES_WITHIN: Duration = Duration::from_secs(10);
+
+fn fifo_spec(name: &str, visibility: Duration, redrive: Option<Redrive>) -> QueueSpec {
+    QueueSpec {
+        name: format!("{name}.fifo"),
+        fifo: true,
+        visibility_timeout: visibility,
+        redrive,
+    }
+}
+
+fn standard_spec(name: &str) -> QueueSpec {
+    QueueSpec {
+        name: name.to_owned(),
+        fifo: false,
+        visibility_timeout: Duration::from_secs(30),
+        redrive: None,
+    }
+}
+
+fn fifo_message(body: &str, group: &str, dedup: &str) -> SendMessage {
+    SendMessage {
+        body: body.to_owned(),
+        group_id: Some(group.to_owned()),
+        dedup_id: Some(dedup.to_owned()),
+        message_attributes: HashMap::new(),
+    }
+}
+
+fn bodies(messages: &[ReceivedMessage]) -> Vec<&str> {
+    messages.iter().map(|m| m.body.as_str()).collect()
+}
+
+/// FIFO: messages of one group arrive in send order, and while one of a
+/// group's messages is in flight no later message of that group is delivered
+/// (other groups are not blocked).
+async fn fifo_orders_per_group(b: &Backends) {
+    let q = &b.queues;
+    let url = q
+        .create_queue(&fifo_spec(
+            &unique_name("contract-order"),
+            Duration::from_secs(30),
+            None,
+        ))
+        .await
+        .unwrap();
+    for (body, group) in [
+        ("a1", "a"),
+        ("b1", "b"),
+        ("a2", "a"),
+        ("b2", "b"),
+        ("a3", "a"),
+    ] {
+        q.send(&url, &fifo_message(body, group, body))
+            .await
+            .unwrap();
+    }
+
+    // Given the head of group a received and not deleted
+    let first = q.receive(&url, 1, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(bodies(&first), ["a1"]);
+    assert_eq!(
+        first[0]
+            .attributes
+            .get("MessageGroupId")
+            .map(String::as_str),
+        Some("a")
+    );
+    // When receiving again, only group b is available, in order
+    let others = q.receive(&url, 10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(bodies(&others), ["b1", "b2"]);
+    for m in &others {
+        q.delete(&url, &m.receipt_handle).await.unwrap();
+    }
+    let blocked = q.receive(&url, 10, Duration::ZERO).await.unwrap();
+    assert!(
+        blocked.is_empty(),
+        "group a is in flight: {:?}",
+        bodies(&blocked)
+    );
+
+    // Then deleting a1 releases a2 and a3, in order
+    q.delete(&url, &first[0].receipt_handle).await.unwrap();
+    let rest = drain(q.as_ref(), &url, 2, ARRIVES_WITHIN).await;
+    assert_eq!(bodies(&rest), ["a2", "a3"]);
+}
+
+/// FIFO: a second send with the same `MessageDeduplicationId` inside the
+/// five-minute window is accepted and dropped, through the raw API and
+/// through the intake port (`order_queue`), which also sets routing and the
+/// correlation id.
+async fn fifo_deduplicates_within_the_window(b: &Backends) {
+    let q = &b.queues;
+    let url = q
+        .create_queue(&fifo_spec(
+            &unique_name("contract-dedup"),
+            Duration::from_secs(30),
+            None,
+        ))
+        .await
+        .unwrap();
+
+    q.send(&url, &fifo_message("first", "g", "same"))
+        .await
+        .unwrap();
+    // A different body with the same id is still a duplicate: the id decides.
+    // (No assertion on the returned MessageId: moto returns a fresh one.)
+    q.send(&url, &fifo_message("second", "g", "same"))
+        .await
+        .unwrap();
+    q.send(&url, &fifo_message("third", "g", "other"))
+        .await
+        .unwrap();
+    let got = drain(q.as_ref(), &url, 3, Duration::from_secs(3)).await;
+    assert_eq!(bodies(&got), ["first", "third"]);
+
+    // Through the port: the same outgoing order twice is one message.
+    let port = q.order_queue(&url);
+    let message = order_message("dedup-1", "Harry Kane", 2);
+    let order = outgoing(message.clone(), "customer-1", "order-dedup-1");
+    port.enqueue(&order).await.unwrap();
+    port.enqueue(&order).await.unwrap();
+    let got = drain(q.as_ref(), &url, 2, Duration::from_secs(3)).await;
+    assert_eq!(got.len(), 1, "{:?}", bodies(&got));
+    assert_eq!(OrderMessage::from_body(&got[0].body).unwrap(), message);
+    assert_eq!(
+        got[0].attributes.get("MessageGroupId").map(String::as_str),
+        Some("customer-1")
+    );
+    assert_eq!(
+        got[0]
+            .attributes
+            .get("MessageDeduplicationId")
+            .map(String::as_str),
+        Some("order-dedup-1")
+    );
+    assert_eq!(
+        got[0]
+            .message_attributes
+            .get("correlationId")
+            .map(String::as_str),
+        Some(message.correlation_id.as_str())
+    );
+}
+
+/// A received message is invisible for the visibility timeout, then comes back
+/// with its receive count incremented; `ChangeMessageVisibility` to zero
+/// releases it at once (and still counts the receive); delete removes it.
+async fn visibility_timeout_and_receive_count(b: &Backends) {
+    let q = &b.queues;
+    let url = q
+        .create_queue(&fifo_spec(
+            &unique_name("contract-visibility"),
+            Duration::from_secs(1),
+            None,
+        ))
+        .await
+        .unwrap();
+    q.send(&url, &fifo_message("m", "g", "m")).await.unwrap();
+
+    let first = q.receive(&url, 10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(bodies(&first), ["m"]);
+    assert_eq!(first[0].receive_count(), 1);
+    let depth = q.depth(&url).await.unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (0, 1));
+    let hidden = q.receive(&url, 10, Duration::ZERO).await.unwrap();
+    assert!(hidden.is_empty(), "visible while in flight");
+
+    // After the timeout it is back, received a second time.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = q.receive(&url, 10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(bodies(&second), ["m"]);
+    assert_eq!(second[0].message_id, first[0].message_id);
+    assert_eq!(second[0].receive_count(), 2);
+
+    // Released early: visible again at once.
+    q.change_visibility(&url, &second[0].receipt_handle, Duration::ZERO)
+        .await
+        .unwrap();
+    let third = q.receive(&url, 10, Duration::from_secs(1)).await.unwrap();
+    assert_eq!(bodies(&third), ["m"]);
+    assert_eq!(third[0].receive_count(), 3);
+
+    q.delete(&url, &third[0].receipt_handle).await.unwrap();
+    let depth = q.depth(&url).await.unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (0, 0));
+}
+
+/// A message received `maxReceiveCount` times without being deleted moves to
+/// the DLQ on the next receive attempt, not before; other messages stay.
+async fn redrive_to_the_dlq_at_max_receive_count(b: &Backends) {
+    let q = &b.queues;
+    let dlq_url = q
+        .create_queue(&fifo_spec(
+            &unique_name("contract-dlq"),
+            Duration::from_secs(30),
+            None,
+        ))
+        .await
+        .unwrap();
+    let url = q
+        .create_queue(&fifo_spec(
+            &unique_name("contract-redrive"),
+            Duration::from_secs(30),
+            Some(Redrive {
+                dlq_url: dlq_url.clone(),
+                max_receive_count: MAX_RECEIVE_COUNT,
+            }),
+        ))
+        .await
+        .unwrap();
+    let mut poison = fifo_message("poison", "g", "poison");
+    poison
+        .message_attributes
+        .insert("kind".to_owned(), "poison".to_owned());
+    q.send(&url, &poison).await.unwrap();
+
+    // Received and released (as a failing consumer would) maxReceiveCount times.
+    for attempt in 1..=MAX_RECEIVE_COUNT {
+        let got = q.receive(&url, 1, Duration::from_secs(1)).await.unwrap();
+        assert_eq!(bodies(&got), ["poison"], "receive {attempt}");
+        assert_eq!(got[0].receive_count(), attempt);
+        q.change_visibility(&url, &got[0].receipt_handle, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    assert!(
+        drain(q.as_ref(), &dlq_url, 1, Duration::from_millis(500))
+            .await
+            .is_empty(),
+        "moved to the DLQ before the receive that exceeds maxReceiveCount"
+    );
+
+    // The next receive attempt moves it instead of delivering it.
+    let after = q.receive(&url, 1, Duration::from_secs(1)).await.unwrap();
+    assert!(after.is_empty(), "delivered a receive too many");
+    let dead = drain(q.as_ref(), &dlq_url, 1, ARRIVES_WITHIN).await;
+    assert_eq!(bodies(&dead), ["poison"]);
+    assert_eq!(
+        dead[0].message_attributes.get("kind").map(String::as_str),
+        Some("poison")
+    );
+    let depth = q.depth(&url).await.unwrap();
+    assert_eq!((depth.visible, depth.in_flight), (0, 0));
+}
+
+/// The worker's conditional put: Created, then Duplicate for the same content,
+/// Conflict (with the stored hash) for other content under the same id, and a
+/// conflict never overwrites.
+async fn conditional_put_tells_created_duplicate_and_conflict(b: &Backends) {
+    let table = unique_name("contract-orders");
+    b.tables.create_table(&table).await.unwrap();
+    let store = b.tables.order_store(&table);
+    let id = unique_name("order");
+    let original = stored_order(&order_message(&id, "Harry Kane", 22));
+    let same = stored_order(&order_message(&id, "Harry Kane", 22));
+    let other = stored_order(&order_message(&id, "Son Heung-min", 7));
+
+    assert_eq!(
+        store.put_if_absent(&original).await.unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(
+        store.put_if_absent(&same).await.unwrap(),
+        PutOutcome::Duplicate
+    );
+    assert_eq!(
+        store.put_if_absent(&other).await.unwrap(),
+        PutOutcome::Conflict {
+            existing: original.content_hash.clone()
+        }
+    );
+    let item = b.tables.get(&table, &id).await.unwrap().unwrap();
+    assert_eq!(StoredOrder::from_item(item).unwrap(), original);
+
+    // Another id is independent.
+    let second = stored_order(&order_message(&unique_name("order"), "Harry Kane", 22));
+    assert_eq!(
+        store.put_if_absent(&second).await.unwrap(),
+        PutOutcome::Created
+    );
+    assert!(b.tables.get(&table, "absent").await.unwrap().is_none());
+}
+
+/// The table's stream (`NEW_AND_OLD_IMAGES`): INSERT with the new image only,
+/// MODIFY with old and new, REMOVE with the old image; keys on every record.
+async fn stream_records_insert_modify_remove(b: &Backends) {
+    let table = unique_name("contract-stream");
+    b.tables.create_table(&table).await.unwrap();
+    let mut reader = b.tables.open_stream(&table).await.unwrap();
+    let id = unique_name("order");
+    let original = stored_order(&order_message(&id, "Harry Kane", 22));
+    b.tables
+        .order_store(&table)
+        .put_if_absent(&original)
+        .await
+        .unwrap();
+    let mut updated: serde_dynamo::Item = original.to_item().unwrap();
+    updated.insert(
+        "updatedAt".to_owned(),
+        serde_dynamo::AttributeValue::S("2030-01-01T00:00:00Z".to_owned()),
+    );
+    b.tables.put(&table, updated.clone()).await.unwrap();
+    b.tables.delete(&table, &id).await.unwrap();
+
+    let records = read_stream(reader.as_mut(), 3, ARRIVES_WITHIN).await;
+    let names: Vec<&str> = records.iter().map(|r| r.event_name.as_str()).collect();
+    assert_eq!(names, ["INSERT", "MODIFY", "REMOVE"]);
+    let key = serde_dynamo::AttributeValue::S(id.clone());
+    for record in &records {
+        assert_eq!(record.change.keys.get(KEY_ATTRIBUTE), Some(&key));
+    }
+
+    let insert = &records[0].change;
+    assert!(insert.old_image.is_empty(), "INSERT has no old image");
+    assert_eq!(
+        StoredOrder::from_item(insert.new_image.clone()).unwrap(),
+        original
+    );
+    // The image keeps native types: items is a list of maps.
+    assert!(matches!(
+        insert.new_image.get("items"),
+        Some(serde_dynamo::AttributeValue::L(lines)) if matches!(lines.first(), Some(serde_dynamo::AttributeValue::M(_)))
+    ));
+
+    let modify = &records[1].change;
+    assert_eq!(
+        StoredOrder::from_item(modify.old_image.clone()).unwrap(),
+        original
+    );
+    assert_eq!(modify.new_image, updated);
+    assert_eq!(
+        modify.new_image.get(HASH_ATTRIBUTE),
+        modify.old_image.get(HASH_ATTRIBUTE)
+    );
+
+    let remove = &records[2].change;
+    assert_eq!(remove.old_image, updated);
+    assert!(remove.new_image.is_empty(), "REMOVE has no new image");
+
+    // Nothing more.
+    assert!(reader.next_records(10).await.unwrap().is_empty());
+}
+
+/// SNS → SQS: a raw subscription whose filter policy matches gets the event
+/// JSON as the body and the SNS message attributes as SQS message attributes;
+/// one whose filter does not match gets nothing; a non-raw subscription gets
+/// the SNS envelope with the queue rendering as `Message`.
+async fn sns_publish_reaches_filtered_queue_subscriptions(b: &Backends) {
+    let topic = b
+        .topics
+        .create_topic(&unique_name("contract-events"))
+        .await
+        .unwrap();
+    let raw = b
+        .queues
+        .create_queue(&standard_spec(&unique_name("contract-raw")))
+        .await
+        .unwrap();
+    let filtered_out = b
+        .queues
+        .create_queue(&standard_spec(&unique_name("contract-filtered")))
+        .await
+        .unwrap();
+    let enveloped = b
+        .queues
+        .create_queue(&standard_spec(&unique_name("contract-envelope")))
+        .await
+        .unwrap();
+    // Both keys must match (AND across keys, OR within a key's list).
+    b.topics
+        .subscribe_queue(
+            &topic,
+            &raw,
+            Some(r#"{"eventType":["OrderCreated","OrderCancelled"],"schemaVersion":["1"]}"#),
+            true,
+        )
+        .await
+        .unwrap();
+    b.topics
+        .subscribe_queue(
+            &topic,
+            &filtered_out,
+            Some(r#"{"eventType":["OrderCreated"],"schemaVersion":["2"]}"#),
+            true,
+        )
+        .await
+        .unwrap();
+    b.topics
+        .subscribe_queue(&topic, &enveloped, None, false)
+        .await
+        .unwrap();
+
+    let event = order_created(&stored_order(&order_message(
+        &unique_name("order"),
+        "Harry Kane",
+        3,
+    )));
+    b.topics
+        .event_publisher(&topic)
+        .publish(&event)
+        .await
+        .unwrap();
+
+    let got = drain(b.queues.as_ref(), &raw, 1, ARRIVES_WITHIN).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        serde_json::from_str::<OrderCreated>(&got[0].body).unwrap(),
+        event
+    );
+    assert_eq!(
+        got[0]
+            .message_attributes
+            .get("eventType")
+            .map(String::as_str),
+        Some(ORDER_CREATED_EVENT_TYPE)
+    );
+    assert_eq!(
+        got[0]
+            .message_attributes
+            .get("schemaVersion")
+            .map(String::as_str),
+        Some("1")
+    );
+
+    let got = drain(b.queues.as_ref(), &enveloped, 1, ARRIVES_WITHIN).await;
+    assert_eq!(got.len(), 1);
+    let envelope: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(envelope["Type"], "Notification");
+    assert_eq!(envelope["TopicArn"], topic.as_str());
+    assert_eq!(
+        serde_json::from_str::<OrderCreated>(envelope["Message"].as_str().unwrap()).unwrap(),
+        event
+    );
+    assert_eq!(envelope["Subject"], event.email_subject().as_str());
+    assert_eq!(
+        envelope["MessageAttributes"]["eventType"],
+        serde_json::json!({"Type": "String", "Value": ORDER_CREATED_EVENT_TYPE})
+    );
+
+    // Fan-out happened before the deliveries above were seen.
+    let none = drain(
+        b.queues.as_ref(),
+        &filtered_out,
+        1,
+        Duration::from_millis(500),
+    )
+    .await;
+    assert!(none.is_empty(), "filtered delivery: {:?}", bodies(&none));
+}
+
+/// Instantiates every case for both backends.
+macro_rules! contract {
+    ($($case:ident),+ $(,)?) => {
+        /// The embedded emulators, in process.
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let outbox = orders_tests::TempDir::new("contract-outbox");
+                    let backends = orders_local::backend::Backends::embedded(outbox.path().to_path_buf());
+                    super::$case(&backends).await;
+                }
+            )+
+        }
+
+    };
+}
+
+contract!(
+    fifo_orders_per_group,
+    fifo_deduplicates_within_the_window,
+    visibility_timeout_and_receive_count,
+    redrive_to_the_dlq_at_max_receive_count,
+    conditional_put_tells_created_duplicate_and_conflict,
+    stream_records_insert_modify_remove,
+    sns_publish_reaches_filtered_queue_subscriptions,
+);
