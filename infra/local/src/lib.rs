@@ -5,6 +5,7 @@
 //! API Gateway and event source mappings.
 
 pub mod arn;
+pub mod aws;
 pub mod backend;
 pub mod embedded;
 pub mod filter_policy;
