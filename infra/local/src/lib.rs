@@ -9,4 +9,6 @@ pub mod aws;
 pub mod backend;
 pub mod embedded;
 pub mod filter_policy;
+pub mod mapping;
 pub mod md5;
+pub mod stats;

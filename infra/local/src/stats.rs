@@ -1,0 +1,100 @@
+//! Counters per stage, shared by the gateway, the mappings and `/_local/status`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Monotonic counters, updated lock-free from every task.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Intake answered 202.
+    pub accepted: AtomicU64,
+    /// Intake answered anything else.
+    pub rejected: AtomicU64,
+    /// INSERT records seen on the table's stream (orders durably stored).
+    pub persisted: AtomicU64,
+    /// Stream records the notifier processed without failure.
+    pub notified: AtomicU64,
+    /// Worker invocations.
+    pub worker_invocations: AtomicU64,
+    /// Records the worker reported as failed (each attempt counts).
+    pub worker_item_failures: AtomicU64,
+    /// Notifier invocations.
+    pub notifier_invocations: AtomicU64,
+    /// Failed notifier invocations (item failure, error or timeout).
+    pub notifier_failures: AtomicU64,
+    /// Stream records sent to the notifier's on-failure queue.
+    pub notifier_dead_records: AtomicU64,
+    /// Stream records dropped by the filter criteria (MODIFY, REMOVE).
+    pub filtered_out: AtomicU64,
+}
+
+impl Counters {
+    /// Adds `n` to a counter.
+    pub fn add(counter: &AtomicU64, n: u64) {
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU64) -> u64 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// Scales the deployed durations for tests (`1.0` = as deployed). Counts
+/// (receive counts, retries, batch sizes) are never scaled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeScale(pub f64);
+
+impl TimeScale {
+    /// Real time.
+    pub const REAL: Self = Self(1.0);
+
+    /// `secs` seconds, scaled.
+    pub fn secs(self, secs: u64) -> Duration {
+        Duration::from_secs(secs).mul_f64(self.0)
+    }
+}
+
+/// Depth of one queue in the status answer.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueStatus {
+    /// Queue URL.
+    pub url: String,
+    /// Messages available.
+    pub visible: u64,
+    /// Messages received and not yet deleted.
+    pub in_flight: u64,
+}
+
+/// Counts per stage.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Stages {
+    /// Intake answered 202.
+    pub accepted: u64,
+    /// Intake refused (4xx/5xx).
+    pub rejected: u64,
+    /// Orders stored (INSERTs on the stream).
+    pub persisted: u64,
+    /// Stream records handled by the notifier.
+    pub notified: u64,
+    /// Messages in the worker DLQ plus records sent to the notifier's on-failure queue.
+    pub failed: u64,
+}
+
+/// The `GET /_local/status` answer.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// `embedded` or the endpoint URL.
+    pub backend: String,
+    /// Counts per stage.
+    pub stages: Stages,
+    /// Orders queue, its DLQ, the notifier's on-failure queue and the events queue.
+    pub queues: std::collections::BTreeMap<String, QueueStatus>,
+    /// Invocation counters of the emulated event source mappings.
+    pub invocations: std::collections::BTreeMap<String, u64>,
+}
