@@ -9,6 +9,12 @@ pub mod aws;
 pub mod backend;
 pub mod embedded;
 pub mod filter_policy;
+pub mod gateway;
 pub mod mapping;
 pub mod md5;
+pub mod pipeline;
 pub mod stats;
+
+pub use backend::Backends;
+pub use pipeline::{Pipeline, PipelineConfig, Ports, ResourceNames, Resources, Summary};
+pub use stats::{Status, TimeScale};

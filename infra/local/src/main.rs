@@ -1,1 +1,221 @@
-fn main() {}
+//! `orders-local`: the order pipeline on this machine (`make run`).
+//!
+//! Parses flags, sets up logging (to stderr, so stdout carries the
+//! machine-readable `orders-local listening on URL` first line and the
+//! banner), builds the backends (embedded, or the SDK against
+//! `--endpoint-url`), starts the pipeline and stops it cleanly on Ctrl-C or
+//! SIGTERM.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use orders_local::{Backends, Pipeline, PipelineConfig, ResourceNames, TimeScale};
+
+/// Runs the whole order pipeline locally: an emulated API Gateway HTTP API in
+/// front of the intake, worker and notifier handlers that ship to Lambda, on
+/// embedded SQS FIFO, DynamoDB Streams and SNS emulators, or on any
+/// AWS-compatible endpoint.
+#[derive(Debug, Parser)]
+#[command(name = "orders-local", version)]
+struct Args {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "ORDERS_LOCAL_HOST", default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port the HTTP API listens on; 0 picks a free port (the first stdout
+    /// line gives the bound URL).
+    #[arg(long, env = "ORDERS_LOCAL_PORT", default_value_t = 3000)]
+    port: u16,
+    /// Use the AWS SDK against this endpoint (moto server, LocalStack, a real
+    /// account's endpoint) instead of the embedded emulators. Resources are
+    /// created if missing.
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    /// Region for the SDK and the ARNs.
+    #[arg(long, env = "AWS_REGION", default_value = "us-east-1")]
+    region: String,
+    /// Prefix of every resource name (queues, table, topic, function names);
+    /// give each run against a shared endpoint its own.
+    #[arg(
+        long,
+        env = "ORDERS_LOCAL_NAME_PREFIX",
+        default_value = "orders-local-"
+    )]
+    name_prefix: String,
+    /// How intake groups orders on the FIFO queue: `customer` or `order`.
+    #[arg(long, env = "MESSAGE_GROUP_STRATEGY", default_value = "customer")]
+    group_strategy: intake::GroupStrategy,
+    /// Folder the embedded SNS writes e-mail notifications into.
+    #[arg(long, env = "ORDERS_LOCAL_OUTBOX", default_value = ".local/outbox")]
+    outbox: PathBuf,
+    /// E-mail address subscribed to the topic. Embedded: the outbox's
+    /// recipient (default orders-team@example.com). With --endpoint-url: only
+    /// subscribed when given (real SNS sends a confirmation mail).
+    #[arg(long, env = "ORDERS_LOCAL_EMAIL")]
+    email: Option<String>,
+    /// TEST ONLY: multiply the deployed durations tests wait on (visibility
+    /// timeout, FIFO dedup window, max record age, retry backoff) by this
+    /// factor; function timeouts stay as deployed. Counts (maxReceiveCount, retries, batch sizes) are
+    /// never scaled.
+    #[arg(long, env = "ORDERS_LOCAL_TIME_SCALE", default_value_t = 1.0)]
+    time_scale: f64,
+    /// On Ctrl-C/SIGTERM, how long to let queued work finish, in seconds.
+    #[arg(long, default_value_t = 10)]
+    drain_timeout: u64,
+}
+
+/// Whether an endpoint URL points at this machine.
+fn is_loopback(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default();
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+async fn sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .endpoint_url(endpoint);
+    let has_credentials = [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ]
+    .iter()
+    .any(|v| std::env::var_os(v).is_some());
+    if is_loopback(endpoint) && !has_credentials {
+        // moto and LocalStack accept any credentials; do not go looking for real ones.
+        loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "test",
+            "test",
+            None,
+            None,
+            "orders-local",
+        ));
+    }
+    loader.load().await
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    shared::telemetry::init_with(shared::telemetry::LogFormat::from_env(), std::io::stderr);
+    if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
+        return Err("--time-scale must be a positive number".into());
+    }
+    let time_scale = TimeScale(args.time_scale);
+    let (backends, label, email) = match &args.endpoint_url {
+        Some(endpoint) => (
+            Backends::aws(&sdk_config(endpoint, &args.region).await),
+            endpoint.clone(),
+            args.email.clone(),
+        ),
+        None => (
+            orders_local::embedded::Embedded::new(args.outbox.clone(), args.time_scale).backends(),
+            "embedded".to_owned(),
+            Some(
+                args.email
+                    .clone()
+                    .unwrap_or_else(|| "orders-team@example.com".to_owned()),
+            ),
+        ),
+    };
+    let config = PipelineConfig {
+        bind: SocketAddr::new(args.host, args.port),
+        names: ResourceNames::with_prefix(&args.name_prefix),
+        group_strategy: args.group_strategy,
+        time_scale,
+        email,
+        region: if args.endpoint_url.is_some() {
+            args.region.clone()
+        } else {
+            orders_local::embedded::EMBEDDED_REGION.to_owned()
+        },
+        backend_label: label.clone(),
+        drain_timeout: Duration::from_secs(args.drain_timeout),
+    };
+    let pipeline = Pipeline::start(config, backends).await?;
+    let url = pipeline.url().to_owned();
+    // First stdout line, machine-readable: test harnesses wait for it.
+    println!("orders-local listening on {url}");
+    let r = pipeline.resources();
+    println!("  backend:   {label}");
+    println!(
+        "  queue:     {} (DLQ {})",
+        r.orders_queue_url, r.orders_dlq_url
+    );
+    println!("  table:     {}   topic: {}", r.table, r.topic_arn);
+    println!(
+        "  events:    {}   notifier on-failure: {}",
+        r.events_queue_url, r.on_failure_queue_url
+    );
+    if args.endpoint_url.is_none() {
+        println!("  outbox:    {}", args.outbox.display());
+    }
+    println!("  status:    curl {url}/_local/status");
+    println!("Try it:");
+    println!(
+        "  curl -i -X POST {url}/orders -H 'Content-Type: application/json' -d '{{\"orderID\":\"23214\",\"customerName\":\"Harry Kane\",\"items\":[{{\"itemId\":\"item456\",\"quantity\":22}}],\"shippingAddress\":\"11 Nguyen Van Linh, Hanoi, Vietnam\"}}'"
+    );
+    println!(
+        "Ctrl-C stops intake, drains queued work (up to {}s) and prints a summary.",
+        args.drain_timeout
+    );
+
+    wait_for_signal().await;
+    println!("stopping: intake closed, draining queued work…");
+    let summary = pipeline.shutdown().await;
+    for line in summary.lines() {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_endpoints_are_recognised() {
+        assert!(is_loopback("http://127.0.0.1:5000"));
+        assert!(is_loopback("http://localhost:4566/"));
+        assert!(!is_loopback("https://sqs.us-east-1.amazonaws.com"));
+    }
+
+    #[test]
+    fn every_flag_is_documented() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+        for arg in Args::command().get_arguments() {
+            assert!(arg.get_help().is_some(), "{} has no help", arg.get_id());
+        }
+    }
+}

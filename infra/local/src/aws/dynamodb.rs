@@ -296,11 +296,10 @@ impl StreamReader for AwsStreamReader {
             .map(|r| event_record(r, &self.stream_arn, &self.region))
             .collect();
         self.current_shard = shard_id.clone();
-        match out.next_shard_iterator() {
-            // Still open (or not yet drained): keep reading it first.
-            Some(next) => self.shards.push_front((shard_id, next.to_owned())),
-            // Closed and drained: its children are found on the next discovery.
-            None => {}
+        // Still open (or not yet drained): keep reading it first. A closed,
+        // drained shard's children are found on the next discovery.
+        if let Some(next) = out.next_shard_iterator() {
+            self.shards.push_front((shard_id, next.to_owned()));
         }
         Ok(records)
     }

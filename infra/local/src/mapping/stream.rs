@@ -67,8 +67,8 @@ enum Invocation {
 
 /// Where the notifier mapping reports.
 pub struct StreamMapping {
-    /// The stream.
-    pub reader: Box<dyn StreamReader>,
+    /// The stream (behind a lock only so the mapping is `Sync`; one task uses it).
+    pub reader: tokio::sync::Mutex<Box<dyn StreamReader>>,
     /// The notifier's dependencies.
     pub deps: Arc<notifier::Deps>,
     /// The queue service (for the on-failure destination).
@@ -108,17 +108,19 @@ fn arrival(record: &EventRecord) -> String {
 
 impl StreamMapping {
     /// Polls until `stop` turns true and the records in hand are done.
-    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut pending: VecDeque<EventRecord> = VecDeque::new();
         let mut attempts: u32 = 0;
         let mut segment = NOTIFIER_BATCH_SIZE;
         loop {
             if pending.len() < NOTIFIER_BATCH_SIZE {
-                match self
+                let read = self
                     .reader
-                    .next_records(NOTIFIER_BATCH_SIZE - pending.len())
+                    .lock()
                     .await
-                {
+                    .next_records(NOTIFIER_BATCH_SIZE - pending.len())
+                    .await;
+                match read {
                     Ok(records) => self.admit(records, &mut pending),
                     Err(err) => {
                         tracing::error!(
@@ -136,9 +138,10 @@ impl StreamMapping {
                 if *stop.borrow_and_update() {
                     return;
                 }
+                let mut reader = self.reader.lock().await;
                 tokio::select! {
                     _ = stop.changed() => {}
-                    () = self.reader.wait_for_records(IDLE_WAIT) => {}
+                    () = reader.wait_for_records(IDLE_WAIT) => {}
                 }
                 continue;
             }
@@ -278,6 +281,7 @@ impl StreamMapping {
         records: &[EventRecord],
         condition: FailureCondition,
         invoke_count: u32,
+        shard_id: &str,
     ) -> serde_json::Value {
         let first = records.first();
         let last = records.last();
@@ -302,7 +306,7 @@ impl StreamMapping {
             "version": "1.0",
             "timestamp": OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
             "DDBStreamBatchInfo": {
-                "shardId": self.reader.shard_id(),
+                "shardId": shard_id,
                 "startSequenceNumber": first.map(sequence).unwrap_or_default(),
                 "endSequenceNumber": last.map(sequence).unwrap_or_default(),
                 "approximateArrivalOfFirstRecord": first.map(arrival).unwrap_or_default(),
@@ -319,7 +323,8 @@ impl StreamMapping {
         condition: FailureCondition,
         invoke_count: u32,
     ) {
-        let body = self.failure_record(records, condition, invoke_count);
+        let shard_id = self.reader.lock().await.shard_id();
+        let body = self.failure_record(records, condition, invoke_count, &shard_id);
         Counters::add(&self.counters.notifier_dead_records, records.len() as u64);
         for r in records {
             let order_id = match r.change.keys.get(shared::record::KEY_ATTRIBUTE) {
