@@ -496,6 +496,17 @@ macro_rules! contract {
             )+
         }
 
+        /// The AWS SDK backends over moto.
+        mod moto {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let moto = orders_tests::require_moto!();
+                    let backends = orders_local::backend::Backends::aws(&moto.sdk_config());
+                    super::$case(&backends).await;
+                }
+            )+
+        }
     };
 }
 
