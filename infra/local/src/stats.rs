@@ -3,7 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Monotonic counters, updated lock-free from every task.
 #[derive(Debug, Default)]
@@ -58,7 +58,7 @@ impl TimeScale {
 }
 
 /// Depth of one queue in the status answer.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueStatus {
     /// Queue URL.
@@ -70,7 +70,7 @@ pub struct QueueStatus {
 }
 
 /// Counts per stage.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Stages {
     /// Intake answered 202.
@@ -86,7 +86,7 @@ pub struct Stages {
 }
 
 /// The `GET /_local/status` answer.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     /// `embedded` or the endpoint URL.
