@@ -2,6 +2,9 @@
 //! in-process `Pipeline` on a free port, over the embedded emulators, with
 //! durations scaled down (counts never are).
 
+// The whole file is test code; clippy's test allowance covers only `#[test]` fns.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
