@@ -281,8 +281,14 @@ impl Summary {
         )];
         for (name, q) in &self.status.queues {
             if q.visible + q.in_flight > 0 {
+                // The events queue is a tap for people to look at; nothing consumes it.
+                let note = if name == "events" {
+                    ", a tap nothing consumes"
+                } else {
+                    ""
+                };
                 lines.push(format!(
-                    "  still queued in {name}: {} visible, {} in flight ({})",
+                    "  still queued in {name}: {} visible, {} in flight ({}{note})",
                     q.visible, q.in_flight, q.url
                 ));
             }
