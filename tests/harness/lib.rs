@@ -38,12 +38,18 @@ pub const INSTALL_HINT: &str =
 /// a busy two-core machine takes several seconds).
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// Runs moto in the background and stops it when standard input reaches
-/// end-of-file: `$1` is the log file, the rest is the moto command line.
-/// TERM first, KILL after five seconds, then the log is removed.
-const WATCHDOG: &str = r#"log=$1; shift
-"$@" </dev/null >"$log" 2>&1 &
+/// Runs a command in the background and stops it when standard input reaches
+/// end-of-file: `$1` is the log file (standard error, and standard output
+/// unless `$2` is `keep-stdout`), the rest is the command line. TERM first,
+/// KILL after five seconds, then the log is removed.
+const WATCHDOG: &str = r#"log=$1; stdout=$2; shift 2
+if [ "$stdout" = keep-stdout ]; then
+  "$@" </dev/null 2>"$log" &
+else
+  "$@" </dev/null >"$log" 2>&1 &
+fi
 pid=$!
+exec >/dev/null
 cat >/dev/null
 kill -TERM "$pid" 2>/dev/null
 i=0
@@ -52,6 +58,111 @@ kill -KILL "$pid" 2>/dev/null
 wait "$pid"
 rm -f "$log"
 "#;
+
+/// A child process that cannot outlive the test process: it runs under an
+/// `sh` watchdog whose standard input is a pipe only this process holds.
+/// Dropping it (or this process dying) closes the pipe, and the watchdog
+/// stops the child. Its standard error (and standard output, unless taken
+/// with [`Watched::take_stdout`]) goes to a log file removed at the end.
+#[derive(Debug)]
+pub struct Watched {
+    watchdog: Child,
+    pipe: Option<ChildStdin>,
+    log: PathBuf,
+}
+
+impl Watched {
+    /// Spawns `program args` with extra environment `envs`. With
+    /// `keep_stdout`, the child's standard output is a pipe to this process.
+    pub fn spawn<I, S>(
+        program: &Path,
+        args: I,
+        envs: &[(&str, &str)],
+        keep_stdout: bool,
+    ) -> std::io::Result<Self>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        let log = std::env::temp_dir().join(format!(
+            "{}.log",
+            unique_name(&format!("orders-tests-{}", std::process::id()))
+        ));
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(WATCHDOG)
+            .arg("orders-tests-watchdog")
+            .arg(&log)
+            .arg(if keep_stdout {
+                "keep-stdout"
+            } else {
+                "log-stdout"
+            })
+            .arg(program)
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(if keep_stdout {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stderr(Stdio::null());
+        // Its own process group, so a stuck child can be killed with everything
+        // it started, and a terminal's Ctrl-C reaches the test, not the child.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let mut watchdog = command.spawn()?;
+        let pipe = watchdog.stdin.take();
+        Ok(Self {
+            watchdog,
+            pipe,
+            log,
+        })
+    }
+
+    /// The child's standard output (once; `None` unless spawned with `keep_stdout`).
+    pub fn take_stdout(&mut self) -> Option<std::process::ChildStdout> {
+        self.watchdog.stdout.take()
+    }
+
+    /// The log so far (standard error, and standard output unless kept).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether the watchdog is still running (it exits only after the child).
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.watchdog.try_wait(), Ok(None))
+    }
+
+    /// Stops the child and waits for it (idempotent).
+    pub fn stop(&mut self) {
+        // End-of-file on the pipe: the watchdog terminates the child.
+        drop(self.pipe.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.watchdog.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The watchdog itself is stuck: kill its whole process group.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.watchdog.id())])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.watchdog.wait();
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+impl Drop for Watched {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
 
 /// Whether this is a CI run (`CI` set to anything but empty, `0` or `false`):
 /// there a missing emulator fails the test instead of skipping it.
@@ -107,9 +218,7 @@ impl std::fmt::Display for StartError {
 #[derive(Debug)]
 pub struct MotoServer {
     endpoint: String,
-    child: Child,
-    /// The watchdog's standard input: closing it stops moto.
-    pipe: Option<ChildStdin>,
+    process: Watched,
 }
 
 impl MotoServer {
@@ -147,30 +256,16 @@ impl MotoServer {
 
     fn spawn_on_free_port(program: &Path) -> Result<Self, String> {
         let port = free_port().map_err(|e| format!("no free port: {e}"))?;
-        let log =
-            std::env::temp_dir().join(format!("orders-moto-{}-{port}.log", std::process::id()));
-        let mut command = Command::new("/bin/sh");
-        command
-            .arg("-c")
-            .arg(WATCHDOG)
-            .arg("orders-moto-watchdog")
-            .arg(&log)
-            .arg(program)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        // Its own process group, so a stuck moto can be killed with everything
-        // it started, and a terminal's Ctrl-C reaches the test, not moto.
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        let mut child = command
-            .spawn()
-            .map_err(|e| format!("cannot run /bin/sh: {e}"))?;
-        let pipe = child.stdin.take();
+        let process = Watched::spawn(
+            program,
+            ["-H", "127.0.0.1", "-p", &port.to_string()],
+            &[],
+            false,
+        )
+        .map_err(|e| format!("cannot run /bin/sh: {e}"))?;
         let mut server = Self {
             endpoint: format!("http://127.0.0.1:{port}"),
-            child,
-            pipe,
+            process,
         };
         let address = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
         let deadline = Instant::now() + READY_TIMEOUT;
@@ -178,15 +273,14 @@ impl MotoServer {
             if answers_http(address) {
                 return Ok(server);
             }
-            if let Ok(Some(status)) = server.child.try_wait() {
-                return Err(format!("the watchdog exited with {status}"));
-            }
-            let log_text = std::fs::read_to_string(&log).unwrap_or_default();
-            if log_text.contains("Address already in use") || Instant::now() > deadline {
+            let log = server.process.log();
+            if !server.process.is_running()
+                || log.contains("Address already in use")
+                || Instant::now() > deadline
+            {
                 server.stop();
                 return Err(format!(
-                    "no answer on {address} after {:?}; moto's log:\n{log_text}",
-                    READY_TIMEOUT
+                    "no answer on {address} after {READY_TIMEOUT:?}; moto's log:\n{log}"
                 ));
             }
             std::thread::sleep(Duration::from_millis(100));
@@ -224,28 +318,7 @@ impl MotoServer {
 
     /// Stops moto and waits for it (idempotent).
     pub fn stop(&mut self) {
-        // End-of-file on the pipe: the watchdog terminates moto.
-        drop(self.pipe.take());
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        // The watchdog itself is stuck: kill its whole process group.
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &format!("-{}", self.child.id())])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for MotoServer {
-    fn drop(&mut self) {
-        self.stop();
+        self.process.stop();
     }
 }
 
@@ -444,5 +517,128 @@ pub mod services {
             got.extend(batch);
         }
         got
+    }
+}
+
+/// The `orders-local` binary, run as a child process.
+pub mod local {
+    use std::io::{BufRead, BufReader};
+    use std::path::PathBuf;
+    use std::process::Command;
+    use std::sync::OnceLock;
+    use std::time::Duration;
+
+    use crate::{Watched, workspace_root};
+
+    /// Path of `orders-local` in the target directory these tests were built
+    /// into, built first (`cargo build -p orders-local`, a no-op when fresh)
+    /// so a stale binary is never tested. The directory comes from this test
+    /// executable's own path (`<target>/<profile>/deps/<test>`), which honours
+    /// `CARGO_TARGET_DIR`, `--target-dir` and the profile.
+    pub fn binary() -> PathBuf {
+        static BINARY: OnceLock<PathBuf> = OnceLock::new();
+        BINARY.get_or_init(build).clone()
+    }
+
+    fn build() -> PathBuf {
+        let exe = std::env::current_exe().expect("the test executable's path");
+        let profile_dir = exe
+            .parent()
+            .and_then(|deps| deps.parent())
+            .expect("tests run from <target>/<profile>/deps")
+            .to_path_buf();
+        let target_dir = profile_dir
+            .parent()
+            .expect("<target>/<profile>")
+            .to_path_buf();
+        let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+            Some("debug") | None => "dev".to_owned(),
+            Some(other) => other.to_owned(),
+        };
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "orders-local",
+                "--bin",
+                "orders-local",
+            ])
+            .args(["--profile", &profile])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .status()
+            .expect("run cargo build -p orders-local");
+        assert!(status.success(), "cargo build -p orders-local failed");
+        let binary = profile_dir.join("orders-local");
+        assert!(binary.is_file(), "{} was not built", binary.display());
+        binary
+    }
+
+    /// A running `orders-local`, stopped on drop.
+    #[derive(Debug)]
+    pub struct LocalPipeline {
+        /// The HTTP API's base URL (`http://127.0.0.1:PORT`).
+        pub url: String,
+        /// The banner after the first line (resource URLs and ARNs).
+        pub banner: Vec<String>,
+        process: Watched,
+    }
+
+    impl LocalPipeline {
+        /// Starts `orders-local --port 0` with `args` and waits for its
+        /// `orders-local listening on URL` line.
+        pub fn start(args: &[&str], envs: &[(&str, &str)]) -> Self {
+            let mut all = vec!["--host", "127.0.0.1", "--port", "0"];
+            all.extend_from_slice(args);
+            let mut process =
+                Watched::spawn(&binary(), &all, envs, true).expect("spawn orders-local");
+            let stdout = process.take_stdout().expect("piped stdout");
+            // Read the banner on a thread: a pipeline that never prints must
+            // fail the test after a timeout, not hang it.
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                // Keep reading after the banner: a closed pipe would make the
+                // pipeline's later prints fail.
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    let _ = tx.send(line);
+                }
+            });
+            let first = rx
+                .recv_timeout(Duration::from_secs(60))
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "orders-local printed no first line; its log:\n{}",
+                        process.log()
+                    )
+                });
+            let url = first
+                .strip_prefix("orders-local listening on ")
+                .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+                .trim()
+                .to_owned();
+            let mut banner = Vec::new();
+            while let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+                banner.push(line);
+            }
+            Self {
+                url,
+                banner,
+                process,
+            }
+        }
+
+        /// Its log (standard error) so far.
+        pub fn log(&self) -> String {
+            self.process.log()
+        }
+
+        /// Stops it (SIGTERM, then SIGKILL after five seconds).
+        pub fn stop(&mut self) {
+            self.process.stop();
+        }
     }
 }
