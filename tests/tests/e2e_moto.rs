@@ -1,0 +1,339 @@
+//! End to end over moto: the `orders-local` binary with `--endpoint-url`
+//! pointing at moto runs the real handlers against the real AWS APIs.
+//!
+//! Each test starts its own `orders-local` with a unique name prefix (so its
+//! queues, table and topic are its own) and `--time-scale 0.02` (visibility
+//! timeout 60 s → 2 s, whole seconds on SQS; counts such as maxReceiveCount are
+//! never scaled), and checks the results through the SDK.
+
+// Test code, helpers included: a failed call stops the test with its cause.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use orders_tests::local::LocalPipeline;
+use orders_tests::{LEGACY_BODY, MotoServer, require_moto};
+use shared::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
+use shared::record::{KEY_ATTRIBUTE, StoredOrder};
+use shared::settings::MAX_RECEIVE_COUNT;
+
+/// How long a stage may take: with the time scale, redrive after
+/// maxReceiveCount × 2 s and three notifier retries take ~15 s.
+const WITHIN: Duration = Duration::from_secs(90);
+
+const EMAIL: &str = "orders-team@example.com";
+
+struct Run {
+    pipeline: LocalPipeline,
+    prefix: String,
+    sqs: aws_sdk_sqs::Client,
+    sns: aws_sdk_sns::Client,
+    dynamo: aws_sdk_dynamodb::Client,
+}
+
+impl Run {
+    fn start(moto: &MotoServer) -> Self {
+        let prefix = format!("e2e{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let pipeline = LocalPipeline::start(
+            &[
+                "--endpoint-url",
+                moto.endpoint(),
+                "--region",
+                orders_tests::REGION,
+                "--name-prefix",
+                &prefix,
+                "--time-scale",
+                "0.02",
+                "--email",
+                EMAIL,
+                "--drain-timeout",
+                "1",
+            ],
+            &[
+                ("AWS_ACCESS_KEY_ID", "testing"),
+                ("AWS_SECRET_ACCESS_KEY", "testing"),
+            ],
+        );
+        let config = moto.sdk_config();
+        Self {
+            pipeline,
+            prefix,
+            sqs: aws_sdk_sqs::Client::new(&config),
+            sns: aws_sdk_sns::Client::new(&config),
+            dynamo: aws_sdk_dynamodb::Client::new(&config),
+        }
+    }
+
+    fn name(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    async fn queue_url(&self, suffix: &str) -> String {
+        self.sqs
+            .get_queue_url()
+            .queue_name(self.name(suffix))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap()
+    }
+
+    async fn topic_arn(&self) -> String {
+        // CreateTopic is idempotent: it returns the pipeline's topic.
+        self.sns
+            .create_topic()
+            .name(self.name("order-events"))
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap()
+    }
+
+    /// A standard queue of this run subscribed to the topic (raw delivery,
+    /// filter on `eventType`).
+    async fn subscribe_raw_queue(&self) -> String {
+        let url = self
+            .sqs
+            .create_queue()
+            .queue_name(self.name("test-events"))
+            .send()
+            .await
+            .unwrap()
+            .queue_url
+            .unwrap();
+        let arn = self
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap()
+            .remove(&QueueAttributeName::QueueArn)
+            .unwrap();
+        self.sns
+            .subscribe()
+            .topic_arn(self.topic_arn().await)
+            .protocol("sqs")
+            .endpoint(arn)
+            .attributes("RawMessageDelivery", "true")
+            .attributes("FilterPolicy", r#"{"eventType":["OrderCreated"]}"#)
+            .send()
+            .await
+            .unwrap();
+        url
+    }
+
+    /// Receives (and deletes) until `want` messages arrived or [`WITHIN`] passed.
+    async fn drain(&self, url: &str, want: usize) -> Vec<aws_sdk_sqs::types::Message> {
+        let deadline = Instant::now() + WITHIN;
+        let mut got = Vec::new();
+        while got.len() < want && Instant::now() < deadline {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .message_system_attribute_names(MessageSystemAttributeName::All)
+                .message_attribute_names("All")
+                .send()
+                .await
+                .unwrap();
+            for m in out.messages.unwrap_or_default() {
+                self.sqs
+                    .delete_message()
+                    .queue_url(url)
+                    .receipt_handle(m.receipt_handle().unwrap())
+                    .send()
+                    .await
+                    .unwrap();
+                got.push(m);
+            }
+        }
+        assert_eq!(
+            got.len(),
+            want,
+            "messages on {url} within {WITHIN:?}; orders-local's log:\n{}",
+            self.pipeline.log()
+        );
+        got
+    }
+
+    /// The stored order, polled until the worker has written it.
+    async fn wait_for_item(&self, order_id: &str) -> HashMap<String, AttributeValue> {
+        let deadline = Instant::now() + WITHIN;
+        loop {
+            let item = self
+                .dynamo
+                .get_item()
+                .table_name(self.name("orders"))
+                .key(KEY_ATTRIBUTE, AttributeValue::S(order_id.to_owned()))
+                .consistent_read(true)
+                .send()
+                .await
+                .unwrap()
+                .item;
+            if let Some(item) = item {
+                return item;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "order {order_id} not stored within {WITHIN:?}; orders-local's log:\n{}",
+                self.pipeline.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+fn string_attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option<String> {
+    message
+        .message_attributes()
+        .and_then(|a| a.get(name))
+        .and_then(|v| v.string_value())
+        .map(str::to_owned)
+}
+
+#[tokio::test]
+async fn legacy_post_is_stored_as_native_item_and_announced_on_the_topic() {
+    let moto = require_moto!();
+    let run = Run::start(moto);
+    let raw_events = run.subscribe_raw_queue().await;
+
+    // Given the old system's body, posted as is
+    let response = reqwest::Client::new()
+        .post(format!("{}/orders", run.pipeline.url))
+        .header("content-type", "application/json")
+        .body(LEGACY_BODY)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let body = response.text().await.unwrap();
+    assert!(status.is_success(), "{status}: {body}");
+
+    // Then the worker stores it, `items` a native list of maps
+    let item = run.wait_for_item("23214").await;
+    let Some(AttributeValue::L(lines)) = item.get("items") else {
+        panic!("items is not a list: {:?}", item.get("items"));
+    };
+    let AttributeValue::M(line) = &lines[0] else {
+        panic!("line is not a map: {:?}", lines[0]);
+    };
+    assert_eq!(
+        line.get("itemId"),
+        Some(&AttributeValue::S("item456".into()))
+    );
+    assert_eq!(line.get("quantity"), Some(&AttributeValue::N("22".into())));
+    let stored = StoredOrder::from_item(item).unwrap();
+    assert_eq!(stored.order_id.as_str(), "23214");
+    assert_eq!(stored.order.customer_name().as_str(), "Harry Kane");
+
+    // And the notifier publishes OrderCreated: the raw subscription gets the
+    // JSON event with its attributes as SQS message attributes
+    let got = run.drain(&raw_events, 1).await;
+    let event: OrderCreated = serde_json::from_str(got[0].body().unwrap()).unwrap();
+    assert_eq!(event.order_id.as_str(), "23214");
+    assert_eq!(event.event_type, ORDER_CREATED_EVENT_TYPE);
+    assert_eq!(event.unit_count, 22);
+    assert_eq!(
+        string_attribute(&got[0], "eventType").as_deref(),
+        Some(ORDER_CREATED_EVENT_TYPE)
+    );
+    assert_eq!(
+        string_attribute(&got[0], "schemaVersion").as_deref(),
+        Some("1")
+    );
+
+    // And the pipeline's own events queue (enveloped delivery) has the same
+    // event, with the attributes in the envelope
+    let events_queue = run.queue_url("order-events-queue").await;
+    let got = run.drain(&events_queue, 1).await;
+    let envelope: serde_json::Value = serde_json::from_str(got[0].body().unwrap()).unwrap();
+    let enveloped: OrderCreated =
+        serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(enveloped, event);
+    assert_eq!(
+        envelope["MessageAttributes"]["eventType"]["Value"],
+        ORDER_CREATED_EVENT_TYPE
+    );
+    assert_eq!(envelope["MessageAttributes"]["schemaVersion"]["Value"], "1");
+    assert_eq!(envelope["Subject"], "New order 23214");
+}
+
+#[tokio::test]
+async fn a_poison_message_reaches_the_worker_dlq_after_max_receive_count() {
+    let moto = require_moto!();
+    let run = Run::start(moto);
+    let orders = run.queue_url("orders.fifo").await;
+    let dlq = run.queue_url("orders-dlq.fifo").await;
+
+    // Given a message no worker can read, on the orders queue
+    run.sqs
+        .send_message()
+        .queue_url(&orders)
+        .message_body(r#"{"schemaVersion":1,"orderId":"poison"}"#)
+        .message_group_id("poison-group")
+        .message_deduplication_id("poison-1")
+        .send()
+        .await
+        .unwrap();
+
+    // Then after maxReceiveCount failed receives it is in the DLQ, intact
+    let dead = run.drain(&dlq, 1).await;
+    assert_eq!(
+        dead[0].body(),
+        Some(r#"{"schemaVersion":1,"orderId":"poison"}"#)
+    );
+    let receives: u32 = dead[0]
+        .attributes()
+        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    // moto keeps the count across the move (AWS's documentation is silent):
+    // only check the message was received at least maxReceiveCount times.
+    assert!(receives >= MAX_RECEIVE_COUNT, "received {receives} times");
+}
+
+#[tokio::test]
+async fn an_unreadable_stream_record_reaches_the_notifier_on_failure_queue() {
+    let moto = require_moto!();
+    let run = Run::start(moto);
+    let on_failure = run.queue_url("notifier-on-failure").await;
+
+    // Given an INSERT whose image is not an order (written around the worker)
+    run.dynamo
+        .put_item()
+        .table_name(run.name("orders"))
+        .item(KEY_ATTRIBUTE, AttributeValue::S("not-an-order".into()))
+        .item("status", AttributeValue::S("CREATED".into()))
+        .item("items", AttributeValue::S("garbage".into()))
+        .send()
+        .await
+        .unwrap();
+
+    // Then, its retries exhausted, the notifier's on-failure destination gets
+    // Lambda's invocation record pointing at the stream batch
+    let got = run.drain(&on_failure, 1).await;
+    let record: serde_json::Value = serde_json::from_str(got[0].body().unwrap()).unwrap();
+    let info = &record["DDBStreamBatchInfo"];
+    assert_eq!(info["batchSize"], 1, "{record:#}");
+    assert!(
+        info["streamArn"]
+            .as_str()
+            .is_some_and(|arn| arn.contains(&run.name("orders"))),
+        "{record:#}"
+    );
+    assert!(
+        record["requestContext"]["condition"].is_string(),
+        "{record:#}"
+    );
+}
