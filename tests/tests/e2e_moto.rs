@@ -267,6 +267,49 @@ async fn legacy_post_is_stored_as_native_item_and_announced_on_the_topic() {
     );
     assert_eq!(envelope["MessageAttributes"]["schemaVersion"]["Value"], "1");
     assert_eq!(envelope["Subject"], "New order 23214");
+
+    // And e-mail subscribers get the readable text. moto sends no e-mail: its
+    // state (`/moto-api/data.json`) shows the e-mail subscription and the
+    // published MessageStructure=json document, whose `email` key is what SNS
+    // delivers to the e-mail protocol.
+    let topic_arn = run.topic_arn().await;
+    let state: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", moto.endpoint()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let subscriptions = state["sns"]["Subscription"].as_array().unwrap();
+    assert!(
+        subscriptions
+            .iter()
+            .any(|s| s["topic_arn"] == topic_arn.as_str()
+                && s["protocol"] == "email"
+                && s["endpoint"] == EMAIL),
+        "no e-mail subscription to {topic_arn}"
+    );
+    let topic = state["sns"]["Topic"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["arn"] == topic_arn.as_str())
+        .unwrap();
+    // Each entry: [message id, message, subject, attributes, group id].
+    let sent = topic["sent_notifications"].as_array().unwrap();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    let structure: serde_json::Value = serde_json::from_str(sent[0][1].as_str().unwrap()).unwrap();
+    assert_eq!(structure["email"], event.email_text().as_str());
+    assert!(
+        structure["email"]
+            .as_str()
+            .unwrap()
+            .starts_with("New order 23214\n")
+    );
+    assert!(
+        serde_json::from_str::<serde_json::Value>(structure["email"].as_str().unwrap()).is_err(),
+        "the e-mail is text, not JSON"
+    );
+    assert_eq!(sent[0][2], "New order 23214");
 }
 
 #[tokio::test]
