@@ -481,6 +481,38 @@ async fn sns_publish_reaches_filtered_queue_subscriptions(b: &Backends) {
     assert!(none.is_empty(), "filtered delivery: {:?}", bodies(&none));
 }
 
+/// AWS keeps a FIFO queue's deduplication ids for five minutes whether or not
+/// the first message was deleted. moto 5.2.5 only compares against messages
+/// still in the queue (`Queue.add_message`), so after a delete it accepts the
+/// same id again. AWS wins: this case runs on the embedded emulators only.
+async fn fifo_dedup_outlives_the_delete(b: &Backends) {
+    let q = &b.queues;
+    let url = q
+        .create_queue(&fifo_spec(
+            &unique_name("contract-dedup-delete"),
+            Duration::from_secs(30),
+            None,
+        ))
+        .await
+        .unwrap();
+    q.send(&url, &fifo_message("first", "g", "same"))
+        .await
+        .unwrap();
+    let got = drain(q.as_ref(), &url, 1, ARRIVES_WITHIN).await;
+    assert_eq!(bodies(&got), ["first"]);
+    q.send(&url, &fifo_message("again", "g", "same"))
+        .await
+        .unwrap();
+    let again = drain(q.as_ref(), &url, 1, Duration::from_secs(2)).await;
+    assert!(again.is_empty(), "re-accepted: {:?}", bodies(&again));
+}
+
+#[tokio::test]
+async fn embedded_fifo_dedup_outlives_the_delete() {
+    let outbox = orders_tests::TempDir::new("contract-outbox");
+    fifo_dedup_outlives_the_delete(&Backends::embedded(outbox.path().to_path_buf())).await;
+}
+
 /// Instantiates every case for both backends.
 macro_rules! contract {
     ($($case:ident),+ $(,)?) => {
