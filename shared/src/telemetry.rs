@@ -75,6 +75,22 @@ where
     };
 }
 
+/// Displays an error and every source below it, `outer: inner: root`, so a log
+/// line keeps the whole cause chain (`tracing::error!(error = %ErrorChain(&err))`).
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(err) = source {
+            write!(f, ": {err}")?;
+            source = err.source();
+        }
+        Ok(())
+    }
+}
+
 /// A writer that keeps every log line in memory, so a test can assert on what
 /// was (and was not) logged.
 #[derive(Debug, Clone, Default)]

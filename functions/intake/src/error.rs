@@ -3,10 +3,6 @@
 //!
 //! Client mistakes (4xx) say precisely what to fix; failures on our side (5xx)
 //! are opaque to the client and logged in full with their cause chain.
-
-use std::error::Error;
-use std::fmt;
-
 use http::{HeaderValue, StatusCode, header};
 use shared::domain::OrderId;
 use shared::ports::QueueError;
@@ -149,25 +145,10 @@ impl IntakeError {
     }
 }
 
-/// Renders an error and every source below it as `outer: inner: root`, so a
-/// single log field carries the whole cause chain.
-pub struct ErrorChain<'a>(pub &'a (dyn Error + 'static));
-
-impl fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(err) = source {
-            write!(f, ": {err}")?;
-            source = err.source();
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::telemetry::ErrorChain;
 
     #[test]
     fn given_a_nested_error_then_the_chain_names_every_cause() {

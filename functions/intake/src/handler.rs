@@ -18,8 +18,9 @@ use time::OffsetDateTime;
 use tracing::{Span, error, info, instrument};
 
 use crate::config::Deps;
-use crate::error::{ErrorChain, IntakeError};
+use crate::error::IntakeError;
 use crate::problem::{Issue, json_response};
+use shared::telemetry::ErrorChain;
 
 /// Largest accepted request body, in bytes (64 KiB): far above any real order
 /// (100 items), far below what would slow the function down.

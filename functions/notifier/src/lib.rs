@@ -33,7 +33,7 @@
 //! `sequence_number`, and `order_id`/`correlation_id` when known. Images are
 //! never logged: they hold the customer's name and address.
 
-use std::error::Error as StdError;
+use shared::telemetry::ErrorChain;
 use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
@@ -213,7 +213,7 @@ async fn process_record(publisher: &dyn EventPublisher, record: &EventRecord) ->
             Outcome::Notified
         }
         Err(err) => {
-            let chain = error_chain(&err);
+            let chain = ErrorChain(&err).to_string();
             if err.is_transient() {
                 tracing::warn!(
                     stage = STAGE,
@@ -260,18 +260,6 @@ fn string_attribute<'a>(item: &'a serde_dynamo::Item, name: &str) -> Option<&'a 
         Some(AttributeValue::S(value)) => Some(value.as_str()),
         _ => None,
     }
-}
-
-/// The error and each of its sources, joined by `: `, for one log field.
-fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut chain = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }
 
 #[cfg(test)]

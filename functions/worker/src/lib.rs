@@ -40,7 +40,7 @@
 //! addresses and e-mails are never logged; decode errors are logged by category
 //! and position only, because serde's messages can quote the offending value.
 
-use std::error::Error as StdError;
+use shared::telemetry::ErrorChain;
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
@@ -214,7 +214,7 @@ async fn process_record(store: &dyn OrderStore, record: &SqsMessage, message_id:
                 PortError::Transient(_) => Outcome::Transient,
                 PortError::Permanent(_) => Outcome::Permanent,
             };
-            let chain = error_chain(&err);
+            let chain = ErrorChain(&err).to_string();
             if err.is_transient() {
                 tracing::warn!(
                     stage = STAGE,
@@ -294,18 +294,6 @@ fn warn_if_moving_to_dlq(record: &SqsMessage, message_id: &str, outcome: Outcome
             "record failed at the redrive threshold; SQS moves it to the worker DLQ"
         );
     }
-}
-
-/// The error and each of its sources, joined by `: `, for one log field.
-fn error_chain(err: &(dyn StdError + 'static)) -> String {
-    let mut chain = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        chain.push_str(": ");
-        chain.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    chain
 }
 
 #[cfg(test)]
