@@ -464,6 +464,15 @@ impl Drop for TempDir {
     }
 }
 
+/// A string message attribute of a message received with the SQS SDK.
+pub fn string_attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option<String> {
+    message
+        .message_attributes()
+        .and_then(|a| a.get(name))
+        .and_then(|v| v.string_value())
+        .map(str::to_owned)
+}
+
 /// Helpers over the local runner's service traits, shared by the contract
 /// suite and the end-to-end tests.
 pub mod services {

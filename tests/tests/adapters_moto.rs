@@ -17,6 +17,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use orders_tests::fixtures::{order_created, order_message, outgoing, stored_order};
+use orders_tests::string_attribute;
 use orders_tests::{require_moto, unique_name};
 use shared::aws::{DynamoOrderStore, SnsEventPublisher, SqsOrderQueue, sns_message_structure};
 use shared::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated, OrderMessage};
@@ -88,14 +89,6 @@ async fn drain(
         }
     }
     got
-}
-
-fn string_attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option<String> {
-    message
-        .message_attributes()
-        .and_then(|a| a.get(name))
-        .and_then(|v| v.string_value())
-        .map(str::to_owned)
 }
 
 #[tokio::test]

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use orders_tests::local::LocalPipeline;
+use orders_tests::string_attribute;
 use orders_tests::{LEGACY_BODY, MotoServer, require_moto};
 use shared::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 use shared::record::{KEY_ATTRIBUTE, StoredOrder};
@@ -192,14 +193,6 @@ impl Run {
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
-}
-
-fn string_attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option<String> {
-    message
-        .message_attributes()
-        .and_then(|a| a.get(name))
-        .and_then(|v| v.string_value())
-        .map(str::to_owned)
 }
 
 #[tokio::test]
