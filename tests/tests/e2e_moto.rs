@@ -373,3 +373,101 @@ async fn an_unreadable_stream_record_reaches_the_notifier_on_failure_queue() {
         "{record:#}"
     );
 }
+
+#[tokio::test]
+async fn the_notifier_dlq_is_replayed_from_the_stream_once_the_topic_is_back() {
+    let moto = require_moto!();
+    let run = Run::start(moto);
+    let on_failure = run.queue_url("notifier-on-failure").await;
+
+    // Given the topic is gone, so every publish fails
+    let topic = run.topic_arn().await;
+    run.sns
+        .delete_topic()
+        .topic_arn(&topic)
+        .send()
+        .await
+        .unwrap();
+    let response = reqwest::Client::new()
+        .post(format!("{}/orders", run.pipeline.url))
+        .header("content-type", "application/json")
+        .body(LEGACY_BODY)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+
+    // When the notifier has given up on the batch (its on-failure record waits
+    // in the notifier DLQ, not yet received by anyone)
+    let deadline = Instant::now() + WITHIN;
+    loop {
+        let attributes = run
+            .sqs
+            .get_queue_attributes()
+            .queue_url(&on_failure)
+            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .unwrap()
+            .attributes
+            .unwrap_or_default();
+        let visible = attributes
+            .get(&QueueAttributeName::ApproximateNumberOfMessages)
+            .map_or(0, |n| n.parse::<u32>().unwrap());
+        if visible == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no on-failure record; orders-local's log:\n{}",
+            run.pipeline.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // And the topic is back (same name, same ARN) with a subscriber
+    let raw_events = run.subscribe_raw_queue().await;
+    assert_eq!(run.topic_arn().await, topic);
+
+    // Then the replay command reads the batch from the stream, publishes it
+    // and deletes the DLQ message
+    let output = std::process::Command::new(orders_tests::local::binary())
+        .args([
+            "--endpoint-url",
+            moto.endpoint(),
+            "--region",
+            orders_tests::REGION,
+            "replay-notifier-dlq",
+            "--dlq-url",
+            &on_failure,
+            "--table",
+            &run.name("orders"),
+            "--topic-arn",
+            &topic,
+        ])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("replayed 1 message(s), 1 record(s)"),
+        "{stdout}"
+    );
+    let got = run.drain(&raw_events, 1).await;
+    let event: OrderCreated = serde_json::from_str(got[0].body().unwrap()).unwrap();
+    assert_eq!(event.order_id.as_str(), "23214");
+    let left = run
+        .sqs
+        .receive_message()
+        .queue_url(&on_failure)
+        .send()
+        .await
+        .unwrap();
+    assert!(left.messages.unwrap_or_default().is_empty());
+}

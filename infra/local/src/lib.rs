@@ -13,6 +13,7 @@ pub mod gateway;
 pub mod mapping;
 pub mod md5;
 pub mod pipeline;
+pub mod replay;
 pub mod stats;
 
 pub use backend::Backends;

@@ -63,6 +63,29 @@ struct Args {
     /// On Ctrl-C/SIGTERM, how long to let queued work finish, in seconds.
     #[arg(long, default_value_t = 10)]
     drain_timeout: u64,
+    /// Run an operations command instead of the pipeline.
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// Operations commands.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Replay the notifier DLQ: read each failed stream batch's records from the
+    /// stream again, publish them through the notifier handler, and delete the
+    /// DLQ messages that succeed. Uses `--endpoint-url` when given, else the
+    /// AWS account of the environment's credentials.
+    ReplayNotifierDlq {
+        /// URL of the notifier DLQ (stack output `NotifierDlqUrl`).
+        #[arg(long)]
+        dlq_url: String,
+        /// Name of the orders table whose stream to read (`OrdersTableName`).
+        #[arg(long)]
+        table: String,
+        /// ARN of the order-events topic to publish to (`OrderEventsTopicArn`).
+        #[arg(long)]
+        topic_arn: String,
+    },
 }
 
 /// Whether an endpoint URL points at this machine.
@@ -130,6 +153,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     shared::telemetry::init_with(shared::telemetry::LogFormat::from_env(), std::io::stderr);
     if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
         return Err("--time-scale must be a positive number".into());
+    }
+    if let Some(Command::ReplayNotifierDlq {
+        dlq_url,
+        table,
+        topic_arn,
+    }) = &args.command
+    {
+        let sdk = match &args.endpoint_url {
+            Some(endpoint) => sdk_config(endpoint, &args.region).await,
+            None => {
+                aws_config::defaults(aws_config::BehaviorVersion::latest())
+                    .region(aws_config::Region::new(args.region.clone()))
+                    .load()
+                    .await
+            }
+        };
+        let backends = Backends::aws(&sdk);
+        let deps = notifier::Deps::new(backends.topics.event_publisher(topic_arn));
+        let report = orders_local::replay::replay_notifier_dlq(
+            backends.queues.as_ref(),
+            backends.tables.as_ref(),
+            table,
+            dlq_url,
+            &deps,
+        )
+        .await?;
+        println!(
+            "replayed {} message(s), {} record(s); still failing {}, expired {}, unreadable {}",
+            report.replayed.len(),
+            report.records,
+            report.still_failing.len(),
+            report.expired.len(),
+            report.unreadable.len()
+        );
+        return Ok(());
     }
     let time_scale = TimeScale(args.time_scale);
     let (backends, label, email) = match &args.endpoint_url {

@@ -449,3 +449,94 @@ async fn shutdown_stops_intake_first_and_reports_nothing_left() {
     assert!(http.post(format!("{url}/orders")).send().await.is_err());
     let _ = std::fs::remove_dir_all(outbox);
 }
+
+/// Fails every publish of one order while `failing` is set.
+struct Flaky {
+    inner: Arc<dyn EventPublisher>,
+    order: String,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl EventPublisher for Flaky {
+    async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
+        if event.order_id.as_str() == self.order
+            && self.failing.load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(PortError::Transient("injected".into()));
+        }
+        self.inner.publish(event).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notifier_dlq_replays_once_the_cause_is_fixed_and_keeps_what_still_fails() {
+    let slot: Arc<Mutex<Option<Arc<Flaky>>>> = Arc::default();
+    let keep = slot.clone();
+    let h = Harness::start_with(move |ports| {
+        let p = Arc::new(Flaky {
+            inner: ports.publisher.clone(),
+            order: "late".into(),
+            failing: true.into(),
+        });
+        *keep.lock().unwrap() = Some(p.clone());
+        Ports {
+            publisher: p,
+            ..ports
+        }
+    })
+    .await;
+    let flaky = slot.lock().unwrap().clone().unwrap();
+    assert_eq!(h.post(&order("late", "Rhea Replay")).await.status(), 202);
+    h.wait_for("the failed batch in the notifier DLQ", |s| {
+        s.queues["notifierOnFailure"].visible == 1
+    })
+    .await;
+    let backends = h.pipeline.backends().clone();
+    let r = h.pipeline.resources();
+    let replay = |deps: notifier::Deps| {
+        let backends = backends.clone();
+        let (table, dlq) = (r.table.clone(), r.on_failure_queue_url.clone());
+        async move {
+            orders_local::replay::replay_notifier_dlq(
+                backends.queues.as_ref(),
+                backends.tables.as_ref(),
+                &table,
+                &dlq,
+                &deps,
+            )
+            .await
+            .unwrap()
+        }
+    };
+
+    // Given the cause is not fixed, when replayed, then the message stays.
+    let report = replay(notifier::Deps::new(flaky.clone())).await;
+    assert_eq!(report.still_failing.len(), 1, "{report:?}");
+    assert!(report.replayed.is_empty());
+    h.wait_for("the message visible in the DLQ again", |s| {
+        s.queues["notifierOnFailure"].visible == 1
+    })
+    .await;
+
+    // Given the cause is fixed, when replayed, then the event is published once
+    // and the DLQ message is deleted.
+    flaky
+        .failing
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    let events_before = h.status().await.queues["events"].visible;
+    let report = replay(notifier::Deps::new(flaky.clone())).await;
+    assert_eq!(report.replayed.len(), 1, "{report:?}");
+    assert_eq!(report.records, 1);
+    let s = h
+        .wait_for("the replayed event on the events queue", |s| {
+            s.queues["events"].visible == events_before + 1
+        })
+        .await;
+    assert_eq!(s.queues["notifierOnFailure"].visible, 0);
+    assert_eq!(s.queues["notifierOnFailure"].in_flight, 0);
+    assert!(
+        h.emails().iter().any(|e| e.contains("New order late")),
+        "the admin e-mail went out on replay"
+    );
+}
