@@ -464,6 +464,22 @@ impl Drop for TempDir {
     }
 }
 
+/// One attribute of a queue (`QueueArn`, `ApproximateNumberOfMessages`, ...).
+pub async fn queue_attribute(
+    sqs: &aws_sdk_sqs::Client,
+    url: &str,
+    name: aws_sdk_sqs::types::QueueAttributeName,
+) -> Option<String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(name.clone())
+        .send()
+        .await
+        .ok()?
+        .attributes?
+        .remove(&name)
+}
+
 /// A string message attribute of a message received with the SQS SDK.
 pub fn string_attribute(message: &aws_sdk_sqs::types::Message, name: &str) -> Option<String> {
     message

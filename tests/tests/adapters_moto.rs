@@ -17,7 +17,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use orders_tests::fixtures::{order_created, order_message, outgoing, stored_order};
-use orders_tests::string_attribute;
+use orders_tests::{queue_attribute, string_attribute};
 use orders_tests::{require_moto, unique_name};
 use shared::aws::{DynamoOrderStore, SnsEventPublisher, SqsOrderQueue, sns_message_structure};
 use shared::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated, OrderMessage};
@@ -44,16 +44,8 @@ async fn create_standard_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String
         .unwrap()
         .queue_url
         .unwrap();
-    let arn = sqs
-        .get_queue_attributes()
-        .queue_url(&url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
+    let arn = queue_attribute(sqs, &url, QueueAttributeName::QueueArn)
         .await
-        .unwrap()
-        .attributes
-        .unwrap()
-        .remove(&QueueAttributeName::QueueArn)
         .unwrap();
     (url, arn)
 }

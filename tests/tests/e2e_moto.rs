@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use orders_tests::local::LocalPipeline;
-use orders_tests::string_attribute;
 use orders_tests::{LEGACY_BODY, MotoServer, require_moto};
+use orders_tests::{queue_attribute, string_attribute};
 use shared::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 use shared::record::{KEY_ATTRIBUTE, StoredOrder};
 use shared::settings::MAX_RECEIVE_COUNT;
@@ -107,17 +107,8 @@ impl Run {
             .unwrap()
             .queue_url
             .unwrap();
-        let arn = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
+        let arn = queue_attribute(&self.sqs, &url, QueueAttributeName::QueueArn)
             .await
-            .unwrap()
-            .attributes
-            .unwrap()
-            .remove(&QueueAttributeName::QueueArn)
             .unwrap();
         self.sns
             .subscribe()
@@ -401,19 +392,13 @@ async fn the_notifier_dlq_is_replayed_from_the_stream_once_the_topic_is_back() {
     // in the notifier DLQ, not yet received by anyone)
     let deadline = Instant::now() + WITHIN;
     loop {
-        let attributes = run
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&on_failure)
-            .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-            .send()
-            .await
-            .unwrap()
-            .attributes
-            .unwrap_or_default();
-        let visible = attributes
-            .get(&QueueAttributeName::ApproximateNumberOfMessages)
-            .map_or(0, |n| n.parse::<u32>().unwrap());
+        let visible = queue_attribute(
+            &run.sqs,
+            &on_failure,
+            QueueAttributeName::ApproximateNumberOfMessages,
+        )
+        .await
+        .map_or(0, |n| n.parse::<u32>().unwrap());
         if visible == 1 {
             break;
         }
