@@ -9,14 +9,14 @@ CARGO ?= cargo
 export SAM_CLI_TELEMETRY := 0
 export MOTO_SERVER := $(CURDIR)/$(VENV)/moto/bin/moto_server
 
-.PHONY: run test fmt-check clippy unit infra-check venvs package clean-venv
+.PHONY: run test fmt-check clippy unit infra-check api-fuzz venvs package clean-venv
 
 ## make run: the whole pipeline on this machine (no AWS account, no Docker).
 run:
 	$(CARGO) run -p orders-local -- $(ARGS)
 
-## make test: formatting, lints, every test (unit, contract, moto, local e2e) and the template checks.
-test: venvs fmt-check clippy unit infra-check
+## make test: formatting, lints, every test (unit, contract, moto, local e2e), the template checks and the API fuzzing.
+test: venvs fmt-check clippy unit infra-check api-fuzz
 
 fmt-check:
 	$(CARGO) fmt --all --check
@@ -34,10 +34,14 @@ $(VENV)/%/.installed: infra/requirements/%.txt
 	$(VENV)/$*/bin/pip install --quiet --disable-pip-version-check -r $<
 	touch $@
 
-venvs: $(VENV)/moto/.installed $(VENV)/sam/.installed $(VENV)/checkov/.installed
+venvs: $(VENV)/moto/.installed $(VENV)/sam/.installed $(VENV)/checkov/.installed $(VENV)/schemathesis/.installed
 
 infra-check: $(VENV)/sam/.installed $(VENV)/checkov/.installed
 	infra/check.sh
+
+## make api-fuzz: schemathesis against orders-local's /openapi.json (infra/openapi.yaml).
+api-fuzz: $(VENV)/schemathesis/.installed
+	CARGO=$(CARGO) tests/api_fuzz.sh
 
 package: $(VENV)/moto/.installed
 	infra/package.sh

@@ -18,13 +18,61 @@ export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 unset AWS_PROFILE
 
-for tool in "$SAM_BIN/cfn-lint" "$SAM_BIN/sam" "$CHECKOV"; do
+for tool in "$SAM_BIN/cfn-lint" "$SAM_BIN/sam" "$SAM_BIN/python" "$CHECKOV"; do
     [[ -x $tool ]] || { echo "missing $tool: run \`make venvs\`" >&2; exit 1; }
 done
 
 failed=0
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$log" "$work"' EXIT
+
+# The API's OpenAPI document lives in infra/openapi.yaml, which the template
+# includes with `Fn::Transform: AWS::Include` (`sam deploy` uploads it). None
+# of the tools reads a local include (cfn-lint would report the conditions used
+# only inside it as unused, and checkov would not see the API definition), so
+# they check the template as CloudFormation sees it: each local include inlined
+# in place. CloudFormation rejects short-form tags (`!Ref`) in an included file,
+# so those are refused here instead of silently working once inlined.
+CHECKED=$work/template.yaml
+"$SAM_BIN/python" - "$TEMPLATE" "$CHECKED" <<'PY'
+import os
+import re
+import sys
+
+source, target = sys.argv[1], sys.argv[2]
+include = re.compile(
+    r"(?m)^(?P<indent> *)(?P<key>[A-Za-z0-9]+):\n"
+    r"(?P=indent)  Fn::Transform:\n"
+    r"(?P=indent)    Name: AWS::Include\n"
+    r"(?P=indent)    Parameters:\n"
+    r"(?P=indent)      Location: (?P<location>[^\s:]+)\n"
+)
+short_form = re.compile(
+    r"(^|[\s\[{,:-])!(Ref|GetAtt|Sub|If|Equals|Not|And|Or|Join|Select|Split|"
+    r"FindInMap|Base64|Cidr|ImportValue|GetAZs|Condition|Transform)\b"
+)
+
+
+def inline(match):
+    path = os.path.join(os.path.dirname(source), match["location"])
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    for number, line in enumerate(lines, 1):
+        code = line.split(" #", 1)[0]
+        if not line.lstrip().startswith("#") and short_form.search(code):
+            sys.exit(f"{path}:{number}: short-form tag in an AWS::Include file; use the long form (Fn::If:)")
+    indent = match["indent"] + "  "
+    body = "".join((indent + line if line.strip() else "") + "\n" for line in lines)
+    print(f"     {match['key']}: {path} inlined")
+    return f"{match['indent']}{match['key']}:\n{body}"
+
+
+with open(source, encoding="utf-8") as f:
+    text = f.read()
+with open(target, "w", encoding="utf-8") as f:
+    f.write(include.sub(inline, text))
+PY
 
 # run NAME CMD...: one line per check; the tool's output only when it fails.
 # $summary, when set, names the tool's summary line to quote on success.
@@ -41,11 +89,11 @@ run() {
 }
 
 # cfn-lint: no errors and no warnings (informational findings also fail).
-run "cfn-lint $TEMPLATE" "$SAM_BIN/cfn-lint" "$TEMPLATE"
-run "sam validate --lint $TEMPLATE" "$SAM_BIN/sam" validate --lint --region us-east-1 -t "$TEMPLATE"
+run "cfn-lint $TEMPLATE" "$SAM_BIN/cfn-lint" "$CHECKED"
+run "sam validate --lint $TEMPLATE" "$SAM_BIN/sam" validate --lint --region us-east-1 -t "$CHECKED"
 # checkov exits non-zero on any failed check; skips are justified in the
 # resources' Metadata.checkov.skip.
 # --skip-download: no network, and no Prisma Cloud guideline lookup to fail on.
-summary="Passed checks" run "checkov $TEMPLATE" "$CHECKOV" -f "$TEMPLATE" --framework cloudformation --quiet --compact --skip-download
+summary="Passed checks" run "checkov $TEMPLATE" "$CHECKOV" -f "$CHECKED" --framework cloudformation --quiet --compact --skip-download
 
 exit "$failed"

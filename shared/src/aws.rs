@@ -14,8 +14,8 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use crate::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 use crate::domain::ContentHash;
 use crate::ports::{
-    BoxError, EventPublisher, OrderQueue, OrderStore, OutgoingOrder, PortError, PutOutcome,
-    QueueError,
+    BoxError, CORRELATION_ID_ATTRIBUTE, DeadLetter, DeadLetterQueue, EventPublisher, OrderQueue,
+    OrderStore, OutgoingOrder, PortError, PutOutcome, QueueError,
 };
 use crate::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
 
@@ -43,7 +43,15 @@ const TRANSIENT_CODES: &[&str] = &[
     "InternalError",
     "ServiceUnavailable",
     "KMSThrottlingException",
+    // SNS names KMS throttling without the suffix:
+    // https://docs.aws.amazon.com/sns/latest/api/API_Publish.html#API_Publish_Errors
+    "KMSThrottling",
 ];
+
+/// Whether an AWS error code names a throttling or transient fault.
+pub fn is_transient_code(code: &str) -> bool {
+    TRANSIENT_CODES.contains(&code)
+}
 
 /// Whether an SDK error may pass on retry: transport failures, timeouts,
 /// throttling and 5xx responses are transient; everything else is permanent.
@@ -53,11 +61,7 @@ pub fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) ->
             true
         }
         SdkError::ServiceError(ctx) => {
-            ctx.raw().status().is_server_error()
-                || ctx
-                    .err()
-                    .code()
-                    .is_some_and(|code| TRANSIENT_CODES.contains(&code))
+            ctx.raw().status().is_server_error() || ctx.err().code().is_some_and(is_transient_code)
         }
         _ => false,
     }
@@ -112,7 +116,7 @@ impl OrderQueue for SqsOrderQueue {
             .message_body(order.message.to_body())
             .message_group_id(&order.group_id)
             .message_deduplication_id(&order.dedup_id)
-            .message_attributes("correlationId", correlation)
+            .message_attributes(CORRELATION_ID_ATTRIBUTE, correlation)
             .send()
             .await;
         match result {
@@ -120,6 +124,42 @@ impl OrderQueue for SqsOrderQueue {
             Err(err) if is_transient(&err) => Err(QueueError::Unavailable(Box::new(err))),
             Err(err) => Err(QueueError::Rejected(Box::new(err))),
         }
+    }
+}
+
+/// [`DeadLetterQueue`] over an SQS queue (FIFO or standard).
+#[derive(Debug, Clone)]
+pub struct SqsDeadLetterQueue {
+    client: aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl SqsDeadLetterQueue {
+    /// Wraps a client and the dead-letter queue's URL.
+    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl DeadLetterQueue for SqsDeadLetterQueue {
+    async fn send(&self, letter: &DeadLetter) -> Result<(), PortError> {
+        let mut request = self
+            .client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(&letter.body)
+            .set_message_group_id(letter.group_id.clone())
+            .set_message_deduplication_id(letter.dedup_id.clone());
+        for (name, value) in &letter.attributes {
+            let value = sqs_string_attribute(value).map_err(PortError::Permanent)?;
+            request = request.message_attributes(*name, value);
+        }
+        request.send().await.map_err(port_error)?;
+        Ok(())
     }
 }
 
@@ -269,5 +309,27 @@ impl EventPublisher for SnsEventPublisher {
             .await
             .map_err(port_error)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_snss_kms_throttling_code_then_it_is_transient_and_refusals_are_not() {
+        // SNS answers `KMSThrottling` (no suffix); it used to be classified
+        // permanent, which now means "dead-letter at once".
+        for code in ["KMSThrottling", "KMSThrottlingException", "Throttling"] {
+            assert!(is_transient_code(code), "{code}");
+        }
+        for code in [
+            "KMSAccessDenied",
+            "KMSDisabled",
+            "AuthorizationError",
+            "NotFound",
+        ] {
+            assert!(!is_transient_code(code), "{code}");
+        }
     }
 }

@@ -11,6 +11,12 @@ pub const MESSAGE_GROUP_STRATEGY: &str = "MESSAGE_GROUP_STRATEGY";
 pub const ORDERS_TABLE_NAME: &str = "ORDERS_TABLE_NAME";
 /// Notifier: ARN of the order-events topic.
 pub const ORDER_EVENTS_TOPIC_ARN: &str = "ORDER_EVENTS_TOPIC_ARN";
+/// Worker: URL of the worker's FIFO dead-letter queue, where conflicting and
+/// unreadable messages go at once.
+pub const WORKER_DLQ_URL: &str = "WORKER_DLQ_URL";
+/// Notifier: URL of the notifier's dead-letter queue, where unreadable stream
+/// records and refused events go at once.
+pub const NOTIFIER_DLQ_URL: &str = "NOTIFIER_DLQ_URL";
 
 /// A required setting is missing or malformed.
 #[derive(Debug, thiserror::Error)]

@@ -23,13 +23,33 @@ pub const ORDER_CREATED_SCHEMA_VERSION: u32 = 1;
 pub const ORDER_CREATED_EVENT_TYPE: &str = "OrderCreated";
 
 /// Carries one request's identity through every stage (queue message, item,
-/// event and every log line). 1–128 printable ASCII characters without spaces.
+/// event and every log line). 1–128 printable ASCII characters without spaces
+/// when read back; what a client may choose is narrower ([`Self::from_client`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct CorrelationId(String);
 
 impl CorrelationId {
-    /// Accepts a caller-supplied id when it is 1–128 visible ASCII characters.
+    /// Longest correlation id a client may choose.
+    pub const MAX_CLIENT_LEN: usize = 64;
+
+    /// Accepts a client's `X-Correlation-Id` when it is 1–64 characters of
+    /// `[A-Za-z0-9._:-]`, the alphabet of order ids: it reaches log lines and
+    /// the admin e-mail, so a client can put neither a long text nor markup,
+    /// spaces or look-alike characters there. Anything else is replaced by a
+    /// minted id (the caller's choice, not an error: the header is advisory).
+    pub fn from_client(raw: &str) -> Option<Self> {
+        let ok = !raw.is_empty()
+            && raw.len() <= Self::MAX_CLIENT_LEN
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        ok.then(|| Self(raw.to_owned()))
+    }
+
+    /// Accepts an id that is 1–128 visible ASCII characters: API Gateway's
+    /// request ids (base64, with `=`), and every id already written to a
+    /// message or an item, so readers never turn an old message into poison.
     pub fn parse(raw: &str) -> Option<Self> {
         let ok = !raw.is_empty() && raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_graphic());
         ok.then(|| Self(raw.to_owned()))
@@ -346,5 +366,29 @@ mod tests {
         assert!(!text.contains('{'));
         let back: OrderCreated = serde_json::from_str(&json).unwrap();
         assert_eq!(back, e);
+    }
+
+    #[test]
+    fn given_client_correlation_ids_then_only_short_plain_ones_are_kept_and_readers_stay_lenient() {
+        for good in ["abc-123", "A.b_c:9", &"x".repeat(64)] {
+            assert!(CorrelationId::from_client(good).is_some(), "{good}");
+        }
+        for bad in ["", "a b", "<b>", "a=b", "café", &"x".repeat(65)] {
+            assert!(CorrelationId::from_client(bad).is_none(), "{bad}");
+        }
+        // Ids already in messages and items (API Gateway's base64 ids) still read.
+        let old: CorrelationId = serde_json::from_value(json!("JbN6kiBvIAMEYxw=")).unwrap();
+        assert_eq!(old.as_str(), "JbN6kiBvIAMEYxw=");
+    }
+
+    #[test]
+    fn given_a_message_with_an_out_of_range_price_then_it_is_poison_not_a_panic() {
+        let mut body: serde_json::Value = serde_json::from_str(&message().to_body()).unwrap();
+        body["order"]["currency"] = json!("EUR");
+        body["order"]["items"][0]["unitPrice"] = json!(u64::MAX);
+        assert!(matches!(
+            OrderMessage::from_body(&body.to_string()),
+            Err(ContractError::Malformed(_))
+        ));
     }
 }

@@ -91,6 +91,25 @@ fn check_id(raw: &str, what: &str) -> Result<(), InvalidValue> {
     Ok(())
 }
 
+/// Whether SQS can carry `c` in a message body or attribute. SQS refuses
+/// anything outside `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
+/// #x10000-#x10FFFF` with `InvalidMessageContents`
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html>),
+/// so text the order queue must carry is held to that set at the edge, where
+/// the client can still be told.
+pub fn is_queue_safe(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// Whether `c` is a bidirectional embedding, override or isolate control
+/// (U+202A-U+202E, U+2066-U+2069). In a name or an address they can make the
+/// admin e-mail read differently from what was ordered ("Trojan Source",
+/// CVE-2021-42574). Zero-width joiners and the marks U+200E/U+200F are left
+/// alone: many scripts and emoji need them and they cannot reorder text.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
 fn check_text(raw: &str, what: &str, max: usize) -> Result<String, InvalidValue> {
     let trimmed = raw.trim();
     if trimmed.is_empty() {
@@ -104,6 +123,16 @@ fn check_text(raw: &str, what: &str, max: usize) -> Result<String, InvalidValue>
     if trimmed.chars().any(char::is_control) {
         return Err(InvalidValue::new(format!(
             "{what} must not contain control characters"
+        )));
+    }
+    if !trimmed.chars().all(is_queue_safe) {
+        return Err(InvalidValue::new(format!(
+            "{what} must not contain the noncharacters U+FFFE or U+FFFF"
+        )));
+    }
+    if trimmed.chars().any(is_bidi_control) {
+        return Err(InvalidValue::new(format!(
+            "{what} must not contain bidirectional embedding, override or isolate controls (U+202A-U+202E, U+2066-U+2069)"
         )));
     }
     Ok(trimmed.to_owned())
@@ -373,8 +402,13 @@ struct OrderFields {
     currency: Option<Currency>,
 }
 
+/// The detail of the rule "a currency is required when unit prices are given".
+const CURRENCY_REQUIRED: &str = "currency is required when unit prices are given";
+
 impl TryFrom<OrderFields> for Order {
     type Error = InvalidValue;
+    /// The one place every [`Order`] invariant is checked: intake builds its
+    /// orders through here too, so what intake accepts the worker reads.
     fn try_from(f: OrderFields) -> Result<Self, Self::Error> {
         if f.items.is_empty() || f.items.len() > MAX_ITEMS {
             return Err(InvalidValue::new(format!(
@@ -385,8 +419,13 @@ impl TryFrom<OrderFields> for Order {
         if !f.items.iter().all(|i| seen.insert(i.item_id.as_str())) {
             return Err(InvalidValue::new("item ids must be distinct"));
         }
+        for price in f.items.iter().filter_map(|i| i.unit_price) {
+            // A message or item is re-checked as strictly as a request, so no
+            // stored price can overflow the total.
+            Money::unit_price(price.minor_units())?;
+        }
         if f.currency.is_none() && f.items.iter().any(|i| i.unit_price.is_some()) {
-            return Err(InvalidValue::new("unit prices need a currency"));
+            return Err(InvalidValue::new(CURRENCY_REQUIRED));
         }
         Ok(Self {
             customer_name: f.customer_name,
@@ -436,9 +475,9 @@ impl Order {
             .iter()
             .map(|i| {
                 i.unit_price
-                    .map(|p| p.minor_units() * u64::from(i.quantity.get()))
+                    .map(|p| p.minor_units().saturating_mul(u64::from(i.quantity.get())))
             })
-            .sum::<Option<u64>>()
+            .try_fold(0u64, |total, line| line.map(|l| total.saturating_add(l)))
             .map(Money)
     }
 
@@ -605,33 +644,36 @@ impl OrderRequest {
             true,
             ShippingAddress::parse,
         );
+        let errors_before_currency = c.0.len();
         let currency = c.string(obj, "currency", "/currency", false, Currency::parse);
         let items = parse_items(&mut c, obj.get("items"));
 
+        let currency_invalid = c.0.len() > errors_before_currency;
         if let Some(items) = &items {
+            // Absent and null alike: the currency is missing unless a value
+            // was given (an invalid one is already reported).
             if currency.is_none()
-                && !obj.contains_key("currency")
+                && !currency_invalid
                 && items.iter().any(|i| i.unit_price.is_some())
             {
-                c.push(
-                    "/currency",
-                    "currency is required when unit prices are given",
-                );
+                c.push("/currency", CURRENCY_REQUIRED);
             }
         }
 
         match (customer_name, shipping_address, items) {
             (Some(customer_name), Some(shipping_address), Some(items)) if c.0.is_empty() => {
-                Ok(Self {
-                    order_id,
-                    order: Order {
-                        customer_name,
-                        customer_email,
-                        shipping_address,
-                        items,
-                        currency,
-                    },
+                // The same constructor the worker's reader uses: an order that
+                // passed the field checks above but broke an invariant would be
+                // a bug here, reported as an error instead of enqueued poison.
+                let order = Order::try_from(OrderFields {
+                    customer_name,
+                    customer_email,
+                    shipping_address,
+                    items,
+                    currency,
                 })
+                .map_err(|e| ValidationErrors(vec![FieldError::new("", e.0)]))?;
+                Ok(Self { order_id, order })
             }
             _ => Err(ValidationErrors(c.0)),
         }

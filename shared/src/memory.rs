@@ -13,7 +13,8 @@ use async_trait::async_trait;
 
 use crate::contract::OrderCreated;
 use crate::ports::{
-    EventPublisher, OrderQueue, OrderStore, OutgoingOrder, PortError, PutOutcome, QueueError,
+    DeadLetter, DeadLetterQueue, EventPublisher, OrderQueue, OrderStore, OutgoingOrder, PortError,
+    PutOutcome, QueueError,
 };
 use crate::record::StoredOrder;
 
@@ -194,6 +195,45 @@ impl EventPublisher for MemoryPublisher {
             return Err(port_fault(fault));
         }
         lock(&self.published).push(event.clone());
+        Ok(())
+    }
+}
+
+/// A [`DeadLetterQueue`] that records every message it accepts, in order, and
+/// drops one whose deduplication id it has already seen (as SQS FIFO does).
+#[derive(Debug, Default)]
+pub struct MemoryDeadLetters {
+    sent: Mutex<Vec<DeadLetter>>,
+    faults: Mutex<Faults>,
+}
+
+fault_controls!(MemoryDeadLetters);
+
+impl MemoryDeadLetters {
+    /// Messages accepted so far (deduplicated ones excluded).
+    pub fn sent(&self) -> Vec<DeadLetter> {
+        lock(&self.sent).clone()
+    }
+}
+
+#[async_trait]
+impl DeadLetterQueue for MemoryDeadLetters {
+    async fn send(&self, letter: &DeadLetter) -> Result<(), PortError> {
+        let key = letter
+            .attribute(crate::ports::DEAD_LETTER_ORDER_ID_ATTRIBUTE)
+            .unwrap_or_default()
+            .to_owned();
+        if let Some(fault) = lock(&self.faults).take(&key) {
+            return Err(port_fault(fault));
+        }
+        let mut sent = lock(&self.sent);
+        let seen = letter.dedup_id.is_some()
+            && sent
+                .iter()
+                .any(|earlier| earlier.dedup_id == letter.dedup_id);
+        if !seen {
+            sent.push(letter.clone());
+        }
         Ok(())
     }
 }

@@ -90,3 +90,105 @@ pub trait EventPublisher: Send + Sync {
     /// Publishes one OrderCreated event with its per-protocol renderings.
     async fn publish(&self, event: &OrderCreated) -> Result<(), PortError>;
 }
+
+/// Why a stage sent a message to its own dead-letter queue at once instead of
+/// letting the trigger retry it: retrying cannot change the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeadLetterReason {
+    /// The order id is stored with different content; the first version wins.
+    Conflict,
+    /// The message or record cannot be read as an order.
+    Poison,
+    /// The topic refused the event in a way a retry will not fix (permissions,
+    /// a missing topic, a disabled key). Replayable once the cause is fixed.
+    PublishRefused,
+}
+
+impl DeadLetterReason {
+    /// The value of the `reason` message attribute.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Conflict => "conflict",
+            Self::Poison => "poison",
+            Self::PublishRefused => "publish-refused",
+        }
+    }
+}
+
+/// Message attribute naming the [`DeadLetterReason`].
+pub const DEAD_LETTER_REASON_ATTRIBUTE: &str = "reason";
+/// Message attribute naming the stage that dead-lettered the message.
+pub const DEAD_LETTER_STAGE_ATTRIBUTE: &str = "stage";
+/// Message attribute with the source message's id (worker).
+pub const DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE: &str = "sourceMessageId";
+/// Message attribute with the source stream record's sequence number (notifier).
+pub const DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE: &str = "sequenceNumber";
+/// Message attribute with the order id, when it could be read.
+pub const DEAD_LETTER_ORDER_ID_ATTRIBUTE: &str = "orderId";
+/// Message attribute with the correlation id, when it could be read.
+pub const CORRELATION_ID_ATTRIBUTE: &str = "correlationId";
+
+/// A message a stage sends to its own dead-letter queue.
+///
+/// Attribute values are ids and fixed words only: never a name, an address or
+/// an image, because operators read them in consoles and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The body: the source message itself (worker, so a redrive re-sends it)
+    /// or a description of the source record (notifier).
+    pub body: String,
+    /// FIFO `MessageGroupId` (the source message's group), for a FIFO DLQ.
+    pub group_id: Option<String>,
+    /// FIFO `MessageDeduplicationId` (derived from the source's id, so a
+    /// retried send is dropped by SQS instead of duplicated).
+    pub dedup_id: Option<String>,
+    /// String message attributes, by the `*_ATTRIBUTE` names of this module.
+    /// Empty values are not sent (SQS refuses them).
+    pub attributes: Vec<(&'static str, String)>,
+}
+
+impl DeadLetter {
+    /// A dead letter with the attributes every stage sets.
+    pub fn new(body: String, reason: DeadLetterReason, stage: &'static str) -> Self {
+        Self {
+            body,
+            group_id: None,
+            dedup_id: None,
+            attributes: vec![
+                (DEAD_LETTER_REASON_ATTRIBUTE, reason.as_str().to_owned()),
+                (DEAD_LETTER_STAGE_ATTRIBUTE, stage.to_owned()),
+            ],
+        }
+    }
+
+    /// Adds an attribute when the value is known and not empty.
+    pub fn with_attribute(mut self, name: &'static str, value: Option<&str>) -> Self {
+        if let Some(value) = value.filter(|v| !v.is_empty()) {
+            self.attributes.push((name, value.to_owned()));
+        }
+        self
+    }
+
+    /// Sets the FIFO routing.
+    pub fn with_fifo(mut self, group_id: String, dedup_id: String) -> Self {
+        self.group_id = Some(group_id);
+        self.dedup_id = Some(dedup_id);
+        self
+    }
+
+    /// The value of one attribute.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Sends messages a stage gives up on to that stage's dead-letter queue.
+#[async_trait]
+pub trait DeadLetterQueue: Send + Sync {
+    /// Sends one message. `Ok` means the queue durably holds it (or, on a FIFO
+    /// queue, already held one with the same deduplication id).
+    async fn send(&self, letter: &DeadLetter) -> Result<(), PortError>;
+}

@@ -30,11 +30,23 @@ pub const WORKER_MAX_CONCURRENCY: u32 = 5;
 /// Notifier event source mapping: records per batch.
 pub const NOTIFIER_BATCH_SIZE: usize = 10;
 /// Notifier event source mapping: retries of a failing batch before it goes to
-/// the on-failure destination.
-pub const NOTIFIER_MAX_RETRY_ATTEMPTS: u32 = 3;
-/// Notifier event source mapping: records older than this are sent to the
-/// on-failure destination instead of blocking the shard.
-pub const NOTIFIER_MAX_RECORD_AGE_SECS: u64 = 3600;
+/// the on-failure destination; `None` is the template's `-1`, retry until the
+/// record age limit.
+///
+/// The notifier dead-letters what can never be published itself (unreadable
+/// images, refused publishes), so a batch that still fails is failing for a
+/// reason that passes (SNS throttling or an outage). Retrying it for as long
+/// as the stream keeps the records means a readable record is never given up
+/// on while it could still be published; the shard waits instead, which the
+/// iterator-age alarm shows.
+pub const NOTIFIER_MAX_RETRY_ATTEMPTS: Option<u32> = None;
+/// Notifier event source mapping: records older than this go to the
+/// on-failure destination. 24 hours, the DynamoDB stream's retention
+/// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html>):
+/// a record is retried for as long as the stream keeps it and, instead of
+/// vanishing silently when the stream trims it, is then reported with its
+/// position, to be announced again from the table.
+pub const NOTIFIER_MAX_RECORD_AGE_SECS: u64 = 24 * 3600;
 /// Notifier event source mapping: split a failing batch in two and retry.
 pub const NOTIFIER_BISECT_ON_ERROR: bool = true;
 /// Notifier event source mapping: only these stream event names reach the function.

@@ -513,6 +513,56 @@ async fn embedded_fifo_dedup_outlives_the_delete() {
     fifo_dedup_outlives_the_delete(&Backends::embedded(outbox.path().to_path_buf())).await;
 }
 
+/// SQS refuses a message whose body or string attribute value holds a
+/// character outside `#x9 | #xA | #xD | #x20-#xD7FF | #xE000-#xFFFD |
+/// #x10000-#x10FFFF` with `InvalidMessageContents`
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html>),
+/// and enqueues nothing. moto 5.2.5 has no such check: it accepts U+FFFF (and
+/// U+0000, U+0001, U+FFFE) in a body or attribute and delivers it unchanged.
+/// AWS wins: this case runs on the embedded emulators only.
+async fn a_character_sqs_refuses_is_not_enqueued(b: &Backends) {
+    let q = &b.queues;
+    let url = q
+        .create_queue(&fifo_spec(
+            &unique_name("contract-chars"),
+            Duration::from_secs(30),
+            None,
+        ))
+        .await
+        .unwrap();
+    let err = q
+        .send(&url, &fifo_message("order \u{FFFF}", "g", "refused"))
+        .await
+        .unwrap_err();
+    let cause = std::error::Error::source(&err)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(cause.contains("InvalidMessageContents"), "{err}: {cause}");
+    let mut attribute = fifo_message("fine", "g", "refused-attribute");
+    attribute
+        .message_attributes
+        .insert("correlationId".to_owned(), "c-\u{FFFF}".to_owned());
+    assert!(q.send(&url, &attribute).await.is_err());
+
+    // Allowed characters at the edges of the ranges go through unchanged.
+    let allowed = "\t\n\r \u{D7FF}\u{E000}\u{FFFD}\u{10000}\u{10FFFF}";
+    q.send(&url, &fifo_message(allowed, "g", "allowed"))
+        .await
+        .unwrap();
+    let got = drain(q.as_ref(), &url, 1, ARRIVES_WITHIN).await;
+    assert_eq!(
+        bodies(&got),
+        [allowed],
+        "only the allowed message was enqueued"
+    );
+}
+
+#[tokio::test]
+async fn embedded_a_character_sqs_refuses_is_not_enqueued() {
+    let outbox = orders_tests::TempDir::new("contract-outbox");
+    a_character_sqs_refuses_is_not_enqueued(&Backends::embedded(outbox.path().to_path_buf())).await;
+}
+
 /// Instantiates every case for both backends.
 macro_rules! contract {
     ($($case:ident),+ $(,)?) => {

@@ -18,6 +18,7 @@ use orders_tests::local::LocalPipeline;
 use orders_tests::{LEGACY_BODY, MotoServer, require_moto};
 use orders_tests::{queue_attribute, string_attribute};
 use shared::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
+use shared::ports::DEAD_LETTER_REASON_ATTRIBUTE;
 use shared::record::{KEY_ATTRIBUTE, StoredOrder};
 use shared::settings::MAX_RECEIVE_COUNT;
 
@@ -297,7 +298,7 @@ async fn legacy_post_is_stored_as_native_item_and_announced_on_the_topic() {
 }
 
 #[tokio::test]
-async fn a_poison_message_reaches_the_worker_dlq_after_max_receive_count() {
+async fn a_poison_message_reaches_the_worker_dlq_at_once_with_its_reason() {
     let moto = require_moto!();
     let run = Run::start(moto);
     let orders = run.queue_url("orders.fifo").await;
@@ -314,7 +315,7 @@ async fn a_poison_message_reaches_the_worker_dlq_after_max_receive_count() {
         .await
         .unwrap();
 
-    // Then after maxReceiveCount failed receives it is in the DLQ, intact
+    // Then it is in the DLQ after its first receive, intact, with its reason
     let dead = run.drain(&dlq, 1).await;
     assert_eq!(
         dead[0].body(),
@@ -325,13 +326,24 @@ async fn a_poison_message_reaches_the_worker_dlq_after_max_receive_count() {
         .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
-    // moto keeps the count across the move (AWS's documentation is silent):
-    // only check the message was received at least maxReceiveCount times.
-    assert!(receives >= MAX_RECEIVE_COUNT, "received {receives} times");
+    // Received once from the DLQ here: the orders queue did not burn five
+    // receives (and five visibility timeouts of its group) first.
+    assert!(receives < MAX_RECEIVE_COUNT, "received {receives} times");
+    assert_eq!(
+        string_attribute(&dead[0], DEAD_LETTER_REASON_ATTRIBUTE).as_deref(),
+        Some("poison")
+    );
+    assert_eq!(
+        dead[0]
+            .attributes()
+            .and_then(|a| a.get(&MessageSystemAttributeName::MessageGroupId))
+            .map(String::as_str),
+        Some("poison-group")
+    );
 }
 
 #[tokio::test]
-async fn an_unreadable_stream_record_reaches_the_notifier_on_failure_queue() {
+async fn an_unreadable_stream_record_reaches_the_notifier_dlq_with_its_position_only() {
     let moto = require_moto!();
     let run = Run::start(moto);
     let on_failure = run.queue_url("notifier-on-failure").await;
@@ -347,21 +359,28 @@ async fn an_unreadable_stream_record_reaches_the_notifier_on_failure_queue() {
         .await
         .unwrap();
 
-    // Then, its retries exhausted, the notifier's on-failure destination gets
-    // Lambda's invocation record pointing at the stream batch
+    // Then the notifier sends its own description of the record to its DLQ
+    // at once: the stream position, the table and key, the reason
     let got = run.drain(&on_failure, 1).await;
     let record: serde_json::Value = serde_json::from_str(got[0].body().unwrap()).unwrap();
     let info = &record["DDBStreamBatchInfo"];
     assert_eq!(info["batchSize"], 1, "{record:#}");
+    assert_eq!(
+        info["startSequenceNumber"], info["endSequenceNumber"],
+        "{record:#}"
+    );
     assert!(
         info["streamArn"]
             .as_str()
             .is_some_and(|arn| arn.contains(&run.name("orders"))),
         "{record:#}"
     );
-    assert!(
-        record["requestContext"]["condition"].is_string(),
-        "{record:#}"
+    assert_eq!(record["reason"], "poison", "{record:#}");
+    assert_eq!(record["table"], run.name("orders"), "{record:#}");
+    assert_eq!(record["keys"]["orderId"], "not-an-order", "{record:#}");
+    assert_eq!(
+        string_attribute(&got[0], DEAD_LETTER_REASON_ATTRIBUTE).as_deref(),
+        Some("poison")
     );
 }
 
@@ -388,8 +407,10 @@ async fn the_notifier_dlq_is_replayed_from_the_stream_once_the_topic_is_back() {
         .unwrap();
     assert!(response.status().is_success());
 
-    // When the notifier has given up on the batch (its on-failure record waits
-    // in the notifier DLQ, not yet received by anyone)
+    // When the notifier has given up on the record: SNS refuses a publish to
+    // a missing topic for good, so the notifier sends its own description of
+    // the record (reason `publish-refused`, its sequence number as the range)
+    // to the notifier DLQ, where it waits, not yet received by anyone
     let deadline = Instant::now() + WITHIN;
     loop {
         let visible = queue_attribute(
@@ -414,8 +435,9 @@ async fn the_notifier_dlq_is_replayed_from_the_stream_once_the_topic_is_back() {
     let raw_events = run.subscribe_raw_queue().await;
     assert_eq!(run.topic_arn().await, topic);
 
-    // Then the replay command reads the batch from the stream, publishes it
-    // and deletes the DLQ message
+    // Then the replay command reads the record's range from the stream
+    // (every shard, from its trim horizon), publishes it and deletes the DLQ
+    // message: nothing is left behind in any list
     let output = std::process::Command::new(orders_tests::local::binary())
         .args([
             "--endpoint-url",
@@ -441,7 +463,10 @@ async fn the_notifier_dlq_is_replayed_from_the_stream_once_the_topic_is_back() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(
-        stdout.contains("replayed 1 message(s), 1 record(s)"),
+        stdout.contains(
+            "replayed 1 message(s), 1 record(s); left in the DLQ: still failing 0, \
+             not wholly in the stream 0, poison 0, unreadable 0"
+        ),
         "{stdout}"
     );
     let got = run.drain(&raw_events, 1).await;

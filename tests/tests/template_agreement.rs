@@ -4,6 +4,9 @@
 //!   reads (`<crate>::ENV_VARS`, spelled by `shared::config`).
 //! * Queue and event-source-mapping settings equal `shared::settings`, which the
 //!   local runner reproduces.
+//! * The HTTP API's definition is `infra/openapi.yaml` (included whole, the file
+//!   orders-local serves), routing POST /orders to intake, documenting exactly
+//!   the statuses intake can answer, with the domain's limits.
 //!
 //! The template is read with `include_str!`, so editing either side rebuilds and
 //! re-runs this test. CloudFormation short-form tags (`!Ref`, `!GetAtt`, `!Sub`,
@@ -178,11 +181,51 @@ fn each_crate_reads_its_shared_config_variables() {
         names(intake::ENV_VARS),
         names(&[config::ORDERS_QUEUE_URL, config::MESSAGE_GROUP_STRATEGY])
     );
-    assert_eq!(names(worker::ENV_VARS), names(&[config::ORDERS_TABLE_NAME]));
+    assert_eq!(
+        names(worker::ENV_VARS),
+        names(&[config::ORDERS_TABLE_NAME, config::WORKER_DLQ_URL])
+    );
     assert_eq!(
         names(notifier::ENV_VARS),
-        names(&[config::ORDER_EVENTS_TOPIC_ARN])
+        names(&[config::ORDER_EVENTS_TOPIC_ARN, config::NOTIFIER_DLQ_URL])
     );
+}
+
+#[test]
+fn each_stage_dead_letters_to_its_own_dlq_and_may_send_there() {
+    // Given the template
+    let t = template();
+    let resources = &t["Resources"];
+    for (function, variable, dlq, role) in [
+        (
+            "WorkerFunction",
+            config::WORKER_DLQ_URL,
+            "WorkerDlq",
+            "WorkerRole",
+        ),
+        (
+            "NotifierFunction",
+            config::NOTIFIER_DLQ_URL,
+            "NotifierDlq",
+            "NotifierRole",
+        ),
+    ] {
+        // Then the variable names the stage's DLQ (Ref of a queue is its URL)
+        let value = &resources[function]["Properties"]["Environment"]["Variables"][variable];
+        assert_eq!(reference(value, variable), dlq, "{function}");
+        // And the stage's role may send to it
+        let statements =
+            &resources[role]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"];
+        let allowed = statements.as_vec().into_iter().flatten().any(|s| {
+            let actions = match &s["Action"] {
+                Yaml::String(a) => vec![a.clone()],
+                other => strings(other, "Action"),
+            };
+            actions.iter().any(|a| a == "sqs:SendMessage")
+                && reference(&s["Resource"], "Resource").starts_with(dlq)
+        });
+        assert!(allowed, "{role} may not send to {dlq}");
+    }
 }
 
 #[test]
@@ -355,9 +398,14 @@ fn notifier_mapping_matches_settings() {
         int(&m["BatchSize"], "BatchSize"),
         settings::NOTIFIER_BATCH_SIZE as u64
     );
+    // -1 is the template's "retry until the record age limit".
+    let retries = match &m["MaximumRetryAttempts"] {
+        Yaml::Integer(-1) => None,
+        other => Some(int(other, "MaximumRetryAttempts")),
+    };
     assert_eq!(
-        int(&m["MaximumRetryAttempts"], "MaximumRetryAttempts"),
-        u64::from(settings::NOTIFIER_MAX_RETRY_ATTEMPTS)
+        retries,
+        settings::NOTIFIER_MAX_RETRY_ATTEMPTS.map(u64::from)
     );
     assert_eq!(
         int(&m["MaximumRecordAgeInSeconds"], "MaximumRecordAgeInSeconds"),
@@ -406,4 +454,308 @@ fn notifier_filter_is_the_settings_pattern() {
         .map(|v| v.as_str().expect("event names are strings"))
         .collect();
     assert_eq!(event_names, settings::NOTIFIER_FILTER_EVENT_NAMES);
+}
+
+// ---------------------------------------------------------------- OpenAPI
+
+/// The API's one OpenAPI document, which the template includes and
+/// orders-local serves.
+const OPENAPI: &str = include_str!("../../infra/openapi.yaml");
+
+fn openapi() -> Yaml {
+    let mut docs = YamlLoader::load_from_str(OPENAPI).expect("infra/openapi.yaml is valid YAML");
+    assert_eq!(docs.len(), 1, "one YAML document");
+    docs.remove(0)
+}
+
+/// The intake sources that build answers (tests excluded: they stop at the
+/// first `#[cfg(test)]`).
+const INTAKE_SOURCES: &[(&str, &str)] = &[
+    (
+        "config.rs",
+        include_str!("../../functions/intake/src/config.rs"),
+    ),
+    (
+        "error.rs",
+        include_str!("../../functions/intake/src/error.rs"),
+    ),
+    (
+        "handler.rs",
+        include_str!("../../functions/intake/src/handler.rs"),
+    ),
+    ("lib.rs", include_str!("../../functions/intake/src/lib.rs")),
+    (
+        "problem.rs",
+        include_str!("../../functions/intake/src/problem.rs"),
+    ),
+];
+
+/// The numeric code of an `http::StatusCode` constant name.
+fn status_code(name: &str) -> Option<u16> {
+    Some(match name {
+        "OK" => 200,
+        "CREATED" => 201,
+        "ACCEPTED" => 202,
+        "BAD_REQUEST" => 400,
+        "UNAUTHORIZED" => 401,
+        "FORBIDDEN" => 403,
+        "NOT_FOUND" => 404,
+        "METHOD_NOT_ALLOWED" => 405,
+        "CONFLICT" => 409,
+        "PAYLOAD_TOO_LARGE" => 413,
+        "UNSUPPORTED_MEDIA_TYPE" => 415,
+        "UNPROCESSABLE_ENTITY" => 422,
+        "TOO_MANY_REQUESTS" => 429,
+        "INTERNAL_SERVER_ERROR" => 500,
+        "SERVICE_UNAVAILABLE" => 503,
+        _ => return None,
+    })
+}
+
+/// Every status the intake handler can answer: each `StatusCode::NAME` its
+/// non-test code names.
+fn intake_statuses() -> BTreeSet<u16> {
+    let mut statuses = BTreeSet::new();
+    for (file, source) in INTAKE_SOURCES {
+        let code = source.split("#[cfg(test)]").next().unwrap_or_default();
+        for (at, _) in code.match_indices("StatusCode::") {
+            let name: String = code[at + "StatusCode::".len()..]
+                .chars()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            if name.is_empty() {
+                continue; // `StatusCode::from_u16` and the like build no answer.
+            }
+            let status = status_code(&name).unwrap_or_else(|| {
+                panic!(
+                    "intake/src/{file} answers StatusCode::{name}: add it to status_code() \
+                     here and document it in infra/openapi.yaml"
+                )
+            });
+            statuses.insert(status);
+        }
+    }
+    statuses
+}
+
+#[test]
+fn the_api_definition_is_the_one_openapi_file() {
+    // Given the template's HTTP API
+    let t = template();
+    let api = at(resource(&t, "OrdersApi"), &["Properties"]);
+    // Then its definition is infra/openapi.yaml, included whole
+    let body = at(api, &["DefinitionBody"]);
+    assert_eq!(
+        body.as_hash().map(|h| h.len()),
+        Some(1),
+        "DefinitionBody is one Fn::Transform: {body:?}"
+    );
+    let transform = at(body, &["Fn::Transform"]);
+    assert_eq!(
+        string(&transform["Name"], "Fn::Transform.Name"),
+        "AWS::Include"
+    );
+    assert_eq!(
+        string(&transform["Parameters"]["Location"], "Parameters.Location"),
+        "openapi.yaml"
+    );
+    assert!(
+        api["DefinitionUri"].is_badvalue(),
+        "OrdersApi has no second definition (DefinitionUri)"
+    );
+    // And that file is the one orders-local serves
+    assert_eq!(OPENAPI, orders_local::openapi::SOURCE);
+    // And it uses no short-form tag, which AWS::Include refuses
+    for (number, line) in OPENAPI.lines().enumerate() {
+        let code = line.split(" #").next().unwrap_or_default();
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        for tag in [
+            "!Ref", "!GetAtt", "!Sub", "!If", "!Equals", "!Not", "!Join", "!Select",
+        ] {
+            assert!(
+                !code.contains(&format!("{tag} ")) && !code.contains(&format!("[{tag}")),
+                "infra/openapi.yaml:{}: short-form {tag}; write the long form (Fn::If:)",
+                number + 1
+            );
+        }
+    }
+}
+
+#[test]
+fn the_openapi_file_routes_post_orders_to_intake_with_the_template_auth() {
+    // Given the template and the OpenAPI file
+    let (t, doc) = (template(), openapi());
+    // Then the only route is POST /orders
+    let paths = at(&doc, &["paths"]).as_hash().expect("paths is a mapping");
+    let routes: Vec<(String, Vec<String>)> = paths
+        .iter()
+        .map(|(path, methods)| {
+            let methods = methods.as_hash().expect("a path item is a mapping");
+            let methods = methods
+                .keys()
+                .map(|m| string(m, "method").to_owned())
+                .filter(|m| !m.starts_with("x-") && m != "parameters")
+                .collect();
+            (string(path, "path").to_owned(), methods)
+        })
+        .collect();
+    assert_eq!(routes, [("/orders".to_owned(), vec!["post".to_owned()])]);
+    // And the function may be invoked for exactly that route
+    let source_arn = at(
+        resource(&t, "IntakeApiPermission"),
+        &["Properties", "SourceArn"],
+    );
+    assert!(
+        string(source_arn, "SourceArn").ends_with("/POST/orders"),
+        "IntakeApiPermission.SourceArn covers POST /orders: {source_arn:?}"
+    );
+    // And API Gateway proxies it to the intake function, payload format 2.0
+    let post = at(&doc, &["paths", "/orders", "post"]);
+    let integration = at(post, &["x-amazon-apigateway-integration"]);
+    assert_eq!(string(&integration["type"], "type"), "aws_proxy");
+    assert_eq!(
+        string(&integration["payloadFormatVersion"], "payloadFormatVersion"),
+        "2.0"
+    );
+    assert_eq!(
+        reference(&integration["uri"], "integration uri"),
+        "IntakeFunction.Arn"
+    );
+    // And authorization follows the AuthMode conditions of the template
+    for (node, what) in [
+        (at(post, &["security"]), "security"),
+        (
+            at(&doc, &["components", "securitySchemes"]),
+            "securitySchemes",
+        ),
+    ] {
+        let condition = string(&at(node, &["Fn::If"])[0], what);
+        assert_eq!(condition, "UseIamAuth", "{what}");
+        let nested = string(&node["Fn::If"][2]["Fn::If"][0], what);
+        assert_eq!(nested, "UseJwtAuth", "{what}");
+        for name in [condition, nested] {
+            at(&t, &["Conditions", name]);
+        }
+    }
+}
+
+#[test]
+fn the_documented_answers_of_post_orders_are_exactly_those_intake_gives() {
+    // Given the statuses intake's code can answer
+    let mut answers = intake_statuses();
+    // API Gateway invokes intake for POST /orders only (see the test above)
+    // and answers any other method itself, so intake's 405 never reaches a
+    // client.
+    assert!(answers.remove(&405), "intake still refuses other methods");
+    // When the OpenAPI file's responses of POST /orders are read
+    let doc = openapi();
+    let documented: BTreeSet<u16> = at(&doc, &["paths", "/orders", "post", "responses"])
+        .as_hash()
+        .expect("responses is a mapping")
+        .keys()
+        .map(|k| match k {
+            Yaml::String(s) => s.parse().expect("responses are status codes"),
+            Yaml::Integer(i) => u16::try_from(*i).expect("a status code"),
+            other => panic!("response key {other:?}"),
+        })
+        .collect();
+    // Then they are the same set
+    assert_eq!(documented, answers);
+    assert_eq!(
+        documented,
+        BTreeSet::from([202, 400, 413, 415, 422, 500, 503])
+    );
+}
+
+#[test]
+fn the_openapi_limits_are_the_domain_constants() {
+    use shared::domain::{
+        MAX_ADDRESS_LEN, MAX_EMAIL_LEN, MAX_ID_LEN, MAX_ITEMS, MAX_NAME_LEN, MAX_QUANTITY,
+        MAX_UNIT_PRICE_MINOR,
+    };
+    let doc = openapi();
+    let schemas = at(&doc, &["components", "schemas"]);
+    let order = at(schemas, &["OrderRequest", "properties"]);
+    let item = at(schemas, &["LineItem", "properties"]);
+    let limit = |node: &Yaml, key: &str, what: &str| int(at(node, &[key]), what);
+    for (node, key, expected, what) in [
+        (at(schemas, &["Id"]), "maxLength", MAX_ID_LEN, "Id"),
+        (at(order, &["orderID"]), "maxLength", MAX_ID_LEN, "orderID"),
+        (at(order, &["orderId"]), "maxLength", MAX_ID_LEN, "orderId"),
+        (
+            at(order, &["customerName"]),
+            "maxLength",
+            MAX_NAME_LEN,
+            "customerName",
+        ),
+        (
+            at(order, &["customerEmail"]),
+            "maxLength",
+            MAX_EMAIL_LEN,
+            "customerEmail",
+        ),
+        (
+            at(order, &["shippingAddress"]),
+            "maxLength",
+            MAX_ADDRESS_LEN,
+            "shippingAddress",
+        ),
+        (at(order, &["items"]), "maxItems", MAX_ITEMS, "items"),
+    ] {
+        assert_eq!(limit(node, key, what), expected as u64, "{what}.{key}");
+    }
+    assert_eq!(
+        limit(at(item, &["quantity"]), "maximum", "quantity"),
+        u64::from(MAX_QUANTITY)
+    );
+    assert_eq!(
+        limit(at(item, &["unitPrice"]), "maximum", "unitPrice"),
+        MAX_UNIT_PRICE_MINOR
+    );
+    // The Idempotency-Key header takes an order id, bare or quoted
+    let parameters = at(&doc, &["paths", "/orders", "post", "parameters"])
+        .as_vec()
+        .expect("parameters is a list");
+    let key = parameters
+        .iter()
+        .find(|p| p["name"].as_str() == Some("Idempotency-Key"))
+        .expect("Idempotency-Key is documented");
+    let pattern = string(at(key, &["schema", "pattern"]), "Idempotency-Key pattern");
+    assert_eq!(
+        pattern.matches(&format!("{{1,{MAX_ID_LEN}}}")).count(),
+        2,
+        "Idempotency-Key: {pattern}"
+    );
+    // The body limit is the handler's
+    let body = string(
+        at(
+            &doc,
+            &["paths", "/orders", "post", "requestBody", "description"],
+        ),
+        "requestBody.description",
+    );
+    assert!(
+        body.contains(&intake::MAX_BODY_BYTES.to_string()),
+        "requestBody.description names {} bytes: {body}",
+        intake::MAX_BODY_BYTES
+    );
+    // Every documented body field is one the parser knows (an unknown one is
+    // reported as such)
+    let fields = at(schemas, &["OrderRequest", "properties"])
+        .as_hash()
+        .expect("properties is a mapping");
+    for field in fields.keys().map(|k| string(k, "field")) {
+        let body = serde_json::json!({ field: null });
+        let errors = shared::domain::OrderRequest::from_json(&body).unwrap_err();
+        assert!(
+            errors
+                .errors()
+                .iter()
+                .all(|e| !(e.pointer == format!("/{field}")
+                    && e.detail.starts_with("unknown field"))),
+            "{field} is documented but unknown to OrderRequest::from_json"
+        );
+    }
 }

@@ -40,6 +40,9 @@ pub enum IntakeError {
     Queue {
         /// The order that was not enqueued.
         order_id: OrderId,
+        /// Whether intake minted the id (the client sent neither `orderID`
+        /// nor `Idempotency-Key`), so a plain retry would be a new order.
+        minted: bool,
         /// What the queue said.
         #[source]
         source: QueueError,
@@ -124,12 +127,22 @@ impl IntakeError {
             .with_errors(issues.clone()),
             Self::Queue {
                 source: QueueError::Unavailable(_),
+                minted,
                 ..
             } => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service-unavailable",
                 "Service unavailable",
-                "the order was not accepted; retry later with the same request",
+                if *minted {
+                    // Without an id of the client's, the 202 of a retry could
+                    // come from a second order if the first send had in fact
+                    // reached the queue: only a key makes the retry safe.
+                    "the order was not accepted; retry later with an Idempotency-Key header \
+                     (any unique value of 1-64 letters, digits, '.', '_', ':' or '-') so \
+                     that a retry can never create a second order"
+                } else {
+                    "the order was not accepted; retry later with the same request"
+                },
             )
             .with_header(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)),
             Self::Queue {
@@ -154,6 +167,7 @@ mod tests {
     fn given_a_nested_error_then_the_chain_names_every_cause() {
         let err = IntakeError::Queue {
             order_id: OrderId::parse("o-1").unwrap(),
+            minted: false,
             source: QueueError::Unavailable("throttled".into()),
         };
         assert_eq!(
@@ -166,6 +180,7 @@ mod tests {
     fn given_queue_errors_then_the_problem_is_opaque() {
         let err = IntakeError::Queue {
             order_id: OrderId::parse("o-1").unwrap(),
+            minted: false,
             source: QueueError::Rejected("AccessDenied for arn:aws:sqs:secret".into()),
         };
         let problem = err.problem();

@@ -96,7 +96,7 @@ async fn accept(
     let text = std::str::from_utf8(bytes).map_err(IntakeError::NotUtf8)?;
     let json: Value = serde_json::from_str(text).map_err(IntakeError::MalformedJson)?;
 
-    let (order_id, order) = resolve(&json, idempotency_key(request))?;
+    let (order_id, order, minted) = resolve(&json, idempotency_key(request))?;
     Span::current().record("order_id", order_id.as_str());
 
     let message = OrderMessage::new(
@@ -115,17 +115,21 @@ async fn accept(
     };
     match deps.queue().enqueue(&outgoing).await {
         Ok(()) => Ok(order_id),
-        Err(source) => Err(IntakeError::Queue { order_id, source }),
+        Err(source) => Err(IntakeError::Queue {
+            order_id,
+            minted,
+            source,
+        }),
     }
 }
 
 /// Parses the order and settles its id: the body's `orderID`, else the
-/// `Idempotency-Key` header, else a freshly minted one. Collects every field and
-/// header issue before answering.
+/// `Idempotency-Key` header, else a freshly minted one (the `bool` says so).
+/// Collects every field and header issue before answering.
 fn resolve(
     json: &Value,
     header_id: Result<Option<OrderId>, Issue>,
-) -> Result<(OrderId, Order), IntakeError> {
+) -> Result<(OrderId, Order, bool), IntakeError> {
     let mut issues = Vec::new();
     let parsed = match OrderRequest::from_json(json) {
         Ok(parsed) => Some(parsed),
@@ -164,8 +168,10 @@ fn resolve(
     if !issues.is_empty() {
         return Err(IntakeError::Invalid(issues));
     }
-    let order_id = body_id.or(header_id).unwrap_or_else(OrderId::mint);
-    Ok((order_id, order))
+    match body_id.or(header_id) {
+        Some(order_id) => Ok((order_id, order, false)),
+        None => Ok((OrderId::mint(), order, true)),
+    }
 }
 
 /// Whether the body is declared as JSON: `application/json`, any case, with or
@@ -208,15 +214,15 @@ fn idempotency_key(request: &Request) -> Result<Option<OrderId>, Issue> {
         .map_err(|err| Issue::header(IDEMPOTENCY_KEY_NAME, format!("Idempotency-Key: {err}")))
 }
 
-/// The request's correlation id: the caller's `X-Correlation-Id` when usable,
-/// else API Gateway's request id (which also appears in its access logs), else a
-/// fresh one.
+/// The request's correlation id: the caller's `X-Correlation-Id` when it is
+/// 1–64 of `[A-Za-z0-9._:-]`, else API Gateway's request id (which also
+/// appears in its access logs), else a fresh one.
 fn correlation_id(request: &Request) -> CorrelationId {
     request
         .headers()
         .get(CORRELATION_ID_HEADER)
         .and_then(|value| value.to_str().ok())
-        .and_then(CorrelationId::parse)
+        .and_then(CorrelationId::from_client)
         .or_else(|| gateway_request_id(request).and_then(CorrelationId::parse))
         .unwrap_or_else(CorrelationId::generate)
 }

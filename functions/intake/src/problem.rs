@@ -40,13 +40,36 @@ impl Issue {
     }
 
     /// Where the issue is, for log lines: the pointer, else `header:<name>`.
+    ///
+    /// A pointer can hold the client's own text (the name of an unknown
+    /// field), so each segment that is not a short plain word or index is
+    /// logged as `<field>`: a client cannot put a name, an address or a
+    /// megabyte into the log by misspelling a field.
     pub fn location(&self) -> String {
         match (&self.pointer, self.header) {
-            (Some(pointer), _) => pointer.clone(),
+            (Some(pointer), _) => loggable_pointer(pointer),
             (None, Some(header)) => format!("header:{header}"),
             (None, None) => String::new(),
         }
     }
+}
+
+/// Longest pointer segment written to a log as is.
+const MAX_LOGGED_SEGMENT: usize = 32;
+
+fn loggable_pointer(pointer: &str) -> String {
+    pointer
+        .split('/')
+        .enumerate()
+        .map(|(i, segment)| {
+            let plain = segment.len() <= MAX_LOGGED_SEGMENT
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if i == 0 || plain { segment } else { "<field>" }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 impl From<FieldError> for Issue {
@@ -56,6 +79,26 @@ impl From<FieldError> for Issue {
             header: None,
             detail: err.detail,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_pointers_with_client_text_when_logged_then_only_plain_segments_remain() {
+        for (pointer, logged) in [
+            ("/items/0/quantity", "/items/0/quantity"),
+            ("/custmerName", "/custmerName"),
+            ("/Harry Kane", "/<field>"),
+            ("/items/3/a~1b", "/items/3/<field>"),
+            ("", ""),
+        ] {
+            assert_eq!(loggable_pointer(pointer), logged);
+        }
+        let long = format!("/{}", "x".repeat(10_000));
+        assert_eq!(loggable_pointer(&long), "/<field>");
     }
 }
 

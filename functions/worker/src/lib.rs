@@ -7,31 +7,45 @@
 //! |--------------|-----------------------------------------------------|------------------|
 //! | `persisted`  | new order, written                                  | no               |
 //! | `duplicate`  | same id and same content already stored (redelivery)| no               |
-//! | `conflict`   | same id, *different* content already stored         | yes              |
-//! | `poison`     | body malformed or of an unsupported `schemaVersion` | yes              |
+//! | `conflict`   | same id, *different* content already stored         | no, once in the worker DLQ |
+//! | `poison`     | body malformed or of an unsupported `schemaVersion` | no, once in the worker DLQ |
 //! | `transient`  | the store throttled or was unavailable              | yes              |
 //! | `permanent`  | the store refused the write (permissions, validation)| yes             |
-//! | `skipped`    | not processed because an earlier record failed      | yes              |
+//! | `skipped`    | an earlier record of the *same message group* failed | yes             |
 //!
-//! # Conflicts go to the DLQ
+//! # Permanent failures go to the DLQ at once
 //!
 //! A conflict (the same order id arriving with different content) is never
-//! resolved by overwriting: the first stored version wins. The conflicting
-//! record is reported as a batch item failure, so SQS redelivers it until its
-//! receive count reaches [`MAX_RECEIVE_COUNT`] and then moves it to the worker
-//! DLQ, where an operator can inspect it next to the stored item. It is logged
-//! at error level with `outcome="conflict"` and the `order_id` so an alarm can
-//! fire on the first delivery rather than only when the DLQ fills. Poison
-//! messages take the same path for the same reason: nothing is ever dropped.
+//! resolved by overwriting: the first stored version wins. A conflict and a
+//! poison message fail the same way on every delivery, so retrying them only
+//! holds back the customer's later orders (their message group) for
+//! `MAX_RECEIVE_COUNT` visibility timeouts. The worker sends such a message
+//! straight to the worker DLQ (`WORKER_DLQ_URL`): the body unchanged (so a
+//! redrive re-sends the same order), the same `MessageGroupId`, a
+//! deduplication id from the source message id (a crash between the send and
+//! the acknowledgement re-sends nothing), and attributes naming the reason,
+//! the stage, the source message id, the order id and the correlation id. Only
+//! then is the record acknowledged. When that send fails, the record is
+//! reported failed and the queue's redrive policy stays the backstop: nothing
+//! is dropped. A store that refuses the write (`permanent`) is usually a
+//! deployment fault (permissions, a missing table or key) that heals once
+//! fixed, so those records are retried and reach the DLQ by the redrive policy.
 //!
 //! # FIFO-safe partial batch failure
 //!
-//! Records are processed one at a time, in batch order. At the first failure
-//! that record *and every later record* are reported in `batchItemFailures`
-//! without being processed: a later message of the same message group must not
-//! be stored before an earlier one, and reporting only the failed record would
-//! let SQS delete the later ones out of order. The mapping from outcomes to the
-//! response lives in one place, [`batch_response`].
+//! Records are processed one at a time, in batch order. A failure holds back
+//! the later records of *its own* `MessageGroupId` only: they are reported in
+//! `batchItemFailures` without being processed, because a later message of a
+//! group must not be stored before an earlier one, and reporting only the
+//! failed record would let SQS delete the later ones out of order. Records of
+//! other groups in the batch carry on: a failure in one customer's group
+//! neither delays another's nor burns their receives. (Lambda's FIFO guidance:
+//! <https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting>;
+//! SQS orders messages within a group only:
+//! <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html>.)
+//! A record without a `MessageGroupId` (a standard queue) has no order to
+//! keep and holds nothing back. The mapping from outcomes to the response
+//! lives in one place, [`batch_response`].
 //!
 //! # Logs
 //!
@@ -43,18 +57,27 @@
 use shared::telemetry::ErrorChain;
 use std::sync::Arc;
 
+use std::collections::HashSet;
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
-use shared::config::{ConfigError, ORDERS_TABLE_NAME};
+use shared::config::{ConfigError, ORDERS_TABLE_NAME, WORKER_DLQ_URL};
 use shared::contract::{ContractError, CorrelationId, OrderMessage};
 use shared::domain::OrderId;
-use shared::ports::{OrderStore, PortError, PutOutcome};
+use shared::ports::{
+    CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE,
+    DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE, DeadLetter, DeadLetterQueue, DeadLetterReason,
+    OrderStore, PortError, PutOutcome,
+};
 use shared::record::StoredOrder;
 use shared::settings::MAX_RECEIVE_COUNT;
 use time::OffsetDateTime;
 
 /// Environment variables the worker reads at cold start.
-pub const ENV_VARS: &[&str] = &[ORDERS_TABLE_NAME];
+pub const ENV_VARS: &[&str] = &[ORDERS_TABLE_NAME, WORKER_DLQ_URL];
+
+/// The SQS system attribute holding a FIFO message's group.
+const MESSAGE_GROUP_ID: &str = "MessageGroupId";
 
 /// The `stage` field of every log line this function writes.
 const STAGE: &str = "worker";
@@ -63,24 +86,30 @@ const STAGE: &str = "worker";
 #[derive(Clone)]
 pub struct Deps {
     store: Arc<dyn OrderStore>,
+    dead_letters: Arc<dyn DeadLetterQueue>,
 }
 
 impl Deps {
-    /// Wraps an order store (in tests and the local runner, an in-memory or
-    /// emulated one).
-    pub fn new(store: Arc<dyn OrderStore>) -> Self {
-        Self { store }
+    /// Wraps an order store and the worker DLQ (in tests and the local
+    /// runner, in-memory or emulated ones).
+    pub fn new(store: Arc<dyn OrderStore>, dead_letters: Arc<dyn DeadLetterQueue>) -> Self {
+        Self {
+            store,
+            dead_letters,
+        }
     }
 
-    /// Builds the DynamoDB-backed store from `ORDERS_TABLE_NAME` and the SDK
-    /// configuration. Fails fast when the variable is missing, so a
-    /// misconfigured function fails at cold start instead of per record.
+    /// Builds the DynamoDB store and the SQS dead-letter queue from
+    /// `ORDERS_TABLE_NAME`, `WORKER_DLQ_URL` and the SDK configuration. Fails
+    /// fast when a variable is missing, so a misconfigured function fails at
+    /// cold start instead of per record.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let table = shared::config::required(ORDERS_TABLE_NAME)?;
-        let client = aws_sdk_dynamodb::Client::new(sdk);
-        Ok(Self::new(Arc::new(shared::aws::DynamoOrderStore::new(
-            client, table,
-        ))))
+        let dlq_url = shared::config::required(WORKER_DLQ_URL)?;
+        let store = shared::aws::DynamoOrderStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
+        let dead_letters =
+            shared::aws::SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(sdk), dlq_url);
+        Ok(Self::new(Arc::new(store), Arc::new(dead_letters)))
     }
 }
 
@@ -91,15 +120,24 @@ pub enum Outcome {
     Persisted,
     /// The same order was already stored; nothing was written.
     Duplicate,
-    /// Another order with this id but different content is stored; nothing was written.
-    Conflict,
-    /// The body cannot be read (malformed or unsupported `schemaVersion`).
-    Poison,
+    /// Another order with this id but different content is stored; nothing
+    /// was written. `dead_lettered` tells whether the message is now in the
+    /// worker DLQ (acknowledged) or the send failed (reported for retry).
+    Conflict {
+        /// Whether the worker DLQ took the message.
+        dead_lettered: bool,
+    },
+    /// The body cannot be read (malformed or unsupported `schemaVersion`);
+    /// `dead_lettered` as for [`Outcome::Conflict`].
+    Poison {
+        /// Whether the worker DLQ took the message.
+        dead_lettered: bool,
+    },
     /// The store failed in a way a retry may fix.
     Transient,
     /// The store failed in a way a retry will not fix.
     Permanent,
-    /// Not processed, because an earlier record of the batch failed.
+    /// Not processed, because an earlier record of its message group failed.
     Skipped,
 }
 
@@ -109,8 +147,8 @@ impl Outcome {
         match self {
             Self::Persisted => "persisted",
             Self::Duplicate => "duplicate",
-            Self::Conflict => "conflict",
-            Self::Poison => "poison",
+            Self::Conflict { .. } => "conflict",
+            Self::Poison { .. } => "poison",
             Self::Transient => "transient",
             Self::Permanent => "permanent",
             Self::Skipped => "skipped",
@@ -119,7 +157,17 @@ impl Outcome {
 
     /// Whether the record must go back to the queue (reported in `batchItemFailures`).
     pub fn is_failure(self) -> bool {
-        !matches!(self, Self::Persisted | Self::Duplicate)
+        !matches!(
+            self,
+            Self::Persisted
+                | Self::Duplicate
+                | Self::Conflict {
+                    dead_lettered: true
+                }
+                | Self::Poison {
+                    dead_lettered: true
+                }
+        )
     }
 }
 
@@ -140,9 +188,9 @@ pub fn batch_response<'a>(
     response
 }
 
-/// Handles one SQS batch: stores each order in order and reports the first
-/// failing record and every record after it. Never fails the whole invocation
-/// for a record problem.
+/// Handles one SQS batch: stores each order in order, dead-letters what can
+/// never succeed, and reports a failing record with the later records of its
+/// message group. Never fails the whole invocation for a record problem.
 #[tracing::instrument(skip_all, fields(stage = STAGE, request_id = %event.context.request_id, records = event.payload.records.len()))]
 pub async fn handle(
     deps: &Deps,
@@ -150,23 +198,27 @@ pub async fn handle(
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let records = event.payload.records;
     let mut outcomes: Vec<(&str, Outcome)> = Vec::with_capacity(records.len());
-    let mut failed = false;
+    // Groups with a failed record in this batch: their later records wait.
+    let mut held_back: HashSet<&str> = HashSet::new();
     // Strictly sequential: FIFO order within a message group is the contract.
     for record in &records {
         let message_id = record.message_id.as_deref().unwrap_or_default();
-        let outcome = if failed {
+        let group = message_group(record);
+        let outcome = if group.is_some_and(|g| held_back.contains(g)) {
             tracing::info!(
                 stage = STAGE,
                 outcome = Outcome::Skipped.as_str(),
                 message_id,
-                "not processed: an earlier record of this batch failed"
+                "not processed: an earlier record of its message group failed"
             );
             Outcome::Skipped
         } else {
-            process_record(deps.store.as_ref(), record, message_id).await
+            process_record(deps, record, message_id).await
         };
         if outcome.is_failure() {
-            failed = true;
+            if let Some(group) = group {
+                held_back.insert(group);
+            }
             warn_if_moving_to_dlq(record, message_id, outcome);
         }
         outcomes.push((message_id, outcome));
@@ -174,19 +226,27 @@ pub async fn handle(
     Ok(batch_response(outcomes))
 }
 
+/// The record's FIFO message group, if it came from a FIFO queue.
+fn message_group(record: &SqsMessage) -> Option<&str> {
+    record.attributes.get(MESSAGE_GROUP_ID).map(String::as_str)
+}
+
 /// Reads, stores and logs one record.
-async fn process_record(store: &dyn OrderStore, record: &SqsMessage, message_id: &str) -> Outcome {
-    let message = match OrderMessage::from_body(record.body.as_deref().unwrap_or_default()) {
+async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> Outcome {
+    let body = record.body.as_deref().unwrap_or_default();
+    let message = match OrderMessage::from_body(body) {
         Ok(message) => message,
         Err(err) => {
-            log_poison(message_id, &err);
-            return Outcome::Poison;
+            let letter = dead_letter(record, message_id, DeadLetterReason::Poison, None, None);
+            let dead_lettered = send_dead_letter(deps, &letter, message_id).await;
+            log_poison(message_id, &err, dead_lettered);
+            return Outcome::Poison { dead_lettered };
         }
     };
     let order_id = &message.order_id;
     let correlation_id = &message.correlation_id;
     let stored = StoredOrder::from_message(&message, OffsetDateTime::now_utc());
-    match store.put_if_absent(&stored).await {
+    match deps.store.put_if_absent(&stored).await {
         Ok(PutOutcome::Created) => {
             log_ok(Outcome::Persisted, message_id, order_id, correlation_id);
             Outcome::Persisted
@@ -196,18 +256,27 @@ async fn process_record(store: &dyn OrderStore, record: &SqsMessage, message_id:
             Outcome::Duplicate
         }
         Ok(PutOutcome::Conflict { existing }) => {
+            let letter = dead_letter(
+                record,
+                message_id,
+                DeadLetterReason::Conflict,
+                Some(order_id),
+                Some(correlation_id),
+            );
+            let dead_lettered = send_dead_letter(deps, &letter, message_id).await;
+            let outcome = Outcome::Conflict { dead_lettered };
             tracing::error!(
                 stage = STAGE,
-                outcome = Outcome::Conflict.as_str(),
+                outcome = outcome.as_str(),
                 message_id,
                 order_id = %order_id,
                 correlation_id = %correlation_id,
                 stored_hash = existing.as_str(),
                 incoming_hash = stored.content_hash.as_str(),
-                "order id already stored with different content; not overwritten, \
-                 record reported failed and will reach the DLQ"
+                dead_lettered,
+                "order id already stored with different content; not overwritten"
             );
-            Outcome::Conflict
+            outcome
         }
         Err(err) => {
             let outcome = match err {
@@ -241,6 +310,57 @@ async fn process_record(store: &dyn OrderStore, record: &SqsMessage, message_id:
     }
 }
 
+/// The worker DLQ message for a record that can never succeed: its body
+/// unchanged, its group, and a deduplication id from its message id.
+fn dead_letter(
+    record: &SqsMessage,
+    message_id: &str,
+    reason: DeadLetterReason,
+    order_id: Option<&OrderId>,
+    correlation_id: Option<&CorrelationId>,
+) -> DeadLetter {
+    let mut letter = DeadLetter::new(record.body.clone().unwrap_or_default(), reason, STAGE)
+        .with_attribute(DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE, Some(message_id))
+        .with_attribute(
+            DEAD_LETTER_ORDER_ID_ATTRIBUTE,
+            order_id.map(OrderId::as_str),
+        )
+        .with_attribute(
+            CORRELATION_ID_ATTRIBUTE,
+            correlation_id
+                .map(CorrelationId::as_str)
+                .or_else(|| message_attribute(record, CORRELATION_ID_ATTRIBUTE)),
+        );
+    if let Some(group) = message_group(record) {
+        letter = letter.with_fifo(group.to_owned(), message_id.to_owned());
+    }
+    letter
+}
+
+/// A string message attribute of the record (intake sets `correlationId`).
+fn message_attribute<'a>(record: &'a SqsMessage, name: &str) -> Option<&'a str> {
+    record
+        .message_attributes
+        .get(name)
+        .and_then(|a| a.string_value.as_deref())
+}
+
+/// Sends to the worker DLQ; `true` when it holds the message.
+async fn send_dead_letter(deps: &Deps, letter: &DeadLetter, message_id: &str) -> bool {
+    match deps.dead_letters.send(letter).await {
+        Ok(()) => true,
+        Err(err) => {
+            tracing::error!(
+                stage = STAGE,
+                message_id,
+                error = %ErrorChain(&err),
+                "worker DLQ unavailable; record reported failed and retried instead"
+            );
+            false
+        }
+    }
+}
+
 fn log_ok(outcome: Outcome, message_id: &str, order_id: &OrderId, correlation_id: &CorrelationId) {
     tracing::info!(
         stage = STAGE,
@@ -252,14 +372,16 @@ fn log_ok(outcome: Outcome, message_id: &str, order_id: &OrderId, correlation_id
     );
 }
 
-fn log_poison(message_id: &str, err: &ContractError) {
+fn log_poison(message_id: &str, err: &ContractError, dead_lettered: bool) {
+    let outcome = Outcome::Poison { dead_lettered }.as_str();
     match err {
         // serde_json's message can quote the offending value (a name, an
         // address), so only its category and position are logged.
         ContractError::Malformed(source) => tracing::error!(
             stage = STAGE,
-            outcome = Outcome::Poison.as_str(),
+            outcome,
             message_id,
+            dead_lettered,
             error = %err,
             error_category = ?source.classify(),
             error_line = source.line(),
@@ -268,8 +390,9 @@ fn log_poison(message_id: &str, err: &ContractError) {
         ),
         ContractError::UnsupportedVersion(version) => tracing::error!(
             stage = STAGE,
-            outcome = Outcome::Poison.as_str(),
+            outcome,
             message_id,
+            dead_lettered,
             error = %err,
             schema_version = version,
             "poison message: unsupported schemaVersion"

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
-use shared::ports::{BoxError, EventPublisher, OrderQueue, OrderStore};
+use shared::ports::{BoxError, DeadLetterQueue, EventPublisher, OrderQueue, OrderStore};
 
 /// A backend call failed.
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +129,8 @@ pub trait QueueService: Send + Sync {
     async fn depth(&self, queue_url: &str) -> BackendResult<QueueDepth>;
     /// The intake port over this queue (routing and dedup as on SQS FIFO).
     fn order_queue(&self, queue_url: &str) -> Arc<dyn OrderQueue>;
+    /// The worker's or notifier's dead-letter port over this queue.
+    fn dead_letter_queue(&self, queue_url: &str) -> Arc<dyn DeadLetterQueue>;
 }
 
 /// Reads a table's stream forward, as Lambda's poller does.
@@ -152,6 +154,56 @@ pub trait StreamReader: Send {
     }
 }
 
+/// One shard of a stream, as `DescribeStream` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardInfo {
+    /// The shard id.
+    pub shard_id: String,
+    /// The shard this one split from, if any.
+    pub parent_shard_id: Option<String>,
+    /// Whether the shard is closed (its `SequenceNumberRange` has an
+    /// `EndingSequenceNumber`): nothing is added to it any more, and reading
+    /// it ends when `GetRecords` answers no next iterator.
+    pub closed: bool,
+}
+
+/// One page of `DescribeStream`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ShardPage {
+    /// The shards on this page.
+    pub shards: Vec<ShardInfo>,
+    /// `LastEvaluatedShardId`: more shards follow; pass it as the exclusive
+    /// start of the next page.
+    pub last_evaluated_shard_id: Option<String>,
+}
+
+/// One `GetRecords` answer.
+#[derive(Debug, Clone, Default)]
+pub struct RecordPage {
+    /// The records, in shard order.
+    pub records: Vec<EventRecord>,
+    /// `NextShardIterator`; `None` once a closed shard is read to its end.
+    pub next_iterator: Option<String>,
+}
+
+/// The DynamoDB Streams calls, one method per API call, for a reader that
+/// must know exactly what it read (the notifier DLQ replay): which shards
+/// exist, and each one's records from its trim horizon. The reading logic
+/// (pagination, closed and open shards) is written once over this trait, so
+/// it is tested on a fake with split shards and trimmed records.
+#[async_trait]
+pub trait StreamShards: Send + Sync {
+    /// `DescribeStream`, one page, starting after `exclusive_start_shard_id`.
+    async fn describe_stream(
+        &self,
+        exclusive_start_shard_id: Option<&str>,
+    ) -> BackendResult<ShardPage>;
+    /// `GetShardIterator` at `TRIM_HORIZON`: the oldest record still kept.
+    async fn trim_horizon(&self, shard_id: &str) -> BackendResult<String>;
+    /// `GetRecords`: up to `limit` records from `iterator`.
+    async fn get_records(&self, iterator: &str, limit: usize) -> BackendResult<RecordPage>;
+}
+
 /// DynamoDB: the orders table (partition key `orderId`) and its stream
 /// (`NEW_AND_OLD_IMAGES`).
 #[async_trait]
@@ -168,6 +220,8 @@ pub trait TableService: Send + Sync {
     async fn delete(&self, table: &str, order_id: &str) -> BackendResult<()>;
     /// Opens a reader at the start of the stream (`TRIM_HORIZON`).
     async fn open_stream(&self, table: &str) -> BackendResult<Box<dyn StreamReader>>;
+    /// The table's latest stream, call by call (see [`StreamShards`]).
+    async fn stream_shards(&self, table: &str) -> BackendResult<Box<dyn StreamShards>>;
 }
 
 /// SNS: the order-events topic and its subscriptions.

@@ -2,7 +2,8 @@
 //! format 2.0 event API Gateway sends, converts it with
 //! `lambda_http::request::from_str` (as the Lambda runtime does) and calls the
 //! intake handler that ships. Route `POST /orders`; `GET /_local/status` is the
-//! runner's own; anything else is a 404 problem.
+//! runner's own; `GET /openapi.json` serves the API's OpenAPI document
+//! ([`crate::openapi`]); anything else is a 404 problem.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -175,6 +176,22 @@ pub async fn handle(
         let status = gateway.pipeline.status().await;
         let body = serde_json::to_string(&status).unwrap_or_default();
         return json_response(StatusCode::OK, "application/json", body);
+    }
+    if parts.method == Method::GET && path == crate::openapi::PATH {
+        let host = parts
+            .headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok());
+        return match crate::openapi::local_document(host) {
+            Ok(document) => json_response(StatusCode::OK, "application/json", document.to_string()),
+            Err(err) => {
+                tracing::error!(
+                    error = &err as &dyn std::error::Error,
+                    "could not serve the OpenAPI document"
+                );
+                internal_error()
+            }
+        };
     }
     if !(parts.method == Method::POST && path == "/orders") {
         return not_found(&parts.method, &path);

@@ -12,6 +12,7 @@ pub mod filter_policy;
 pub mod gateway;
 pub mod mapping;
 pub mod md5;
+pub mod openapi;
 pub mod pipeline;
 pub mod replay;
 pub mod stats;

@@ -170,7 +170,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         };
         let backends = Backends::aws(&sdk);
-        let deps = notifier::Deps::new(backends.topics.event_publisher(topic_arn));
+        let deps = notifier::Deps::for_replay(backends.topics.event_publisher(topic_arn));
         let report = orders_local::replay::replay_notifier_dlq(
             backends.queues.as_ref(),
             backends.tables.as_ref(),
@@ -180,13 +180,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .await?;
         println!(
-            "replayed {} message(s), {} record(s); still failing {}, expired {}, unreadable {}",
+            "replayed {} message(s), {} record(s); left in the DLQ: still failing {}, \
+             not wholly in the stream {}, poison {}, unreadable {}",
             report.replayed.len(),
             report.records,
             report.still_failing.len(),
-            report.expired.len(),
+            report.incomplete.len(),
+            report.poison.len(),
             report.unreadable.len()
         );
+        // Which messages, so an operator can find them in the DLQ.
+        for (list, ids) in [
+            ("still failing", &report.still_failing),
+            ("not wholly in the stream", &report.incomplete),
+            ("poison", &report.poison),
+            ("unreadable", &report.unreadable),
+        ] {
+            for id in ids {
+                println!("  {list}: {id}");
+            }
+        }
         return Ok(());
     }
     let time_scale = TimeScale(args.time_scale);

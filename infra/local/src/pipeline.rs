@@ -13,10 +13,11 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use shared::ports::{EventPublisher, OrderQueue, OrderStore};
+use shared::ports::{DeadLetterQueue, EventPublisher, OrderQueue, OrderStore};
 use shared::settings::{
-    INTAKE_TIMEOUT_SECS, MAX_RECEIVE_COUNT, NOTIFIER_MAX_RECORD_AGE_SECS, NOTIFIER_TIMEOUT_SECS,
-    ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS, WORKER_MAX_CONCURRENCY, WORKER_TIMEOUT_SECS,
+    INTAKE_TIMEOUT_SECS, MAX_RECEIVE_COUNT, NOTIFIER_MAX_RECORD_AGE_SECS,
+    NOTIFIER_MAX_RETRY_ATTEMPTS, NOTIFIER_TIMEOUT_SECS, ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS,
+    WORKER_MAX_CONCURRENCY, WORKER_TIMEOUT_SECS,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -106,6 +107,10 @@ pub struct Ports {
     pub store: Arc<dyn OrderStore>,
     /// Notifier's publisher.
     pub publisher: Arc<dyn EventPublisher>,
+    /// Worker's dead-letter queue (the orders DLQ).
+    pub worker_dead_letters: Arc<dyn DeadLetterQueue>,
+    /// Notifier's dead-letter queue (its on-failure queue).
+    pub notifier_dead_letters: Arc<dyn DeadLetterQueue>,
 }
 
 /// URLs and ARNs of the created resources.
@@ -339,6 +344,10 @@ impl Pipeline {
             queue: backends.queues.order_queue(&resources.orders_queue_url),
             store: backends.tables.order_store(&resources.table),
             publisher: backends.topics.event_publisher(&resources.topic_arn),
+            worker_dead_letters: backends.queues.dead_letter_queue(&resources.orders_dlq_url),
+            notifier_dead_letters: backends
+                .queues
+                .dead_letter_queue(&resources.on_failure_queue_url),
         });
         let counters = Arc::new(Counters::default());
         let shared = Arc::new(Shared {
@@ -367,7 +376,10 @@ impl Pipeline {
             queue_arn: crate::arn::queue_arn(&resources.orders_queue_url, &config.region),
             region: config.region.clone(),
             function_arn: function_arn("worker"),
-            deps: Arc::new(worker::Deps::new(ports.store.clone())),
+            deps: Arc::new(worker::Deps::new(
+                ports.store.clone(),
+                ports.worker_dead_letters.clone(),
+            )),
             timeout: Duration::from_secs(WORKER_TIMEOUT_SECS),
             counters: counters.clone(),
         });
@@ -383,12 +395,16 @@ impl Pipeline {
             .map_err(setup("the table's stream"))?;
         let stream_mapping = StreamMapping {
             reader: tokio::sync::Mutex::new(reader),
-            deps: Arc::new(notifier::Deps::new(ports.publisher.clone())),
+            deps: Arc::new(notifier::Deps::new(
+                ports.publisher.clone(),
+                ports.notifier_dead_letters.clone(),
+            )),
             queues: backends.queues.clone(),
             on_failure_url: resources.on_failure_queue_url.clone(),
             function_arn: function_arn("notifier"),
             timeout: Duration::from_secs(NOTIFIER_TIMEOUT_SECS),
             max_record_age: scale.secs(NOTIFIER_MAX_RECORD_AGE_SECS),
+            max_retry_attempts: NOTIFIER_MAX_RETRY_ATTEMPTS,
             retry_backoff: scale.secs(1),
             counters: counters.clone(),
             idle_at: shared.notifier_idle_at.clone(),

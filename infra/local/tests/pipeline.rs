@@ -7,17 +7,24 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use orders_local::backend::SendMessage;
+use notifier::dead_letter::NotifierDeadLetter;
+use orders_local::backend::{QueueService, QueueSpec, SendMessage, TableService};
 use orders_local::embedded::Embedded;
+use orders_local::mapping::stream::StreamMapping;
+use orders_local::stats::Counters;
 use orders_local::{Pipeline, PipelineConfig, Ports, ResourceNames, Status, TimeScale};
+use serde_dynamo::AttributeValue;
 use serde_json::{Value, json};
-use shared::contract::OrderCreated;
+use shared::contract::{CorrelationId, OrderCreated, OrderMessage};
+use shared::domain::OrderRequest;
 use shared::ports::{EventPublisher, PortError};
-use shared::settings::{MAX_RECEIVE_COUNT, NOTIFIER_MAX_RETRY_ATTEMPTS};
+use shared::record::StoredOrder;
+use shared::settings::MAX_RECEIVE_COUNT;
 
 /// 60 s visibility timeout → 0.6 s; 5 min dedup window → 3 s.
 const SCALE: f64 = 0.01;
@@ -224,8 +231,11 @@ async fn orders_of_a_customer_are_persisted_in_posting_order_under_concurrent_po
     }
 }
 
+/// The worker sends a poison message to its DLQ on the first receive (it
+/// fails the same way on every delivery); the redrive policy's
+/// `maxReceiveCount` is only the backstop for when that send fails.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_poison_message_reaches_the_dlq_after_max_receive_count_while_other_groups_flow() {
+async fn a_poison_message_goes_to_the_worker_dlq_at_once_while_other_groups_flow() {
     let h = Harness::start().await;
     let resources = h.pipeline.resources().clone();
     h.pipeline
@@ -249,28 +259,24 @@ async fn a_poison_message_reaches_the_dlq_after_max_receive_count_while_other_gr
         );
     }
     let s = h
-        .wait_for("group B persisted", |s| s.stages.persisted == 5)
-        .await;
-    assert_eq!(
-        s.queues["ordersDlq"].visible, 0,
-        "group B flowed while the poison message was still being retried"
-    );
-    let s = h
-        .wait_for("the poison message in the DLQ", |s| {
-            s.queues["ordersDlq"].visible == 1
+        .wait_for("group B persisted and the poison message in the DLQ", |s| {
+            s.stages.persisted == 5 && s.queues["ordersDlq"].visible == 1
         })
         .await;
     assert_eq!(s.stages.failed, 1);
     assert_eq!(s.queues["orders"].visible + s.queues["orders"].in_flight, 0);
     let dead = h.embedded.queues.peek(&resources.orders_dlq_url).unwrap();
     assert_eq!(dead.len(), 1);
-    assert_eq!(dead[0].body, "{not an order");
-    assert_eq!(dead[0].receive_count(), MAX_RECEIVE_COUNT);
-    assert_eq!(dead[0].attributes["MessageGroupId"], "poison-group");
     assert_eq!(
-        s.invocations["workerItemFailures"],
-        u64::from(MAX_RECEIVE_COUNT),
-        "received (and failed) exactly maxReceiveCount times"
+        dead[0].body, "{not an order",
+        "the body unchanged, for a redrive"
+    );
+    assert_eq!(dead[0].attributes["MessageGroupId"], "poison-group");
+    assert_eq!(dead[0].message_attributes["reason"], "poison");
+    assert_eq!(dead[0].message_attributes["stage"], "worker");
+    assert_eq!(
+        s.invocations["workerItemFailures"], 0,
+        "dead-lettered, not retried up to maxReceiveCount ({MAX_RECEIVE_COUNT})"
     );
 }
 
@@ -299,27 +305,173 @@ async fn a_duplicate_post_inside_the_window_creates_one_item_and_one_notificatio
     );
 }
 
-/// Blocks the first publish until released, fails every publish of one order,
-/// and records what was published.
-struct ScriptedPublisher {
-    inner: Arc<dyn EventPublisher>,
-    gate: tokio::sync::Semaphore,
-    poison: String,
+/// The notifier's stream mapping alone, over an embedded table and queue:
+/// records are written first and the mapping runs until they are all done, so
+/// every batch is known in advance. Used where a test needs what the pipeline
+/// does not configure (a finite retry limit, a short timeout).
+struct StreamRig {
+    embedded: Embedded,
+    table: String,
+    on_failure_url: String,
+    counters: Arc<Counters>,
+}
+
+impl StreamRig {
+    async fn new() -> Self {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let embedded = Embedded::new(std::env::temp_dir().join(format!("rig-{id}")), SCALE);
+        let table = format!("rig{}-orders", &id[..8]);
+        embedded.tables.create_table(&table).await.unwrap();
+        let on_failure_url = embedded
+            .queues
+            .create_queue(&QueueSpec {
+                name: format!("rig{}-notifier-on-failure", &id[..8]),
+                fifo: false,
+                visibility_timeout: Duration::from_secs(30),
+                redrive: None,
+            })
+            .await
+            .unwrap();
+        Self {
+            embedded,
+            table,
+            on_failure_url,
+            counters: Arc::default(),
+        }
+    }
+
+    /// Stores a valid order (an INSERT on the stream).
+    async fn put_order(&self, order_id: &str) {
+        let request = OrderRequest::from_json(&order(order_id, "Harry Kane")).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let message = OrderMessage::new(
+            request.order_id.unwrap(),
+            CorrelationId::parse("c-rig").unwrap(),
+            now,
+            request.order,
+        );
+        let item = StoredOrder::from_message(&message, now).to_item().unwrap();
+        self.embedded.tables.put(&self.table, item).await.unwrap();
+    }
+
+    /// Stores an item that is not a readable order, with a customer's name and
+    /// address in it (an INSERT the notifier cannot read).
+    async fn put_unreadable(&self, order_id: &str) {
+        let item = serde_dynamo::Item::from(HashMap::from([
+            ("orderId".to_owned(), AttributeValue::S(order_id.to_owned())),
+            (
+                "customerName".to_owned(),
+                AttributeValue::S("Harry Kane".into()),
+            ),
+            (
+                "shippingAddress".to_owned(),
+                AttributeValue::S("11 Nguyen Van Linh, Hanoi, Vietnam".into()),
+            ),
+            ("items".to_owned(), AttributeValue::S("garbage".into())),
+        ]));
+        self.embedded.tables.put(&self.table, item).await.unwrap();
+    }
+
+    /// Sequence numbers of the stream's records, by order id.
+    async fn sequences(&self) -> HashMap<String, String> {
+        let mut reader = self.embedded.tables.open_stream(&self.table).await.unwrap();
+        reader
+            .next_records(1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                let Some(AttributeValue::S(id)) = r.change.keys.get("orderId") else {
+                    panic!("no key");
+                };
+                (id.clone(), r.change.sequence_number.clone().unwrap())
+            })
+            .collect()
+    }
+
+    /// Runs the mapping over everything written so far, until it is done.
+    async fn run(
+        &self,
+        publisher: Arc<dyn EventPublisher>,
+        max_retry_attempts: Option<u32>,
+        timeout: Duration,
+    ) {
+        let queues = self.embedded.backends().queues;
+        let mapping = StreamMapping {
+            reader: tokio::sync::Mutex::new(
+                self.embedded.tables.open_stream(&self.table).await.unwrap(),
+            ),
+            deps: Arc::new(notifier::Deps::new(
+                publisher,
+                queues.dead_letter_queue(&self.on_failure_url),
+            )),
+            queues,
+            on_failure_url: self.on_failure_url.clone(),
+            function_arn: "arn:aws:lambda:us-east-1:000000000000:function:rig-notifier".into(),
+            timeout,
+            max_record_age: Duration::from_secs(3600),
+            max_retry_attempts,
+            retry_backoff: Duration::from_millis(1),
+            counters: self.counters.clone(),
+            idle_at: Arc::default(),
+            pending_count: Arc::default(),
+        };
+        // Stopped from the start: the mapping returns once the stream is worked off.
+        let (_stop, stopped) = tokio::sync::watch::channel(true);
+        tokio::time::timeout(DEADLINE, mapping.run(stopped))
+            .await
+            .expect("the mapping worked off the stream");
+    }
+
+    /// The on-failure queue's messages (not received).
+    fn on_failure(&self) -> Vec<orders_local::backend::ReceivedMessage> {
+        self.embedded.queues.peek(&self.on_failure_url).unwrap()
+    }
+
+    fn invocations(&self) -> u64 {
+        Counters::get(&self.counters.notifier_invocations)
+    }
+}
+
+/// Records every publish; fails the publishes of one order transiently
+/// `failures` times (`u32::MAX`: forever), or hangs on them when `hang`.
+struct Scripted {
+    order: String,
+    failures: AtomicU32,
+    hang: bool,
     published: Mutex<Vec<String>>,
-    poison_attempts: Mutex<u32>,
+}
+
+impl Scripted {
+    fn new(order: &str, failures: u32, hang: bool) -> Arc<Self> {
+        Arc::new(Self {
+            order: order.to_owned(),
+            failures: AtomicU32::new(failures),
+            hang,
+            published: Mutex::default(),
+        })
+    }
+
+    fn published(&self) -> Vec<String> {
+        self.published.lock().unwrap().clone()
+    }
 }
 
 #[async_trait]
-impl EventPublisher for ScriptedPublisher {
+impl EventPublisher for Scripted {
     async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
-        if event.order_id.as_str() == "gate" {
-            let _permit = self.gate.acquire().await.unwrap();
+        if event.order_id.as_str() == self.order {
+            if self.hang {
+                std::future::pending::<()>().await;
+            }
+            let left = self.failures.load(Ordering::SeqCst);
+            if left > 0 {
+                if left != u32::MAX {
+                    self.failures.store(left - 1, Ordering::SeqCst);
+                }
+                return Err(PortError::Transient("injected".into()));
+            }
         }
-        if event.order_id.as_str() == self.poison {
-            *self.poison_attempts.lock().unwrap() += 1;
-            return Err(PortError::Transient("injected".into()));
-        }
-        self.inner.publish(event).await?;
         self.published
             .lock()
             .unwrap()
@@ -329,75 +481,72 @@ impl EventPublisher for ScriptedPublisher {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_failing_notifier_record_retries_checkpoints_and_lands_in_the_on_failure_queue() {
-    let scripted: Arc<Mutex<Option<Arc<ScriptedPublisher>>>> = Arc::default();
-    let slot = scripted.clone();
-    let h = Harness::start_with(move |ports| {
-        let p = Arc::new(ScriptedPublisher {
-            inner: ports.publisher.clone(),
-            gate: tokio::sync::Semaphore::new(0),
-            poison: "bad".into(),
-            published: Mutex::default(),
-            poison_attempts: Mutex::default(),
-        });
-        *slot.lock().unwrap() = Some(p.clone());
-        Ports {
-            publisher: p,
-            ..ports
-        }
-    })
-    .await;
-    let publisher = scripted.lock().unwrap().clone().unwrap();
-    // The gate order holds the notifier so the next three arrive as one batch.
-    for id in ["gate", "ok-1", "bad", "ok-2"] {
-        assert_eq!(h.post(&order(id, "Nia Notify")).await.status(), 202);
-    }
-    // The notifier is held, so look at the table itself: ok-2 is last in its group.
-    let start = Instant::now();
-    let backends = h.pipeline.backends().clone();
-    while backends
-        .tables
-        .get(&h.pipeline.resources().table, "ok-2")
-        .await
-        .unwrap()
-        .is_none()
-    {
-        assert!(start.elapsed() < DEADLINE, "ok-2 never persisted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    publisher.gate.add_permits(1);
-    let s = h
-        .wait_for("the bad record in the on-failure queue", |s| {
-            s.queues["notifierOnFailure"].visible == 1 && s.stages.notified == 3
-        })
+async fn an_unreadable_insert_is_dead_lettered_without_its_image_and_the_good_one_is_published_in_the_same_invocation()
+ {
+    let rig = StreamRig::new().await;
+    // Given one stream batch [unreadable INSERT, good INSERT]
+    rig.put_unreadable("poison-1").await;
+    rig.put_order("good-1").await;
+    let publisher = Scripted::new("none", 0, false);
+
+    // When the mapping invokes the notifier
+    rig.run(publisher.clone(), None, Duration::from_secs(10))
         .await;
-    assert_eq!(s.stages.failed, 1);
+
+    // Then the good one is published by that one invocation
+    assert_eq!(publisher.published(), ["good-1"]);
     assert_eq!(
-        *publisher.published.lock().unwrap(),
-        ["gate", "ok-1", "ok-2"],
-        "ok-1 was checkpointed, not published again by the retries"
+        rig.invocations(),
+        1,
+        "no retry: the poison record did not fail the batch"
     );
-    assert_eq!(
-        *publisher.poison_attempts.lock().unwrap(),
-        1 + NOTIFIER_MAX_RETRY_ATTEMPTS
-    );
-    let failure = h
-        .pipeline
-        .backends()
-        .queues
-        .receive(
-            &h.pipeline.resources().on_failure_queue_url,
-            1,
-            Duration::ZERO,
-        )
-        .await
-        .unwrap();
-    let v: Value = serde_json::from_str(&failure[0].body).unwrap();
+    assert_eq!(Counters::get(&rig.counters.notifier_dead_records), 0);
+    // And the unreadable one is in the notifier DLQ, described, not copied
+    let dead = rig.on_failure();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].message_attributes["reason"], "poison");
+    let letter: NotifierDeadLetter = serde_json::from_str(&dead[0].body).unwrap();
+    assert_eq!(letter.reason(), Some("poison"));
+    assert_eq!(letter.source.as_deref(), Some("notifier"));
+    assert!(!letter.is_replayable());
+    assert_eq!(letter.keys.unwrap()["orderId"], "poison-1");
+    let sequences = rig.sequences().await;
+    assert_eq!(letter.batch.start_sequence_number, sequences["poison-1"]);
+    assert_eq!(letter.batch.end_sequence_number, sequences["poison-1"]);
+    for personal in ["Harry", "Kane", "Nguyen", "Hanoi", "garbage"] {
+        assert!(
+            !dead[0].body.contains(personal),
+            "the image leaked into the DLQ: {}",
+            dead[0].body
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_finite_retry_limit_a_record_that_keeps_failing_sends_the_whole_remainder_to_the_on_failure_queue()
+ {
+    let rig = StreamRig::new().await;
+    for id in ["ok-1", "bad", "ok-2", "ok-3"] {
+        rig.put_order(id).await;
+    }
+    // Given a publisher that fails transiently on one order forever, and
+    // MaximumRetryAttempts 2
+    let publisher = Scripted::new("bad", u32::MAX, false);
+    rig.run(publisher.clone(), Some(2), Duration::from_secs(10))
+        .await;
+
+    // Then the records before it were published once, and from it on the
+    // whole rest of the batch went to the on-failure queue unpublished (AWS
+    // drops the remainder, not just the failing record)
+    assert_eq!(publisher.published(), ["ok-1"]);
+    assert_eq!(rig.invocations(), 3, "1 + MaximumRetryAttempts");
+    assert_eq!(Counters::get(&rig.counters.notified), 1);
+    assert_eq!(Counters::get(&rig.counters.notifier_dead_records), 3);
+    let dead = rig.on_failure();
+    assert_eq!(dead.len(), 1, "one on-failure record for the remainder");
+    let v: Value = serde_json::from_str(&dead[0].body).unwrap();
     assert_eq!(v["requestContext"]["condition"], "RetryAttemptsExhausted");
-    assert_eq!(
-        v["requestContext"]["approximateInvokeCount"],
-        1 + NOTIFIER_MAX_RETRY_ATTEMPTS
-    );
+    assert_eq!(v["requestContext"]["approximateInvokeCount"], 3);
     assert!(
         v["requestContext"]["functionArn"]
             .as_str()
@@ -406,11 +555,10 @@ async fn a_failing_notifier_record_retries_checkpoints_and_lands_in_the_on_failu
     );
     assert_eq!(v["version"], "1.0");
     let info = &v["DDBStreamBatchInfo"];
-    assert_eq!(
-        info["batchSize"], 1,
-        "bisection narrowed the batch to the bad record"
-    );
-    assert_eq!(info["startSequenceNumber"], info["endSequenceNumber"]);
+    let sequences = rig.sequences().await;
+    assert_eq!(info["batchSize"], 3, "bad, ok-2, ok-3");
+    assert_eq!(info["startSequenceNumber"], sequences["bad"].as_str());
+    assert_eq!(info["endSequenceNumber"], sequences["ok-3"].as_str());
     assert!(info["streamArn"].as_str().unwrap().contains("/stream/"));
     assert!(info["shardId"].as_str().unwrap().starts_with("shardId-"));
     assert!(
@@ -419,6 +567,68 @@ async fn a_failing_notifier_record_retries_checkpoints_and_lands_in_the_on_failu
             .unwrap()
             .ends_with('Z')
     );
+    // And the on-failure record parses as a replayable notifier DLQ message.
+    let letter: NotifierDeadLetter = serde_json::from_str(&dead[0].body).unwrap();
+    assert!(letter.is_replayable());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_item_failure_the_retry_is_the_whole_remainder_not_half_of_it() {
+    let rig = StreamRig::new().await;
+    for id in ["ok-1", "flaky", "ok-2", "ok-3", "ok-4"] {
+        rig.put_order(id).await;
+    }
+    // Given a publisher that fails twice on one order, then recovers
+    let publisher = Scripted::new("flaky", 2, false);
+    rig.run(publisher.clone(), None, Duration::from_secs(10))
+        .await;
+
+    // Then: [ok-1, flaky, ok-2, ok-3, ok-4] checkpoints at flaky, and
+    // [flaky, ok-2, ok-3, ok-4] is retried whole until it succeeds: three
+    // invocations. Halving would have taken [flaky, ok-2], then [flaky],
+    // then [ok-2, ok-3, ok-4]: four.
+    assert_eq!(rig.invocations(), 3);
+    assert_eq!(
+        publisher.published(),
+        ["ok-1", "flaky", "ok-2", "ok-3", "ok-4"],
+        "each once, in stream order"
+    );
+    assert!(rig.on_failure().is_empty());
+    assert_eq!(Counters::get(&rig.counters.notified), 5);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_batch_is_bisected_and_splitting_does_not_use_the_retry_quota() {
+    let rig = StreamRig::new().await;
+    for id in ["a", "slow", "b", "c"] {
+        rig.put_order(id).await;
+    }
+    // Given a publisher that hangs on one order (the invocation times out),
+    // and MaximumRetryAttempts 1
+    let publisher = Scripted::new("slow", 0, true);
+    rig.run(publisher.clone(), Some(1), Duration::from_millis(200))
+        .await;
+
+    // Then [a, slow, b, c] → [a, slow] + [b, c]; [a, slow] → [a] + [slow];
+    // [slow] fails twice (one retry) and is given up on alone; [b, c] goes on.
+    // Had the splits used the quota, [a, slow] would have been given up on.
+    let dead = rig.on_failure();
+    assert_eq!(dead.len(), 1);
+    let v: Value = serde_json::from_str(&dead[0].body).unwrap();
+    assert_eq!(v["DDBStreamBatchInfo"]["batchSize"], 1);
+    let sequences = rig.sequences().await;
+    assert_eq!(
+        v["DDBStreamBatchInfo"]["startSequenceNumber"],
+        sequences["slow"].as_str()
+    );
+    assert_eq!(rig.invocations(), 6);
+    let published = publisher.published();
+    assert_eq!(
+        published.iter().filter(|id| *id == "a").count(),
+        3,
+        "a timed-out batch is retried whole: a is published again"
+    );
+    assert!(published.ends_with(&["b".to_owned(), "c".to_owned()]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -450,7 +660,8 @@ async fn shutdown_stops_intake_first_and_reports_nothing_left() {
     let _ = std::fs::remove_dir_all(outbox);
 }
 
-/// Fails every publish of one order while `failing` is set.
+/// Refuses every publish of one order for good while `failing` is set (as
+/// SNS refuses a publish to a deleted topic).
 struct Flaky {
     inner: Arc<dyn EventPublisher>,
     order: String,
@@ -463,7 +674,7 @@ impl EventPublisher for Flaky {
         if event.order_id.as_str() == self.order
             && self.failing.load(std::sync::atomic::Ordering::SeqCst)
         {
-            return Err(PortError::Transient("injected".into()));
+            return Err(PortError::Permanent("injected".into()));
         }
         self.inner.publish(event).await
     }
@@ -488,7 +699,8 @@ async fn the_notifier_dlq_replays_once_the_cause_is_fixed_and_keeps_what_still_f
     .await;
     let flaky = slot.lock().unwrap().clone().unwrap();
     assert_eq!(h.post(&order("late", "Rhea Replay")).await.status(), 202);
-    h.wait_for("the failed batch in the notifier DLQ", |s| {
+    // The notifier sends its own description of the refused record to its DLQ.
+    h.wait_for("the refused record in the notifier DLQ", |s| {
         s.queues["notifierOnFailure"].visible == 1
     })
     .await;
@@ -511,7 +723,7 @@ async fn the_notifier_dlq_replays_once_the_cause_is_fixed_and_keeps_what_still_f
     };
 
     // Given the cause is not fixed, when replayed, then the message stays.
-    let report = replay(notifier::Deps::new(flaky.clone())).await;
+    let report = replay(notifier::Deps::for_replay(flaky.clone())).await;
     assert_eq!(report.still_failing.len(), 1, "{report:?}");
     assert!(report.replayed.is_empty());
     h.wait_for("the message visible in the DLQ again", |s| {
@@ -525,7 +737,7 @@ async fn the_notifier_dlq_replays_once_the_cause_is_fixed_and_keeps_what_still_f
         .failing
         .store(false, std::sync::atomic::Ordering::SeqCst);
     let events_before = h.status().await.queues["events"].visible;
-    let report = replay(notifier::Deps::new(flaky.clone())).await;
+    let report = replay(notifier::Deps::for_replay(flaky.clone())).await;
     assert_eq!(report.replayed.len(), 1, "{report:?}");
     assert_eq!(report.records, 1);
     let s = h
@@ -539,4 +751,72 @@ async fn the_notifier_dlq_replays_once_the_cause_is_fixed_and_keeps_what_still_f
         h.emails().iter().any(|e| e.contains("New order late")),
         "the admin e-mail went out on replay"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dlq_range_whose_start_was_trimmed_from_the_stream_is_neither_published_nor_deleted() {
+    let h = Harness::start().await;
+    for id in ["gap-1", "gap-2"] {
+        assert_eq!(h.post(&order(id, "Gus Gap")).await.status(), 202);
+    }
+    let s = h
+        .wait_for("both notified", |s| s.stages.notified == 2)
+        .await;
+    let events_before = s.queues["events"].visible;
+    let backends = h.pipeline.backends().clone();
+    let r = h.pipeline.resources().clone();
+    let mut reader = backends.tables.open_stream(&r.table).await.unwrap();
+    let records = reader.next_records(10).await.unwrap();
+    assert_eq!(records.len(), 2);
+
+    // Given Lambda's on-failure record for both INSERTs
+    let body = json!({
+        "requestContext": {"condition": "RetryAttemptsExhausted", "approximateInvokeCount": 1},
+        "version": "1.0",
+        "DDBStreamBatchInfo": {
+            "shardId": "shardId-00000000000000000001-00000001",
+            "startSequenceNumber": records[0].change.sequence_number,
+            "endSequenceNumber": records[1].change.sequence_number,
+            "batchSize": 2,
+            "streamArn": records[0].event_source_arn,
+        }
+    });
+    let id = backends
+        .queues
+        .send(
+            &r.on_failure_queue_url,
+            &SendMessage {
+                body: body.to_string(),
+                ..SendMessage::default()
+            },
+        )
+        .await
+        .unwrap();
+    // And the stream has since trimmed the first of them
+    h.embedded.tables.trim_stream(&r.table, 1).unwrap();
+
+    // When replayed
+    let deps = notifier::Deps::for_replay(backends.topics.event_publisher(&r.topic_arn));
+    let report = orders_local::replay::replay_notifier_dlq(
+        backends.queues.as_ref(),
+        backends.tables.as_ref(),
+        &r.table,
+        &r.on_failure_queue_url,
+        &deps,
+    )
+    .await
+    .unwrap();
+
+    // Then the part still in the stream is not published on its own, and the
+    // message stays for the manual path
+    assert_eq!(report.incomplete, [id], "{report:?}");
+    assert!(report.replayed.is_empty());
+    assert_eq!(report.records, 0);
+    let s = h.status().await;
+    assert_eq!(
+        s.queues["events"].visible, events_before,
+        "gap-2 was not republished"
+    );
+    let left = &s.queues["notifierOnFailure"];
+    assert_eq!(left.visible + left.in_flight, 1, "the DLQ message was kept");
 }

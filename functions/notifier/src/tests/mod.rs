@@ -6,7 +6,8 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::contract::{CorrelationId, OrderMessage};
 use shared::domain::OrderRequest;
-use shared::memory::{Fault, MemoryPublisher};
+use shared::memory::{Fault, MemoryDeadLetters, MemoryPublisher};
+use shared::ports::{DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE};
 use shared::telemetry::LogCapture;
 
 const INSERT_EVENTS: &str = include_str!("../../../../events/dynamodb-insert.json");
@@ -80,9 +81,15 @@ fn fixture(json: &str) -> LambdaEvent<Event> {
 }
 
 fn setup() -> (Arc<MemoryPublisher>, Deps) {
-    let publisher = Arc::new(MemoryPublisher::default());
-    let deps = Deps::new(publisher.clone());
+    let (publisher, _dead_letters, deps) = setup_with_dlq();
     (publisher, deps)
+}
+
+fn setup_with_dlq() -> (Arc<MemoryPublisher>, Arc<MemoryDeadLetters>, Deps) {
+    let publisher = Arc::new(MemoryPublisher::default());
+    let dead_letters = Arc::new(MemoryDeadLetters::default());
+    let deps = Deps::new(publisher.clone(), dead_letters.clone());
+    (publisher, dead_letters, deps)
 }
 
 fn failures(response: &DynamoDbEventResponse) -> Vec<Option<&str>> {
@@ -224,9 +231,9 @@ async fn given_three_inserts_when_publishing_the_second_fails_then_only_its_sequ
 }
 
 #[tokio::test]
-async fn given_an_insert_whose_image_is_not_an_order_when_handled_then_it_is_reported_as_poison_and_later_records_wait()
+async fn given_an_insert_whose_image_is_not_an_order_when_handled_then_it_goes_to_the_dlq_without_its_image_and_later_records_are_published()
  {
-    let (publisher, deps) = setup();
+    let (publisher, dead_letters, deps) = setup_with_dlq();
     let mut tampered = image(&stored("o-2"));
     tampered["items"] = json!({"L": []});
     let capture = LogCapture::default();
@@ -243,8 +250,28 @@ async fn given_an_insert_whose_image_is_not_an_order_when_handled_then_it_is_rep
     .await
     .unwrap();
 
-    assert_eq!(failures(&response), [Some("402")]);
-    assert_eq!(published_ids(&publisher), ["o-1"]);
+    // The unreadable record does not hold back the good one behind it.
+    assert!(failures(&response).is_empty());
+    assert_eq!(published_ids(&publisher), ["o-1", "o-3"]);
+    let sent = dead_letters.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].attribute(DEAD_LETTER_REASON_ATTRIBUTE),
+        Some("poison")
+    );
+    assert_eq!(
+        sent[0].attribute(DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE),
+        Some("402")
+    );
+    let body: dead_letter::NotifierDeadLetter = serde_json::from_str(&sent[0].body).unwrap();
+    assert_eq!(body.table.as_deref(), Some("orders"));
+    assert_eq!(body.keys.as_ref().unwrap()["orderId"], "o-2");
+    assert_eq!(body.batch.start_sequence_number, "402");
+    assert_eq!(body.batch.end_sequence_number, "402");
+    assert!(!body.is_replayable());
+    for word in PERSONAL_DATA {
+        assert!(!sent[0].body.contains(word), "{word} in the DLQ message");
+    }
     let logs = capture.contents();
     let poison = lines_with_outcome(&logs, "poison");
     assert_eq!(poison.len(), 1);
@@ -256,13 +283,17 @@ async fn given_an_insert_whose_image_is_not_an_order_when_handled_then_it_is_rep
 }
 
 #[tokio::test]
-async fn given_an_insert_without_a_new_image_when_handled_then_it_is_reported_not_dropped() {
-    let (publisher, deps) = setup();
+async fn given_an_unreadable_insert_then_a_good_one_when_the_dlq_is_unreachable_then_the_unreadable_one_is_the_checkpoint()
+ {
+    let (publisher, dead_letters, deps) = setup_with_dlq();
+    dead_letters.fail_next(1, Fault::Transient);
 
-    // A KEYS_ONLY stream carries no image: the order cannot be read.
     let response = handle(
         &deps,
-        event(vec![record("INSERT", "501", "o-1", json!({}))]),
+        event(vec![
+            record("INSERT", "501", "o-1", json!({})),
+            insert("502", "o-2"),
+        ]),
     )
     .await
     .unwrap();
@@ -272,9 +303,26 @@ async fn given_an_insert_without_a_new_image_when_handled_then_it_is_reported_no
 }
 
 #[tokio::test]
-async fn given_a_permanent_publish_failure_when_handled_then_the_record_is_reported_and_the_batch_does_not_fail()
+async fn given_an_insert_without_a_new_image_when_handled_then_it_is_dead_lettered_not_dropped() {
+    let (publisher, dead_letters, deps) = setup_with_dlq();
+
+    // A KEYS_ONLY stream carries no image: the order cannot be read.
+    let response = handle(
+        &deps,
+        event(vec![record("INSERT", "501", "o-1", json!({}))]),
+    )
+    .await
+    .unwrap();
+
+    assert!(failures(&response).is_empty());
+    assert!(publisher.published().is_empty());
+    assert_eq!(dead_letters.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn given_a_permanent_publish_failure_when_handled_then_the_record_is_dead_lettered_for_replay_and_the_next_is_published()
  {
-    let (publisher, deps) = setup();
+    let (publisher, dead_letters, deps) = setup_with_dlq();
     publisher.fail_next(1, Fault::Permanent);
 
     let response = handle(
@@ -283,8 +331,29 @@ async fn given_a_permanent_publish_failure_when_handled_then_the_record_is_repor
     )
     .await;
 
-    assert_eq!(failures(&response.unwrap()), [Some("601")]);
-    assert!(publisher.published().is_empty());
+    assert!(failures(&response.unwrap()).is_empty());
+    assert_eq!(published_ids(&publisher), ["o-2"]);
+    let sent = dead_letters.sent();
+    assert_eq!(
+        sent[0].attribute(DEAD_LETTER_REASON_ATTRIBUTE),
+        Some("publish-refused")
+    );
+    let body: dead_letter::NotifierDeadLetter = serde_json::from_str(&sent[0].body).unwrap();
+    assert!(body.is_replayable());
+}
+
+#[tokio::test]
+async fn given_replay_deps_when_a_record_would_be_dead_lettered_then_it_is_reported_instead() {
+    // A replay must leave the DLQ message in place rather than move it to itself.
+    let publisher = Arc::new(MemoryPublisher::default());
+    publisher.fail_next(1, Fault::Permanent);
+    let deps = Deps::for_replay(publisher.clone());
+
+    let response = handle(&deps, event(vec![insert("701", "o-1")]))
+        .await
+        .unwrap();
+
+    assert_eq!(failures(&response), [Some("701")]);
 }
 
 #[tokio::test]
@@ -394,13 +463,16 @@ fn given_outcomes_when_mapped_then_failures_carry_their_sequence_number_or_fail_
     assert_eq!(failures(&response), [Some("3")]);
     // Without a sequence number there is no checkpoint: a null identifier makes
     // Lambda retry the whole batch rather than skip the record.
-    let response = batch_response([(None, Outcome::Poison)]);
+    let response = batch_response([(None, Outcome::Failed)]);
     assert_eq!(failures(&response), [None]);
+    // Dead-lettered records are done: they are not the checkpoint.
+    let response = batch_response([(Some("4"), Outcome::Poison), (Some("5"), Outcome::Refused)]);
+    assert!(failures(&response).is_empty());
 }
 
 #[test]
 fn given_no_topic_arn_when_deps_are_built_from_the_environment_then_the_variable_is_named() {
-    assert_eq!(ENV_VARS, [ORDER_EVENTS_TOPIC_ARN]);
+    assert_eq!(ENV_VARS, [ORDER_EVENTS_TOPIC_ARN, NOTIFIER_DLQ_URL]);
     if std::env::var_os(ORDER_EVENTS_TOPIC_ARN).is_some() {
         return; // Set by the caller's environment: nothing to check here.
     }

@@ -6,7 +6,11 @@ use lambda_runtime::{Context, LambdaEvent};
 use serde_json::{Value, json};
 use shared::contract::{CorrelationId, OrderMessage};
 use shared::domain::OrderRequest;
-use shared::memory::{Fault, MemoryStore};
+use shared::memory::{Fault, MemoryDeadLetters, MemoryStore};
+use shared::ports::{
+    DEAD_LETTER_ORDER_ID_ATTRIBUTE, DEAD_LETTER_REASON_ATTRIBUTE,
+    DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE, DEAD_LETTER_STAGE_ATTRIBUTE,
+};
 use shared::telemetry::LogCapture;
 
 const FIFO_BATCH: &str = include_str!("../../../../events/sqs-fifo-batch.json");
@@ -33,8 +37,13 @@ fn body(order_id: &str) -> String {
     legacy_message(order_id, 22).to_body()
 }
 
-/// One SQS FIFO record in the shape Lambda delivers.
+/// One SQS FIFO record of message group `group-1` in the shape Lambda delivers.
 fn record(message_id: &str, body: &str, receive_count: u32) -> Value {
+    record_in("group-1", message_id, body, receive_count)
+}
+
+/// One SQS FIFO record of message group `group`.
+fn record_in(group: &str, message_id: &str, body: &str, receive_count: u32) -> Value {
     json!({
         "messageId": message_id,
         "receiptHandle": format!("AQEB-{message_id}"),
@@ -43,7 +52,7 @@ fn record(message_id: &str, body: &str, receive_count: u32) -> Value {
             "ApproximateReceiveCount": receive_count.to_string(),
             "SentTimestamp": "1795514400187",
             "SequenceNumber": "18897524863102412800",
-            "MessageGroupId": "group-1",
+            "MessageGroupId": group,
             "SenderId": "AROAEXAMPLE:intake",
             "MessageDeduplicationId": format!("dedup-{message_id}"),
             "ApproximateFirstReceiveTimestamp": "1795514400401"
@@ -67,9 +76,15 @@ fn fixture_event() -> LambdaEvent<SqsEvent> {
 }
 
 fn setup() -> (Arc<MemoryStore>, Deps) {
-    let store = Arc::new(MemoryStore::default());
-    let deps = Deps::new(store.clone());
+    let (store, _dead_letters, deps) = setup_with_dlq();
     (store, deps)
+}
+
+fn setup_with_dlq() -> (Arc<MemoryStore>, Arc<MemoryDeadLetters>, Deps) {
+    let store = Arc::new(MemoryStore::default());
+    let dead_letters = Arc::new(MemoryDeadLetters::default());
+    let deps = Deps::new(store.clone(), dead_letters.clone());
+    (store, dead_letters, deps)
 }
 
 fn failures(response: &SqsBatchResponse) -> Vec<&str> {
@@ -107,9 +122,9 @@ async fn given_a_batch_of_valid_orders_when_handled_then_all_are_persisted_and_n
 }
 
 #[tokio::test]
-async fn given_a_malformed_body_mid_batch_when_handled_then_it_and_all_later_records_are_reported_and_later_ones_not_processed()
+async fn given_a_malformed_body_mid_batch_when_handled_then_it_goes_to_the_dlq_with_its_reason_and_the_rest_is_stored()
  {
-    let (store, deps) = setup();
+    let (store, dead_letters, deps) = setup_with_dlq();
     let batch = event(vec![
         record("m-1", &body("o-1"), 1),
         record("m-2", &body("o-2"), 1),
@@ -120,15 +135,103 @@ async fn given_a_malformed_body_mid_batch_when_handled_then_it_and_all_later_rec
 
     let response = handle(&deps, batch).await.unwrap();
 
-    assert_eq!(failures(&response), ["m-3", "m-4", "m-5"]);
-    assert!(store.get("o-1").is_some() && store.get("o-2").is_some());
-    assert!(store.get("o-4").is_none() && store.get("o-5").is_none());
-    assert_eq!(store.writes(), 2);
+    // Acknowledged: the DLQ holds it, so its group is not held back.
+    assert!(failures(&response).is_empty());
+    assert_eq!(store.writes(), 4);
+    let sent = dead_letters.sent();
+    assert_eq!(sent.len(), 1);
+    let letter = &sent[0];
+    assert_eq!(letter.body, "{not json");
+    assert_eq!(letter.group_id.as_deref(), Some("group-1"));
+    assert_eq!(letter.dedup_id.as_deref(), Some("m-3"));
+    assert_eq!(
+        letter.attribute(DEAD_LETTER_REASON_ATTRIBUTE),
+        Some("poison")
+    );
+    assert_eq!(
+        letter.attribute(DEAD_LETTER_STAGE_ATTRIBUTE),
+        Some("worker")
+    );
+    assert_eq!(
+        letter.attribute(DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE),
+        Some("m-3")
+    );
 }
 
 #[tokio::test]
-async fn given_an_unsupported_schema_version_when_handled_then_it_is_poison_and_reported() {
+async fn given_poison_then_a_later_order_of_its_group_and_another_group_when_the_dlq_is_unreachable_then_exactly_the_first_two_are_reported()
+ {
+    // Given the DLQ refuses every send
+    let (store, dead_letters, deps) = setup_with_dlq();
+    dead_letters.fail_next(10, Fault::Transient);
+    let batch = event(vec![
+        record_in("A", "m-1", "{poison", 1),
+        record_in("A", "m-2", &body("o-a2"), 1),
+        record_in("B", "m-3", &body("o-b1"), 1),
+    ]);
+
+    // When the batch is handled
+    let response = handle(&deps, batch).await.unwrap();
+
+    // Then the poison and its group's later order wait; group B is stored
+    assert_eq!(failures(&response), ["m-1", "m-2"]);
+    assert!(store.get("o-a2").is_none());
+    assert!(store.get("o-b1").is_some());
+    assert!(dead_letters.sent().is_empty());
+}
+
+#[tokio::test]
+async fn given_poison_then_a_later_order_of_its_group_and_another_group_when_the_dlq_is_reachable_then_none_is_reported()
+ {
+    let (store, dead_letters, deps) = setup_with_dlq();
+    let batch = event(vec![
+        record_in("A", "m-1", "{poison", 1),
+        record_in("A", "m-2", &body("o-a2"), 1),
+        record_in("B", "m-3", &body("o-b1"), 1),
+    ]);
+
+    let response = handle(&deps, batch).await.unwrap();
+
+    assert!(failures(&response).is_empty());
+    assert!(store.get("o-a2").is_some() && store.get("o-b1").is_some());
+    let sent = dead_letters.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].attribute(DEAD_LETTER_REASON_ATTRIBUTE),
+        Some("poison")
+    );
+    assert_eq!(sent[0].group_id.as_deref(), Some("A"));
+}
+
+#[tokio::test]
+async fn given_a_failure_in_one_group_when_handled_then_only_that_groups_later_records_are_held_back()
+ {
+    // Given a store that fails o-a1 transiently
     let (store, deps) = setup();
+    store.fail_order("o-a1", Fault::Transient);
+    let batch = event(vec![
+        record_in("A", "m-1", &body("o-a1"), 1),
+        record_in("B", "m-2", &body("o-b1"), 1),
+        record_in("A", "m-3", &body("o-a2"), 1),
+        record_in("C", "m-4", &body("o-c1"), 1),
+        record_in("B", "m-5", &body("o-b2"), 1),
+    ]);
+
+    // When the batch is handled
+    let response = handle(&deps, batch).await.unwrap();
+
+    // Then group A's failure and its later record are reported, in batch
+    // order; the other groups are stored and not reported (no receive burnt)
+    assert_eq!(failures(&response), ["m-1", "m-3"]);
+    for id in ["o-b1", "o-c1", "o-b2"] {
+        assert!(store.get(id).is_some(), "{id} not stored");
+    }
+    assert!(store.get("o-a2").is_none(), "stored ahead of its group");
+}
+
+#[tokio::test]
+async fn given_an_unsupported_schema_version_when_handled_then_it_is_poison_and_dead_lettered() {
+    let (store, dead_letters, deps) = setup_with_dlq();
     let mut v2: Value = serde_json::from_str(&body("o-1")).unwrap();
     v2["schemaVersion"] = json!(2);
     let capture = LogCapture::default();
@@ -138,13 +241,15 @@ async fn given_an_unsupported_schema_version_when_handled_then_it_is_poison_and_
         .await
         .unwrap();
 
-    assert_eq!(failures(&response), ["m-1"]);
+    assert!(failures(&response).is_empty());
     assert!(store.is_empty());
+    assert_eq!(dead_letters.sent()[0].body, v2.to_string());
     let poison = lines_with_outcome(&capture.contents(), "poison");
     assert_eq!(poison.len(), 1);
     assert_eq!(poison[0]["message_id"], "m-1");
     assert_eq!(poison[0]["stage"], "worker");
     assert_eq!(poison[0]["level"], "ERROR");
+    assert_eq!(poison[0]["dead_lettered"], true);
 }
 
 #[tokio::test]
@@ -174,9 +279,9 @@ async fn given_a_stored_order_when_the_same_message_is_redelivered_then_it_is_a_
 }
 
 #[tokio::test]
-async fn given_a_stored_order_when_the_same_id_arrives_with_different_content_then_a_conflict_is_reported_and_nothing_is_overwritten()
+async fn given_a_stored_order_when_the_same_id_arrives_with_different_content_then_it_goes_to_the_dlq_at_once_and_nothing_is_overwritten()
  {
-    let (store, deps) = setup();
+    let (store, dead_letters, deps) = setup_with_dlq();
     handle(&deps, event(vec![record("m-1", &body("23214"), 1)]))
         .await
         .unwrap();
@@ -195,15 +300,48 @@ async fn given_a_stored_order_when_the_same_id_arrives_with_different_content_th
     .await
     .unwrap();
 
-    assert_eq!(failures(&response), ["m-2", "m-3"]);
+    // Not retried five times: in the DLQ on the first receive, and the
+    // customer's next order is not held back.
+    assert!(failures(&response).is_empty());
     assert_eq!(store.get("23214").unwrap(), original);
-    assert_eq!(store.writes(), 1);
-    assert!(store.get("o-later").is_none());
+    assert!(store.get("o-later").is_some());
+    let sent = dead_letters.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].body, changed);
+    assert_eq!(
+        sent[0].attribute(DEAD_LETTER_REASON_ATTRIBUTE),
+        Some("conflict")
+    );
+    assert_eq!(
+        sent[0].attribute(DEAD_LETTER_ORDER_ID_ATTRIBUTE),
+        Some("23214")
+    );
+    assert_eq!(
+        sent[0].attribute(shared::ports::CORRELATION_ID_ATTRIBUTE),
+        Some("corr-23214")
+    );
     let conflict = lines_with_outcome(&capture.contents(), "conflict");
     assert_eq!(conflict.len(), 1);
     assert_eq!(conflict[0]["level"], "ERROR");
     assert_eq!(conflict[0]["order_id"], "23214");
     assert_eq!(conflict[0]["message_id"], "m-2");
+}
+
+#[tokio::test]
+async fn given_a_conflict_when_the_dlq_is_unreachable_then_it_is_reported_for_the_redrive_policy() {
+    let (store, dead_letters, deps) = setup_with_dlq();
+    handle(&deps, event(vec![record("m-1", &body("23214"), 1)]))
+        .await
+        .unwrap();
+    dead_letters.fail_next(1, Fault::Transient);
+
+    let changed = legacy_message("23214", 23).to_body();
+    let response = handle(&deps, event(vec![record("m-2", &changed, 1)]))
+        .await
+        .unwrap();
+
+    assert_eq!(failures(&response), ["m-2"]);
+    assert_eq!(store.writes(), 1);
 }
 
 #[tokio::test]
@@ -273,10 +411,12 @@ async fn given_a_failing_record_at_the_max_receive_count_when_handled_then_a_dlq
     let capture = LogCapture::default();
     let _guard = tracing::subscriber::set_default(capture.subscriber());
 
+    let (store, deps) = (_store, deps);
+    store.fail_order("o-1", Fault::Transient);
     let response = handle(
         &deps,
         event(vec![
-            record("m-1", "garbage", MAX_RECEIVE_COUNT),
+            record("m-1", &body("o-1"), MAX_RECEIVE_COUNT),
             record("m-2", &body("o-2"), MAX_RECEIVE_COUNT - 1),
         ]),
     )
@@ -365,7 +505,7 @@ async fn given_a_malformed_body_quoting_personal_data_when_handled_then_the_pois
         .await
         .unwrap();
 
-    assert_eq!(failures(&response), ["m-1"]);
+    assert!(failures(&response).is_empty());
     let logs = capture.contents();
     assert_eq!(lines_with_outcome(&logs, "poison").len(), 1, "{logs}");
     for word in PERSONAL_DATA {
@@ -378,13 +518,38 @@ fn given_outcomes_when_mapped_then_only_failures_are_reported_in_order() {
     let response = batch_response([
         ("a", Outcome::Persisted),
         ("b", Outcome::Duplicate),
-        ("c", Outcome::Conflict),
+        (
+            "c",
+            Outcome::Conflict {
+                dead_lettered: false,
+            },
+        ),
         ("d", Outcome::Skipped),
+        (
+            "e",
+            Outcome::Poison {
+                dead_lettered: true,
+            },
+        ),
     ]);
     assert_eq!(failures(&response), ["c", "d"]);
     for outcome in [
-        Outcome::Conflict,
-        Outcome::Poison,
+        Outcome::Conflict {
+            dead_lettered: true,
+        },
+        Outcome::Poison {
+            dead_lettered: true,
+        },
+    ] {
+        assert!(!outcome.is_failure(), "{}", outcome.as_str());
+    }
+    for outcome in [
+        Outcome::Conflict {
+            dead_lettered: false,
+        },
+        Outcome::Poison {
+            dead_lettered: false,
+        },
         Outcome::Transient,
         Outcome::Permanent,
         Outcome::Skipped,
@@ -395,7 +560,7 @@ fn given_outcomes_when_mapped_then_only_failures_are_reported_in_order() {
 
 #[test]
 fn given_no_table_name_when_deps_are_built_from_the_environment_then_the_variable_is_named() {
-    assert_eq!(ENV_VARS, [ORDERS_TABLE_NAME]);
+    assert_eq!(ENV_VARS, [ORDERS_TABLE_NAME, WORKER_DLQ_URL]);
     if std::env::var_os(ORDERS_TABLE_NAME).is_some() {
         return; // Set by the caller's environment: nothing to check here.
     }

@@ -1,4 +1,12 @@
 //! [`TableService`] over the DynamoDB and DynamoDB Streams APIs.
+//!
+//! A stream's shards are listed with `DescribeStream`, page by page
+//! (`ExclusiveStartShardId` / `LastEvaluatedShardId`: one page holds at most
+//! 100 shards,
+//! <https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_DescribeStream.html>),
+//! and read from `TRIM_HORIZON` with `GetRecords` until a closed shard
+//! answers no `NextShardIterator`
+//! (<https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_GetRecords.html>).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -18,7 +26,10 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use super::backend_error;
-use crate::backend::{BackendError, BackendResult, StreamReader, TableService};
+use crate::backend::{
+    BackendError, BackendResult, RecordPage, ShardInfo, ShardPage, StreamReader, StreamShards,
+    TableService,
+};
 
 /// How long `create_table` waits for a new table to become active.
 const ACTIVE_WAIT: Duration = Duration::from_secs(60);
@@ -156,19 +167,111 @@ impl TableService for AwsTables {
     }
 
     async fn open_stream(&self, table: &str) -> BackendResult<Box<dyn StreamReader>> {
+        Ok(Box::new(AwsStreamReader {
+            shards_api: self.streams_of(table).await?,
+            shards: VecDeque::new(),
+            seen: HashSet::new(),
+            current_shard: String::new(),
+        }))
+    }
+
+    async fn stream_shards(&self, table: &str) -> BackendResult<Box<dyn StreamShards>> {
+        Ok(Box::new(self.streams_of(table).await?))
+    }
+}
+
+impl AwsTables {
+    /// The calls on the latest stream of `table`.
+    async fn streams_of(&self, table: &str) -> BackendResult<AwsStreamShards> {
         let stream_arn = self
             .status(table)
             .await?
             .and_then(|(_, arn)| arn)
             .ok_or_else(|| BackendError::NotFound(format!("stream of table {table}")))?;
-        Ok(Box::new(AwsStreamReader {
+        Ok(AwsStreamShards {
             client: self.streams.clone(),
             stream_arn,
             region: self.region.clone(),
-            shards: VecDeque::new(),
-            seen: HashSet::new(),
-            current_shard: String::new(),
-        }))
+        })
+    }
+}
+
+/// The DynamoDB Streams calls on one stream.
+struct AwsStreamShards {
+    client: aws_sdk_dynamodbstreams::Client,
+    stream_arn: String,
+    region: String,
+}
+
+#[async_trait]
+impl StreamShards for AwsStreamShards {
+    async fn describe_stream(
+        &self,
+        exclusive_start_shard_id: Option<&str>,
+    ) -> BackendResult<ShardPage> {
+        let out = self
+            .client
+            .describe_stream()
+            .stream_arn(&self.stream_arn)
+            .set_exclusive_start_shard_id(exclusive_start_shard_id.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|e| backend_error(format!("stream {}", self.stream_arn), e))?;
+        let Some(description) = out.stream_description() else {
+            return Ok(ShardPage::default());
+        };
+        let shards = description
+            .shards()
+            .iter()
+            .filter_map(|s| {
+                Some(ShardInfo {
+                    shard_id: s.shard_id()?.to_owned(),
+                    parent_shard_id: s.parent_shard_id().map(str::to_owned),
+                    closed: s
+                        .sequence_number_range()
+                        .and_then(|r| r.ending_sequence_number())
+                        .is_some(),
+                })
+            })
+            .collect();
+        Ok(ShardPage {
+            shards,
+            last_evaluated_shard_id: description.last_evaluated_shard_id().map(str::to_owned),
+        })
+    }
+
+    async fn trim_horizon(&self, shard_id: &str) -> BackendResult<String> {
+        let out = self
+            .client
+            .get_shard_iterator()
+            .stream_arn(&self.stream_arn)
+            .shard_id(shard_id)
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .map_err(|e| backend_error(format!("shard {shard_id}"), e))?;
+        out.shard_iterator()
+            .map(str::to_owned)
+            .ok_or_else(|| BackendError::NotFound(format!("iterator of shard {shard_id}")))
+    }
+
+    async fn get_records(&self, iterator: &str, limit: usize) -> BackendResult<RecordPage> {
+        let out = self
+            .client
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(|e| backend_error(format!("stream {}", self.stream_arn), e))?;
+        Ok(RecordPage {
+            records: out
+                .records()
+                .iter()
+                .map(|r| event_record(r, &self.stream_arn, &self.region))
+                .collect(),
+            next_iterator: out.next_shard_iterator().map(str::to_owned),
+        })
     }
 }
 
@@ -176,9 +279,7 @@ impl TableService for AwsTables {
 /// the order `DescribeStream` lists them (parents before children), moving on
 /// when a shard is closed and drained.
 struct AwsStreamReader {
-    client: aws_sdk_dynamodbstreams::Client,
-    stream_arn: String,
-    region: String,
+    shards_api: AwsStreamShards,
     /// (shard id, iterator) of shards still to read.
     shards: VecDeque<(String, String)>,
     seen: HashSet<String>,
@@ -186,42 +287,24 @@ struct AwsStreamReader {
 }
 
 impl AwsStreamReader {
+    /// Queues the shards not seen yet, every page of `DescribeStream`.
     async fn discover_shards(&mut self) -> BackendResult<()> {
-        let out = self
-            .client
-            .describe_stream()
-            .stream_arn(&self.stream_arn)
-            .send()
-            .await
-            .map_err(|e| backend_error(format!("stream {}", self.stream_arn), e))?;
-        let shard_ids: Vec<String> = out
-            .stream_description()
-            .map(|d| {
-                d.shards()
-                    .iter()
-                    .filter_map(|s| s.shard_id().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
-        for shard_id in shard_ids {
-            if self.seen.contains(&shard_id) {
-                continue;
+        let mut start: Option<String> = None;
+        loop {
+            let page = self.shards_api.describe_stream(start.as_deref()).await?;
+            for shard in page.shards {
+                if self.seen.contains(&shard.shard_id) {
+                    continue;
+                }
+                let iterator = self.shards_api.trim_horizon(&shard.shard_id).await?;
+                self.seen.insert(shard.shard_id.clone());
+                self.shards.push_back((shard.shard_id, iterator));
             }
-            let iterator = self
-                .client
-                .get_shard_iterator()
-                .stream_arn(&self.stream_arn)
-                .shard_id(&shard_id)
-                .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                .send()
-                .await
-                .map_err(|e| backend_error(format!("shard {shard_id}"), e))?;
-            if let Some(it) = iterator.shard_iterator() {
-                self.seen.insert(shard_id.clone());
-                self.shards.push_back((shard_id, it.to_owned()));
+            match page.last_evaluated_shard_id {
+                Some(last) => start = Some(last),
+                None => return Ok(()),
             }
         }
-        Ok(())
     }
 }
 
@@ -282,26 +365,14 @@ impl StreamReader for AwsStreamReader {
         let Some((shard_id, iterator)) = self.shards.pop_front() else {
             return Ok(Vec::new());
         };
-        let out = self
-            .client
-            .get_records()
-            .shard_iterator(&iterator)
-            .limit(i32::try_from(max.clamp(1, 1000)).unwrap_or(1000))
-            .send()
-            .await
-            .map_err(|e| backend_error(format!("shard {shard_id}"), e))?;
-        let records = out
-            .records()
-            .iter()
-            .map(|r| event_record(r, &self.stream_arn, &self.region))
-            .collect();
+        let page = self.shards_api.get_records(&iterator, max).await?;
         self.current_shard = shard_id.clone();
         // Still open (or not yet drained): keep reading it first. A closed,
         // drained shard's children are found on the next discovery.
-        if let Some(next) = out.next_shard_iterator() {
-            self.shards.push_front((shard_id, next.to_owned()));
+        if let Some(next) = page.next_iterator {
+            self.shards.push_front((shard_id, next));
         }
-        Ok(records)
+        Ok(page.records)
     }
 
     fn shard_id(&self) -> String {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use shared::aws::SqsOrderQueue;
-use shared::ports::OrderQueue;
+use shared::ports::{DeadLetterQueue, OrderQueue};
 
 use super::backend_error;
 use crate::backend::{
@@ -204,6 +204,13 @@ impl QueueService for AwsQueues {
 
     fn order_queue(&self, queue_url: &str) -> Arc<dyn OrderQueue> {
         Arc::new(SqsOrderQueue::new(self.client.clone(), queue_url))
+    }
+
+    fn dead_letter_queue(&self, queue_url: &str) -> Arc<dyn DeadLetterQueue> {
+        Arc::new(shared::aws::SqsDeadLetterQueue::new(
+            self.client.clone(),
+            queue_url,
+        ))
     }
 }
 

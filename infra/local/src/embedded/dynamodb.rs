@@ -5,8 +5,9 @@
 //! or REMOVE) with keys, images and a increasing sequence number, so records
 //! are in order per item (and, with one shard, overall). A conditional put that
 //! finds the item writes nothing and emits nothing, as on DynamoDB; so does a
-//! put that changes nothing. The stream is never trimmed (24 h retention is not
-//! emulated).
+//! put that changes nothing. Records stay until a test trims them
+//! ([`EmbeddedTables::trim_stream`], what DynamoDB's 24-hour retention does);
+//! nothing trims them on a timer.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -22,7 +23,10 @@ use time::format_description::well_known::Rfc3339;
 use tokio::sync::Notify;
 
 use crate::arn::EMBEDDED_ACCOUNT;
-use crate::backend::{BackendError, BackendResult, StreamReader, TableService};
+use crate::backend::{
+    BackendError, BackendResult, RecordPage, ShardInfo, ShardPage, StreamReader, StreamShards,
+    TableService,
+};
 
 /// The one shard of every embedded stream.
 pub const EMBEDDED_SHARD_ID: &str = "shardId-00000000000000000001-00000001";
@@ -35,8 +39,32 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 struct Table {
     stream_arn: String,
     items: HashMap<String, Item>,
+    /// The records still kept; `stream[0]` is record number `trimmed`.
     stream: Vec<EventRecord>,
+    /// Records dropped from the front so far. Positions in the stream count
+    /// from the first record ever written, so readers survive a trim.
+    trimmed: usize,
     next_sequence: u128,
+}
+
+impl Table {
+    /// Position after the last record ever written.
+    fn end(&self) -> usize {
+        self.trimmed + self.stream.len()
+    }
+
+    /// Up to `max` records from `position` (moved to the trim horizon when
+    /// it was trimmed), and the position after them.
+    fn read(&self, position: usize, max: usize) -> (Vec<EventRecord>, usize) {
+        let from = position.max(self.trimmed);
+        let to = self.end().min(from.saturating_add(max));
+        let records = self
+            .stream
+            .get(from - self.trimmed..to - self.trimmed)
+            .unwrap_or_default()
+            .to_vec();
+        (records, to.max(from))
+    }
 }
 
 /// How a write is conditioned.
@@ -163,11 +191,32 @@ impl EmbeddedTables {
         Ok(WriteOutcome::Written)
     }
 
-    /// Number of records on a table's stream so far.
+    /// Number of records on a table's stream so far (trimmed ones included).
     pub fn stream_len(&self, table: &str) -> usize {
-        lock(&self.inner.tables)
+        lock(&self.inner.tables).get(table).map_or(0, Table::end)
+    }
+
+    /// Drops the oldest `records` records of a table's stream, as DynamoDB
+    /// does with records older than 24 hours
+    /// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html>),
+    /// so tests can replay a range whose start is gone.
+    pub fn trim_stream(&self, table: &str, records: usize) -> BackendResult<()> {
+        let mut tables = lock(&self.inner.tables);
+        let t = tables
+            .get_mut(table)
+            .ok_or_else(|| BackendError::NotFound(format!("table {table}")))?;
+        let n = records.min(t.stream.len());
+        t.stream.drain(..n);
+        t.trimmed += n;
+        Ok(())
+    }
+
+    fn table_read<T>(&self, table: &str, f: impl FnOnce(&Table) -> T) -> BackendResult<T> {
+        let tables = lock(&self.inner.tables);
+        let t = tables
             .get(table)
-            .map_or(0, |t| t.stream.len())
+            .ok_or_else(|| BackendError::NotFound(format!("table {table}")))?;
+        Ok(f(t))
     }
 }
 
@@ -184,6 +233,7 @@ impl TableService for EmbeddedTables {
                 stream_arn,
                 items: HashMap::new(),
                 stream: Vec::new(),
+                trimmed: 0,
                 next_sequence: 100_000_000_000_000_000_001,
             });
         Ok(())
@@ -225,6 +275,66 @@ impl TableService for EmbeddedTables {
             position: 0,
         }))
     }
+
+    async fn stream_shards(&self, table: &str) -> BackendResult<Box<dyn StreamShards>> {
+        self.table_read(table, |_| ())?;
+        Ok(Box::new(EmbeddedStreamShards {
+            tables: self.clone(),
+            table: table.to_owned(),
+        }))
+    }
+}
+
+/// The embedded stream call by call: one open shard whose iterators are
+/// positions in it.
+struct EmbeddedStreamShards {
+    tables: EmbeddedTables,
+    table: String,
+}
+
+#[async_trait]
+impl StreamShards for EmbeddedStreamShards {
+    async fn describe_stream(
+        &self,
+        exclusive_start_shard_id: Option<&str>,
+    ) -> BackendResult<ShardPage> {
+        self.tables.table_read(&self.table, |_| ())?;
+        let shards = if exclusive_start_shard_id.is_some_and(|id| id >= EMBEDDED_SHARD_ID) {
+            Vec::new()
+        } else {
+            vec![ShardInfo {
+                shard_id: EMBEDDED_SHARD_ID.to_owned(),
+                parent_shard_id: None,
+                closed: false,
+            }]
+        };
+        Ok(ShardPage {
+            shards,
+            last_evaluated_shard_id: None,
+        })
+    }
+
+    async fn trim_horizon(&self, shard_id: &str) -> BackendResult<String> {
+        if shard_id != EMBEDDED_SHARD_ID {
+            return Err(BackendError::NotFound(format!("shard {shard_id}")));
+        }
+        self.tables
+            .table_read(&self.table, |t| t.trimmed.to_string())
+    }
+
+    async fn get_records(&self, iterator: &str, limit: usize) -> BackendResult<RecordPage> {
+        let position: usize = iterator
+            .parse()
+            .map_err(|_| BackendError::Call(format!("invalid shard iterator {iterator}").into()))?;
+        let (records, next) = self
+            .tables
+            .table_read(&self.table, |t| t.read(position, limit.clamp(1, 1000)))?;
+        Ok(RecordPage {
+            records,
+            // The shard is open: there is always a next iterator.
+            next_iterator: Some(next.to_string()),
+        })
+    }
 }
 
 /// Reads an embedded stream from its start.
@@ -237,17 +347,10 @@ struct EmbeddedStreamReader {
 #[async_trait]
 impl StreamReader for EmbeddedStreamReader {
     async fn next_records(&mut self, max: usize) -> BackendResult<Vec<EventRecord>> {
-        let tables = lock(&self.tables.inner.tables);
-        let t = tables
-            .get(&self.table)
-            .ok_or_else(|| BackendError::NotFound(format!("table {}", self.table)))?;
-        let end = t.stream.len().min(self.position + max);
-        let records = t
-            .stream
-            .get(self.position..end)
-            .unwrap_or_default()
-            .to_vec();
-        self.position = end.max(self.position);
+        let (records, next) = self
+            .tables
+            .table_read(&self.table, |t| t.read(self.position, max))?;
+        self.position = next;
         Ok(records)
     }
 
@@ -368,5 +471,54 @@ mod tests {
         reader.wait_for_records(Duration::from_secs(5)).await;
         assert!(started.elapsed() < Duration::from_secs(1));
         assert_eq!(reader.next_records(10).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn given_a_trimmed_stream_then_readers_and_shard_reads_start_at_the_trim_horizon() {
+        let t = EmbeddedTables::new("us-east-1");
+        t.create_table("orders").await.unwrap();
+        let mut reader = t.open_stream("orders").await.unwrap();
+        for id in ["1", "2", "3"] {
+            t.put("orders", item(id, "a")).await.unwrap();
+        }
+        t.trim_stream("orders", 1).unwrap();
+        assert_eq!(t.stream_len("orders"), 3, "positions survive the trim");
+        let keys_of = |records: &[EventRecord]| -> Vec<Item> {
+            records.iter().map(|r| r.change.keys.clone()).collect()
+        };
+        let read = reader.next_records(10).await.unwrap();
+        assert_eq!(keys_of(&read), [keys("2"), keys("3")]);
+
+        let shards = t.stream_shards("orders").await.unwrap();
+        let page = shards.describe_stream(None).await.unwrap();
+        assert_eq!(page.shards.len(), 1);
+        assert!(!page.shards[0].closed, "the embedded shard is open");
+        assert_eq!(page.last_evaluated_shard_id, None);
+        assert!(
+            shards
+                .describe_stream(Some(EMBEDDED_SHARD_ID))
+                .await
+                .unwrap()
+                .shards
+                .is_empty()
+        );
+        let iterator = shards.trim_horizon(EMBEDDED_SHARD_ID).await.unwrap();
+        let first = shards.get_records(&iterator, 1).await.unwrap();
+        assert_eq!(keys_of(&first.records), [keys("2")]);
+        let rest = shards
+            .get_records(first.next_iterator.as_deref().unwrap(), 10)
+            .await
+            .unwrap();
+        assert_eq!(keys_of(&rest.records), [keys("3")]);
+        let end = shards
+            .get_records(rest.next_iterator.as_deref().unwrap(), 10)
+            .await
+            .unwrap();
+        assert!(end.records.is_empty());
+        assert!(end.next_iterator.is_some(), "an open shard never ends");
+        assert!(matches!(
+            shards.trim_horizon("shardId-other").await,
+            Err(BackendError::NotFound(_))
+        ));
     }
 }

@@ -6,15 +6,24 @@
 //! its group is in flight; a dedup id seen within the deduplication window is
 //! accepted but not enqueued again; a message whose receive count has reached
 //! the redrive policy's `maxReceiveCount` is moved to the DLQ instead of being
-//! received again (so it is received exactly `maxReceiveCount` times). Not
-//! emulated: retention, delays, content-based deduplication, batch APIs.
+//! received again (so it is received exactly `maxReceiveCount` times). A
+//! body or string attribute value holding a character SQS does not carry is
+//! refused with `InvalidMessageContents`, as `SendMessage` does
+//! (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html>;
+//! attribute values have "the same restrictions on the content as the message
+//! body",
+//! <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html>),
+//! so a caller's error path for it can be tested locally. Not emulated:
+//! retention, delays, content-based deduplication, batch APIs.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use shared::ports::{OrderQueue, OutgoingOrder, QueueError};
+use shared::ports::{
+    DeadLetter, DeadLetterQueue, OrderQueue, OutgoingOrder, PortError, QueueError,
+};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -26,6 +35,49 @@ use crate::backend::{
 
 /// The `SenderId` of every embedded message.
 const SENDER_ID: &str = "AIDAEMBEDDEDORDERSLOCAL";
+
+/// SQS's answer to a message holding a character outside `#x9 | #xA | #xD |
+/// #x20-#xD7FF | #xE000-#xFFFD | #x10000-#x10FFFF` (error code
+/// `InvalidMessageContents`). Names where the character is and its code
+/// point, never the text around it (it may be a customer's name).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "InvalidMessageContents: the message {part} contains U+{code_point:04X}, outside the characters SQS allows"
+)]
+pub struct InvalidMessageContents {
+    /// `body` or `attribute NAME`.
+    pub part: String,
+    /// The first refused character.
+    pub code_point: u32,
+}
+
+/// Refuses `message` as `SendMessage` does when its body or a string
+/// attribute value holds a character SQS cannot carry.
+fn check_contents(message: &SendMessage) -> Result<(), InvalidMessageContents> {
+    let refused = |text: &str| text.chars().find(|c| !shared::domain::is_queue_safe(*c));
+    if let Some(c) = refused(&message.body) {
+        return Err(InvalidMessageContents {
+            part: "body".to_owned(),
+            code_point: u32::from(c),
+        });
+    }
+    // Sorted, so the error names the same attribute whatever the map's order.
+    let mut names: Vec<&String> = message.message_attributes.keys().collect();
+    names.sort();
+    for name in names {
+        if let Some(c) = message
+            .message_attributes
+            .get(name)
+            .and_then(|v| refused(v))
+        {
+            return Err(InvalidMessageContents {
+                part: format!("attribute {name}"),
+                code_point: u32::from(c),
+            });
+        }
+    }
+    Ok(())
+}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panicking test thread must not make the emulator unusable for others.
@@ -269,6 +321,7 @@ impl EmbeddedQueues {
         let now = Instant::now();
         let mut state = lock(&self.inner.state);
         let queue = state.queue_mut(queue_url)?;
+        check_contents(message).map_err(|e| BackendError::Call(Box::new(e)))?;
         let (group_id, dedup_id) = if queue.spec.fifo {
             let group = message
                 .group_id
@@ -439,6 +492,41 @@ impl QueueService for EmbeddedQueues {
             queue_url: queue_url.to_owned(),
         })
     }
+
+    fn dead_letter_queue(&self, queue_url: &str) -> Arc<dyn DeadLetterQueue> {
+        Arc::new(EmbeddedDeadLetters {
+            queues: self.clone(),
+            queue_url: queue_url.to_owned(),
+        })
+    }
+}
+
+/// The worker's and notifier's dead-letter port over an embedded queue,
+/// shaped like `SqsDeadLetterQueue`. Every failure is permanent here: the
+/// embedded queue is never throttled.
+struct EmbeddedDeadLetters {
+    queues: EmbeddedQueues,
+    queue_url: String,
+}
+
+#[async_trait]
+impl DeadLetterQueue for EmbeddedDeadLetters {
+    async fn send(&self, letter: &DeadLetter) -> Result<(), PortError> {
+        let message = SendMessage {
+            body: letter.body.clone(),
+            group_id: letter.group_id.clone(),
+            dedup_id: letter.dedup_id.clone(),
+            message_attributes: letter
+                .attributes
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), value.clone()))
+                .collect(),
+        };
+        self.queues
+            .send_now(&self.queue_url, &message)
+            .map(|_| ())
+            .map_err(|e| PortError::Permanent(Box::new(e)))
+    }
 }
 
 /// The intake's port over an embedded queue, shaped like `SqsOrderQueue`.
@@ -455,7 +543,7 @@ impl OrderQueue for EmbeddedOrderQueue {
             group_id: Some(order.group_id.clone()),
             dedup_id: Some(order.dedup_id.clone()),
             message_attributes: HashMap::from([(
-                "correlationId".to_owned(),
+                shared::ports::CORRELATION_ID_ATTRIBUTE.to_owned(),
                 order.message.correlation_id.as_str().to_owned(),
             )]),
         };
@@ -626,5 +714,58 @@ mod tests {
             q.depth("http://nope").await,
             Err(BackendError::NotFound(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn given_a_character_sqs_refuses_when_sent_then_invalid_message_contents_and_nothing_enqueued()
+     {
+        let q = EmbeddedQueues::new(1.0);
+        let url = q
+            .create_queue(&fifo("chars.fifo", 1000, None))
+            .await
+            .unwrap();
+        for (n, refused) in ['\u{FFFF}', '\u{FFFE}', '\u{0}', '\u{1}', '\u{B}', '\u{1F}']
+            .into_iter()
+            .enumerate()
+        {
+            let body = format!("order {refused} body");
+            let err = q
+                .send(&url, &msg("g", &format!("body-{n}"), &body))
+                .await
+                .unwrap_err();
+            let BackendError::Call(source) = &err else {
+                panic!("not a call error: {err:?}");
+            };
+            let contents = source
+                .downcast_ref::<InvalidMessageContents>()
+                .unwrap_or_else(|| panic!("not InvalidMessageContents: {source}"));
+            assert_eq!(contents.part, "body");
+            assert_eq!(contents.code_point, u32::from(refused));
+            assert!(source.to_string().starts_with("InvalidMessageContents"));
+            assert!(
+                !source.to_string().contains("order"),
+                "no message text in the error"
+            );
+        }
+        let mut attribute = msg("g", "attr", "fine");
+        attribute
+            .message_attributes
+            .insert("correlationId".into(), "c-\u{FFFF}".into());
+        let err = q.send(&url, &attribute).await.unwrap_err();
+        let source = std::error::Error::source(&err).unwrap().to_string();
+        assert!(
+            source.starts_with("InvalidMessageContents: the message attribute correlationId"),
+            "{source}"
+        );
+        assert!(q.peek(&url).unwrap().is_empty(), "nothing was enqueued");
+    }
+
+    #[tokio::test]
+    async fn given_every_character_sqs_allows_when_sent_then_it_is_enqueued_unchanged() {
+        let q = EmbeddedQueues::new(1.0);
+        let url = q.create_queue(&fifo("ok.fifo", 1000, None)).await.unwrap();
+        let body = "tab\t nl\n cr\r space ~ \u{7F} \u{85} \u{D7FF} \u{E000} \u{FFFD} \u{10000} \u{10FFFF} Nguyễn 😀";
+        q.send(&url, &msg("g", "d", body)).await.unwrap();
+        assert_eq!(bodies(&q.peek(&url).unwrap()), [body]);
     }
 }

@@ -3,17 +3,44 @@
 //! One poller per stream (the embedded stream has one shard), reading in order.
 //! Records are filtered like the deployed filter criteria
 //! (`NOTIFIER_FILTER_EVENT_NAMES`): the others are consumed without invoking.
-//! Batches hold up to `NOTIFIER_BATCH_SIZE` records. On a reported item
-//! failure the records before the failed sequence number are done (checkpoint)
-//! and the retry starts at it; an error, a timeout or an unknown identifier
-//! fails the whole batch. Each failed invocation counts one attempt against the
-//! record at the checkpoint; with `NOTIFIER_BISECT_ON_ERROR` the retry takes the
-//! first half of the failed records. After `NOTIFIER_MAX_RETRY_ATTEMPTS`
-//! retries, the failed records go to the on-failure queue
-//! (`RetryAttemptsExhausted`), as do records older than
-//! `NOTIFIER_MAX_RECORD_AGE_SECS` (`RecordAgeExceeded`), with the metadata
-//! Lambda sends (`requestContext`, `responseContext`, `DDBStreamBatchInfo`, …),
-//! and the shard moves on.
+//! Batches hold up to `NOTIFIER_BATCH_SIZE` records.
+//!
+//! What happens after a failed invocation follows AWS's documentation of a
+//! mapping with `ReportBatchItemFailures` and `BisectBatchOnFunctionError` on:
+//!
+//! - **Item failure** (every reported identifier is a sequence number of the
+//!   batch): "Lambda uses the record with the lowest sequence number as the
+//!   checkpoint. Lambda then retries all records starting from that
+//!   checkpoint", and with bisection on "the batch is bisected at the returned
+//!   sequence number and Lambda retries only the remaining records"
+//!   (<https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-batchfailurereporting.html>).
+//!   So the records before it are done and the retry is the whole rest of
+//!   that batch: never halved, never merged with newer records.
+//! - **Function error, timeout, or a response Lambda reads as a complete
+//!   failure** (an empty, null or unknown `itemIdentifier`, same page): "If
+//!   your invocation fails and `BisectBatchOnFunctionError` is turned on, the
+//!   batch is bisected regardless of your `ReportBatchItemFailures` setting";
+//!   the two halves are retried in order. "Splitting batches doesn't consume
+//!   the retry quota"
+//!   (<https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html>),
+//!   so only a failure of a batch that cannot be split (one record, or
+//!   bisection off) counts as a retry.
+//! - **Retry quota** (`MaximumRetryAttempts`, [`StreamMapping::max_retry_attempts`]):
+//!   item failures and unsplittable function errors count against the record
+//!   at the checkpoint; when the checkpoint moves, the count starts again.
+//!   `None` is the template's `-1`, "failed records are retried until the
+//!   record expires"
+//!   (<https://docs.aws.amazon.com/lambda/latest/dg/services-ddb-params.html>).
+//!   When the retries run out, Lambda "discards the records and continues
+//!   processing batches from the stream" (services-dynamodb-errors): the
+//!   whole batch being retried goes to the on-failure destination
+//!   unpublished, in one on-failure record (`RetryAttemptsExhausted`).
+//! - **Record age** (`MaximumRecordAgeInSeconds`, [`StreamMapping::max_record_age`]):
+//!   leading records older than it go to the on-failure destination
+//!   (`RecordAgeExceeded`) instead of being invoked again.
+//!
+//! On-failure records carry the metadata Lambda sends (`requestContext`,
+//! `responseContext`, `DDBStreamBatchInfo`, …), and the shard moves on.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,7 +50,6 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use lambda_runtime::LambdaEvent;
 use shared::settings::{
     NOTIFIER_BATCH_SIZE, NOTIFIER_BISECT_ON_ERROR, NOTIFIER_FILTER_EVENT_NAMES,
-    NOTIFIER_MAX_RETRY_ATTEMPTS,
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -35,6 +61,12 @@ use crate::stats::Counters;
 /// How long an idle poller waits for new records before reading again
 /// (Lambda polls a shard about four times a second).
 const IDLE_WAIT: Duration = Duration::from_millis(250);
+
+/// The pause before a retry grows with the retry count up to this many
+/// `retry_backoff`s: with unlimited retries (the deployed setting) a shard
+/// may retry for a day, and a healed topic should still be noticed within
+/// half a minute.
+const MAX_BACKOFF_STEPS: u32 = 30;
 
 /// Why records went to the on-failure destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +97,139 @@ enum Invocation {
     FunctionError,
 }
 
+/// What the mapping does after one invocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Decision {
+    /// Leading records of the batch that are done (the checkpoint moves past them).
+    done: usize,
+    /// Records after those that go to the on-failure destination, retries
+    /// exhausted.
+    exhausted: usize,
+    /// `approximateInvokeCount` for the on-failure record.
+    invoke_count: u32,
+    /// Wait `retry_backoff` times this before the next invocation (0: none).
+    backoff: u32,
+}
+
+/// The retry state of the shard's checkpoint: which batches the next
+/// invocations take and how much of the retry quota the record at the
+/// checkpoint has used. Pure, so the documented semantics are unit-tested
+/// without a stream.
+#[derive(Debug, Default)]
+struct Checkpoint {
+    /// Sizes of the batches to invoke, in order, before a fresh batch is
+    /// taken: the rest of a batch after an item failure, or the halves of a
+    /// bisected one. They cover the leading pending records.
+    retry_batches: VecDeque<usize>,
+    /// Failed invocations counted against the quota since the checkpoint
+    /// last moved.
+    retries: u32,
+    /// Invocations that held the record at the checkpoint.
+    invocations: u32,
+}
+
+impl Checkpoint {
+    /// Size of the next batch, given `available` pending records.
+    fn next_len(&self, available: usize) -> usize {
+        self.retry_batches
+            .front()
+            .copied()
+            .unwrap_or(NOTIFIER_BATCH_SIZE)
+            .min(available)
+    }
+
+    /// The checkpoint moved past `n` records without an invocation (records
+    /// aged out): they leave the retry batches, and the quota starts again.
+    fn skip(&mut self, mut n: usize) {
+        if n == 0 {
+            return;
+        }
+        while n > 0 {
+            let Some(front) = self.retry_batches.front_mut() else {
+                break;
+            };
+            let taken = n.min(*front);
+            *front -= taken;
+            n -= taken;
+            if *front == 0 {
+                self.retry_batches.pop_front();
+            }
+        }
+        self.retries = 0;
+        self.invocations = 0;
+    }
+
+    /// Counts one failure against the quota of the batch of `len` records
+    /// (already the remainder from the checkpoint) and decides whether it is
+    /// retried or given up on.
+    fn retry_or_give_up(&mut self, len: usize, max_retries: Option<u32>, done: usize) -> Decision {
+        self.retries = self.retries.saturating_add(1);
+        if max_retries.is_some_and(|max| self.retries > max) {
+            let invoke_count = self.invocations;
+            self.retries = 0;
+            self.invocations = 0;
+            return Decision {
+                done,
+                exhausted: len,
+                invoke_count,
+                backoff: 0,
+            };
+        }
+        self.retry_batches.push_front(len);
+        Decision {
+            done,
+            backoff: self.retries.min(MAX_BACKOFF_STEPS),
+            ..Decision::default()
+        }
+    }
+
+    /// Applies the outcome of invoking the first `len` pending records (the
+    /// batch [`Checkpoint::next_len`] chose).
+    fn after(
+        &mut self,
+        len: usize,
+        outcome: Invocation,
+        max_retries: Option<u32>,
+        bisect: bool,
+    ) -> Decision {
+        // The batch just invoked was the first retry batch, if there was one.
+        self.retry_batches.pop_front();
+        self.invocations = self.invocations.saturating_add(1);
+        match outcome {
+            Invocation::Success => {
+                self.retries = 0;
+                self.invocations = 0;
+                Decision {
+                    done: len,
+                    ..Decision::default()
+                }
+            }
+            Invocation::ItemFailure(index) => {
+                let index = index.min(len);
+                if index > 0 {
+                    // A new record is at the checkpoint; this invocation held it once.
+                    self.retries = 0;
+                    self.invocations = 1;
+                }
+                // "Bisected at the returned sequence number": the whole rest
+                // of the batch is retried, not half of it.
+                self.retry_or_give_up(len - index, max_retries, index)
+            }
+            Invocation::FunctionError if bisect && len > 1 => {
+                // Splitting does not consume the retry quota.
+                let first = len.div_ceil(2);
+                self.retry_batches.push_front(len - first);
+                self.retry_batches.push_front(first);
+                Decision {
+                    backoff: 1,
+                    ..Decision::default()
+                }
+            }
+            Invocation::FunctionError => self.retry_or_give_up(len, max_retries, 0),
+        }
+    }
+}
+
 /// Where the notifier mapping reports.
 pub struct StreamMapping {
     /// The stream (behind a lock only so the mapping is `Sync`; one task uses it).
@@ -79,9 +244,14 @@ pub struct StreamMapping {
     pub function_arn: String,
     /// The notifier's (scaled) timeout.
     pub timeout: Duration,
-    /// The (scaled) maximum record age.
+    /// The (scaled) maximum record age (`MaximumRecordAgeInSeconds`).
     pub max_record_age: Duration,
-    /// Pause before a retry, multiplied by the attempt number.
+    /// Retries of a failing batch before its records go to the on-failure
+    /// destination (`MaximumRetryAttempts`); `None` retries until the records
+    /// reach the maximum age (the template's `-1`).
+    pub max_retry_attempts: Option<u32>,
+    /// Pause before a retry, multiplied by the retry number (at most
+    /// `MAX_BACKOFF_STEPS` times).
     pub retry_backoff: Duration,
     /// Shared counters.
     pub counters: Arc<Counters>,
@@ -110,8 +280,7 @@ impl StreamMapping {
     /// Polls until `stop` turns true and the records in hand are done.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut pending: VecDeque<EventRecord> = VecDeque::new();
-        let mut attempts: u32 = 0;
-        let mut segment = NOTIFIER_BATCH_SIZE;
+        let mut checkpoint = Checkpoint::default();
         loop {
             if pending.len() < NOTIFIER_BATCH_SIZE {
                 let read = self
@@ -145,52 +314,42 @@ impl StreamMapping {
                 }
                 continue;
             }
-            self.expire_old(&mut pending, attempts).await;
+            self.expire_old(&mut pending, &mut checkpoint).await;
             if pending.is_empty() {
                 continue;
             }
-            let n = segment.min(pending.len());
+            let n = checkpoint.next_len(pending.len());
             let batch: Vec<EventRecord> = pending.iter().take(n).cloned().collect();
-            let failed_from = match self.invoke(&batch).await {
-                Invocation::Success => {
-                    pending.drain(..n);
-                    Counters::add(&self.counters.notified, n as u64);
-                    attempts = 0;
-                    segment = NOTIFIER_BATCH_SIZE;
-                    continue;
-                }
-                Invocation::ItemFailure(index) => index,
-                Invocation::FunctionError => 0,
-            };
-            Counters::add(&self.counters.notifier_failures, 1);
-            if failed_from > 0 {
-                // Checkpoint: the records before the failed one are done.
-                pending.drain(..failed_from);
-                Counters::add(&self.counters.notified, failed_from as u64);
-                attempts = 0;
+            let outcome = self.invoke(&batch).await;
+            if outcome != Invocation::Success {
+                Counters::add(&self.counters.notifier_failures, 1);
             }
-            attempts += 1;
-            let failed_len = n - failed_from;
-            if attempts > NOTIFIER_MAX_RETRY_ATTEMPTS {
-                let dead: Vec<EventRecord> = pending.drain(..failed_len).collect();
-                self.send_to_on_failure(&dead, FailureCondition::RetryAttemptsExhausted, attempts)
-                    .await;
-                attempts = 0;
-                segment = NOTIFIER_BATCH_SIZE;
-                continue;
-            }
-            segment = if NOTIFIER_BISECT_ON_ERROR && failed_len > 1 {
-                failed_len.div_ceil(2)
-            } else {
-                failed_len
-            };
-            tracing::info!(
-                attempt = attempts,
-                sequence_number = pending.front().map(sequence).unwrap_or_default(),
-                next_batch = segment,
-                "notifier batch failed: retrying from the checkpoint"
+            let decision = checkpoint.after(
+                n,
+                outcome,
+                self.max_retry_attempts,
+                NOTIFIER_BISECT_ON_ERROR,
             );
-            tokio::time::sleep(self.retry_backoff * attempts).await;
+            pending.drain(..decision.done);
+            Counters::add(&self.counters.notified, decision.done as u64);
+            if decision.exhausted > 0 {
+                let dead: Vec<EventRecord> = pending.drain(..decision.exhausted).collect();
+                self.send_to_on_failure(
+                    &dead,
+                    FailureCondition::RetryAttemptsExhausted,
+                    decision.invoke_count,
+                )
+                .await;
+            }
+            if decision.backoff > 0 {
+                tracing::info!(
+                    retry = checkpoint.retries,
+                    sequence_number = pending.front().map(sequence).unwrap_or_default(),
+                    next_batch = checkpoint.next_len(pending.len()),
+                    "notifier batch failed: retrying from the checkpoint"
+                );
+                tokio::time::sleep(self.retry_backoff * decision.backoff).await;
+            }
         }
     }
 
@@ -209,7 +368,7 @@ impl StreamMapping {
     }
 
     /// Sends leading records older than the maximum age to the on-failure queue.
-    async fn expire_old(&self, pending: &mut VecDeque<EventRecord>, attempts: u32) {
+    async fn expire_old(&self, pending: &mut VecDeque<EventRecord>, checkpoint: &mut Checkpoint) {
         let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let max_ms = i128::try_from(self.max_record_age.as_millis()).unwrap_or(i128::MAX);
         let old = pending
@@ -220,8 +379,10 @@ impl StreamMapping {
             })
             .count();
         if old > 0 {
+            let invoke_count = checkpoint.invocations;
+            checkpoint.skip(old);
             let dead: Vec<EventRecord> = pending.drain(..old).collect();
-            self.send_to_on_failure(&dead, FailureCondition::RecordAgeExceeded, attempts)
+            self.send_to_on_failure(&dead, FailureCondition::RecordAgeExceeded, invoke_count)
                 .await;
         }
     }
@@ -349,5 +510,119 @@ impl StreamMapping {
                 "sending to the on-failure queue failed: records lost"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batches(c: &Checkpoint) -> Vec<usize> {
+        c.retry_batches.iter().copied().collect()
+    }
+
+    #[test]
+    fn given_an_item_failure_then_the_records_before_are_done_and_the_whole_rest_is_retried() {
+        let mut c = Checkpoint::default();
+        assert_eq!(c.next_len(25), NOTIFIER_BATCH_SIZE);
+        let d = c.after(10, Invocation::ItemFailure(3), Some(5), true);
+        assert_eq!(d.done, 3);
+        assert_eq!(d.exhausted, 0);
+        assert_eq!(d.backoff, 1);
+        assert_eq!(c.next_len(22), 7, "the remaining 7, not half of them");
+        let d = c.after(7, Invocation::ItemFailure(0), Some(5), true);
+        assert_eq!((d.done, d.backoff), (0, 2));
+        assert_eq!(c.next_len(22), 7, "still not halved");
+        let d = c.after(7, Invocation::Success, Some(5), true);
+        assert_eq!(d.done, 7);
+        assert_eq!(c.next_len(15), NOTIFIER_BATCH_SIZE, "back to fresh batches");
+        assert_eq!(c.retries, 0);
+    }
+
+    #[test]
+    fn given_the_retries_run_out_then_the_whole_remainder_is_given_up_on_in_one_go() {
+        let mut c = Checkpoint::default();
+        let d = c.after(4, Invocation::ItemFailure(1), Some(2), true);
+        assert_eq!((d.done, d.exhausted), (1, 0));
+        let d = c.after(3, Invocation::ItemFailure(0), Some(2), true);
+        assert_eq!((d.done, d.exhausted), (0, 0));
+        let d = c.after(3, Invocation::ItemFailure(0), Some(2), true);
+        assert_eq!(
+            (d.done, d.exhausted, d.invoke_count),
+            (0, 3, 3),
+            "1 + MaximumRetryAttempts invocations, then the 3 remaining records"
+        );
+        assert!(batches(&c).is_empty());
+        assert_eq!(c.retries, 0, "the next record starts a fresh quota");
+    }
+
+    #[test]
+    fn given_a_partial_success_then_the_quota_starts_again_for_the_new_checkpoint() {
+        let mut c = Checkpoint::default();
+        c.after(5, Invocation::ItemFailure(0), Some(1), true);
+        let d = c.after(5, Invocation::ItemFailure(2), Some(1), true);
+        assert_eq!(
+            (d.done, d.exhausted),
+            (2, 0),
+            "the checkpoint moved: retry 1 of 1"
+        );
+        let d = c.after(3, Invocation::ItemFailure(0), Some(1), true);
+        assert_eq!((d.done, d.exhausted), (0, 3));
+    }
+
+    #[test]
+    fn given_a_function_error_then_the_batch_is_bisected_without_using_the_quota() {
+        let mut c = Checkpoint::default();
+        // Max 0 retries: any counted failure would give up at once.
+        let d = c.after(5, Invocation::FunctionError, Some(0), true);
+        assert_eq!(
+            d,
+            Decision {
+                backoff: 1,
+                ..Decision::default()
+            }
+        );
+        assert_eq!(batches(&c), [3, 2]);
+        let d = c.after(3, Invocation::FunctionError, Some(0), true);
+        assert_eq!(d.exhausted, 0);
+        assert_eq!(batches(&c), [2, 1, 2]);
+        let d = c.after(2, Invocation::Success, Some(0), true);
+        assert_eq!(d.done, 2);
+        assert_eq!(batches(&c), [1, 2]);
+        // One record cannot be split: that failure is a retry, and the last.
+        let d = c.after(1, Invocation::FunctionError, Some(0), true);
+        assert_eq!((d.done, d.exhausted), (0, 1));
+        assert_eq!(batches(&c), [2], "the second half is still tried");
+    }
+
+    #[test]
+    fn given_bisection_off_then_a_function_error_retries_the_whole_batch() {
+        let mut c = Checkpoint::default();
+        let d = c.after(4, Invocation::FunctionError, Some(1), false);
+        assert_eq!((d.exhausted, d.backoff), (0, 1));
+        assert_eq!(batches(&c), [4]);
+        let d = c.after(4, Invocation::FunctionError, Some(1), false);
+        assert_eq!(d.exhausted, 4);
+    }
+
+    #[test]
+    fn given_unlimited_retries_then_nothing_is_ever_given_up_on() {
+        let mut c = Checkpoint::default();
+        for _ in 0..1000 {
+            let d = c.after(3, Invocation::ItemFailure(0), None, true);
+            assert_eq!(d.exhausted, 0);
+            assert!(d.backoff <= MAX_BACKOFF_STEPS, "the pause stops growing");
+        }
+        assert_eq!(c.next_len(3), 3);
+    }
+
+    #[test]
+    fn given_aged_out_records_then_they_leave_the_retry_batches() {
+        let mut c = Checkpoint::default();
+        c.after(6, Invocation::FunctionError, Some(3), true);
+        assert_eq!(batches(&c), [3, 3]);
+        c.skip(4);
+        assert_eq!(batches(&c), [2]);
+        assert_eq!(c.retries, 0);
     }
 }

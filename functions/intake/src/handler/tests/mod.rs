@@ -486,15 +486,26 @@ async fn given_customers_then_groups_differ_by_customer_and_hold_no_names() {
 async fn given_correlation_headers_then_valid_ones_are_kept_and_others_replaced() {
     let (_queue, deps) = memory_deps();
 
-    let kept = send(
-        &deps,
-        with_header(post(LEGACY_BODY), "x-correlation-id", "abc-123"),
-    )
-    .await;
-    assert_eq!(json_body(&kept)["correlationId"], "abc-123");
+    for good in ["abc-123", "A.b_c:9", &"c".repeat(64)] {
+        let kept = send(
+            &deps,
+            with_header(post(LEGACY_BODY), "x-correlation-id", good),
+        )
+        .await;
+        assert_eq!(json_body(&kept)["correlationId"], good);
+    }
 
     // Unusable header and no gateway context: a fresh id.
-    for bad in ["has space", &"c".repeat(129)] {
+    // Finding: any visible ASCII up to 128 characters used to reach the admin
+    // e-mail; only 1-64 of [A-Za-z0-9._:-] is kept now.
+    for bad in [
+        "has space",
+        &"c".repeat(129),
+        &"c".repeat(65),
+        "<b>urgent</b>",
+        "a=b",
+        "café",
+    ] {
         let replaced = send(
             &deps,
             with_header(post(LEGACY_BODY), "x-correlation-id", bad),
@@ -547,6 +558,88 @@ async fn given_the_queue_is_unavailable_then_503_with_retry_after_and_nothing_en
     let retry = send(&deps, post(LEGACY_BODY)).await;
     assert_eq!(retry.status(), StatusCode::ACCEPTED);
     assert_eq!(queue.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn given_the_queue_is_unavailable_and_no_id_anywhere_then_the_503_says_to_retry_with_an_idempotency_key()
+ {
+    // A plain retry of a body without orderID would mint a second order.
+    let (queue, deps) = memory_deps();
+    queue.fail_next(2, Fault::Transient);
+
+    let minted = send(&deps, post(NO_ID_BODY)).await;
+    let with_id = send(&deps, post(LEGACY_BODY)).await;
+
+    let detail = problem(&minted, 503, "service-unavailable")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.contains("Idempotency-Key"), "{detail}");
+    let detail = problem(&with_id, 503, "service-unavailable")["detail"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(detail.contains("same request"), "{detail}");
+    assert!(!detail.contains("Idempotency-Key"), "{detail}");
+}
+
+#[tokio::test]
+async fn given_text_the_queue_would_refuse_or_bidi_controls_then_422_at_the_field() {
+    // Finding: U+FFFF passed validation and SQS then refused the message (500);
+    // bidi overrides reached the admin e-mail.
+    let (queue, deps) = memory_deps();
+    for (field, value) in [
+        ("customerName", "Harry\u{FFFF}Kane"),
+        ("shippingAddress", "11 Nguyen\u{FFFE} Van Linh"),
+        ("customerName", "Harry \u{202E}enaK"),
+        ("shippingAddress", "\u{2066}Hanoi\u{2069}"),
+    ] {
+        let mut body: Value = serde_json::from_str(LEGACY_BODY).unwrap();
+        body[field] = json!(value);
+        let response = send(&deps, post(&body.to_string())).await;
+        let problem = problem(&response, 422, "invalid-order");
+        assert_eq!(pointers(&problem), [format!("/{field}")], "{value:?}");
+    }
+    assert!(queue.sent().is_empty());
+    // Zero-width joiners are part of many scripts and emoji: still accepted.
+    let mut body: Value = serde_json::from_str(LEGACY_BODY).unwrap();
+    body["customerName"] =
+        json!("\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467} \u{0915}\u{094D}\u{200D}\u{0937}");
+    let response = send(&deps, post(&body.to_string())).await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
+async fn given_a_null_currency_with_unit_prices_then_422_not_an_accepted_poison_message() {
+    // Finding 1: this body got 202 and its message could not be read by the worker.
+    let (queue, deps) = memory_deps();
+    let body = r#"{"customerName":"A","shippingAddress":"B","currency":null,"items":[{"itemId":"x","quantity":1,"unitPrice":100}]}"#;
+
+    let response = send(&deps, post(body)).await;
+
+    let problem = problem(&response, 422, "invalid-order");
+    assert_eq!(pointers(&problem), ["/currency"]);
+    assert!(queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn given_a_long_unknown_field_name_then_the_log_names_a_placeholder_not_the_text() {
+    let capture = LogCapture::default();
+    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let (_queue, deps) = memory_deps();
+    let mut body: Value = serde_json::from_str(LEGACY_BODY).unwrap();
+    let field = format!("Harry Kane lives at {}", "x".repeat(5000));
+    body[&field] = json!(1);
+
+    let response = send(&deps, post(&body.to_string())).await;
+
+    // The client is told exactly which field; the log is not given the text.
+    let problem = problem(&response, 422, "invalid-order");
+    assert_eq!(pointers(&problem), [format!("/{field}")]);
+    let logs = capture.contents();
+    assert!(!logs.contains("Harry"), "{logs}");
+    assert!(logs.len() < 2000, "{} bytes of log", logs.len());
+    assert!(logs.contains("/<field>"), "{logs}");
 }
 
 #[tokio::test]
