@@ -9,11 +9,16 @@ CARGO ?= cargo
 export SAM_CLI_TELEMETRY := 0
 export MOTO_SERVER := $(CURDIR)/$(VENV)/moto/bin/moto_server
 
-.PHONY: run test fmt-check clippy unit infra-check api-fuzz venvs package clean-venv
+.PHONY: chaos run test fmt-check clippy unit infra-check api-fuzz venvs package clean-venv
 
 ## make run: the whole pipeline on this machine (no AWS account, no Docker).
 run:
 	$(CARGO) run -p orders-local -- $(ARGS)
+
+## make chaos: the seeded fault run of the whole pipeline (embedded), counted by an
+## independent ledger; reproduce any run with ARGS="--seed N --orders N --faults N".
+chaos:
+	RUST_LOG=$${RUST_LOG:-off} $(CARGO) run -q -p orders-local -- chaos $(ARGS)
 
 ## make test: formatting, lints, every test (unit, contract, moto, local e2e), the template checks and the API fuzzing.
 test: venvs fmt-check clippy unit infra-check api-fuzz

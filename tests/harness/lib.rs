@@ -69,6 +69,8 @@ pub struct Watched {
     watchdog: Child,
     pipe: Option<ChildStdin>,
     log: PathBuf,
+    /// The child's file name, to find it among the watchdog's children.
+    program: String,
 }
 
 impl Watched {
@@ -118,7 +120,45 @@ impl Watched {
             watchdog,
             pipe,
             log,
+            program: program
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         })
+    }
+
+    /// Kills the child with SIGKILL, as a crash or `kill -9` would (no
+    /// signal handler runs, nothing is drained), and waits until it is gone.
+    /// The watchdog stays until [`Watched::stop`] or drop, so the log stays
+    /// readable. The child is found as the watchdog's child process (the
+    /// watchdog's `sh` runs it directly, `"$@" &`) named like the program;
+    /// `false` when there is none (it already exited).
+    pub fn kill_child(&mut self) -> bool {
+        let watchdog = self.watchdog.id();
+        // /proc/<pid>/comm holds at most 15 bytes of the name.
+        let comm: String = self.program.chars().take(15).collect();
+        let Some(pid) = proc_children(watchdog)
+            .into_iter()
+            .find(|(_, name, _)| *name == comm)
+            .map(|(pid, _, _)| pid)
+        else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        // Gone, or a zombie until the watchdog reaps it: either way it holds
+        // no port and runs no code.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            match proc_stat(pid) {
+                None | Some((_, _, 'Z')) => return true,
+                Some(_) => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        panic!("process {pid} survived SIGKILL for 10 s");
     }
 
     /// The child's standard output (once; `None` unless spawned with `keep_stdout`).
@@ -156,6 +196,33 @@ impl Watched {
         let _ = self.watchdog.wait();
         let _ = std::fs::remove_file(&self.log);
     }
+}
+
+/// (parent pid, command name, state) of a process, from `/proc/<pid>/stat`.
+fn proc_stat(pid: u32) -> Option<(u32, String, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) state ppid …"; the name may hold spaces and parentheses.
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    let name = stat.get(open + 1..close)?.to_owned();
+    let mut rest = stat.get(close + 1..)?.split_whitespace();
+    let state = rest.next()?.chars().next()?;
+    let ppid = rest.next()?.parse().ok()?;
+    Some((ppid, name, state))
+}
+
+/// (pid, command name, state) of the live children of `parent`.
+fn proc_children(parent: u32) -> Vec<(u32, String, char)> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let (ppid, name, state) = proc_stat(pid)?;
+            (ppid == parent && state != 'Z').then_some((pid, name, state))
+        })
+        .collect()
 }
 
 impl Drop for Watched {
@@ -664,6 +731,13 @@ pub mod local {
         /// Stops it (SIGTERM, then SIGKILL after five seconds).
         pub fn stop(&mut self) {
             self.process.stop();
+        }
+
+        /// Kills it with SIGKILL (`kill -9`: no drain, no summary) and waits
+        /// until it is gone; its log stays readable. `false` when it had
+        /// already exited.
+        pub fn kill(&mut self) -> bool {
+            self.process.kill_child()
         }
     }
 }

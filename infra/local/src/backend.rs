@@ -152,6 +152,40 @@ pub trait StreamReader: Send {
     fn shard_id(&self) -> String {
         "shardId-00000000000000000000-00000000".to_owned()
     }
+
+    /// Marks every record this reader returned, up to and including the one
+    /// with `sequence_number`, as done, and keeps that position where the
+    /// backend keeps checkpoints, so a reader opened later
+    /// ([`TableService::open_stream_resuming`]) starts after it.
+    ///
+    /// An error means the position was not saved; the reader keeps it and
+    /// saves it again with the next call, so a caller logs the error and
+    /// goes on (at worst a restart reads those records again: at least
+    /// once, never skipped). The default keeps nothing: a stream that dies
+    /// with the process (the embedded one) has nothing to resume.
+    async fn checkpoint(&mut self, sequence_number: &str) -> BackendResult<()> {
+        let _ = sequence_number;
+        Ok(())
+    }
+}
+
+/// Where a stream reader keeps its checkpoints between runs: per shard, the
+/// sequence number of the last record done, as the Kinesis Client Library's
+/// lease table does. One store serves the readers of one table's stream.
+#[async_trait]
+pub trait CheckpointStore: Send + Sync {
+    /// The checkpoints saved for `stream_arn`, shard id → sequence number.
+    /// Those of another stream (a table deleted and created again under the
+    /// same name has a new stream) are left out.
+    async fn load(&self, stream_arn: &str) -> BackendResult<HashMap<String, String>>;
+    /// Saves that every record of `shard_id` up to and including
+    /// `sequence_number` is done.
+    async fn save(
+        &self,
+        stream_arn: &str,
+        shard_id: &str,
+        sequence_number: &str,
+    ) -> BackendResult<()>;
 }
 
 /// One shard of a stream, as `DescribeStream` lists it.
@@ -220,6 +254,27 @@ pub trait TableService: Send + Sync {
     async fn delete(&self, table: &str, order_id: &str) -> BackendResult<()>;
     /// Opens a reader at the start of the stream (`TRIM_HORIZON`).
     async fn open_stream(&self, table: &str) -> BackendResult<Box<dyn StreamReader>>;
+    /// Creates `name`, the table that keeps the checkpoints of a stream
+    /// mapping (key `shardId`), if it does not exist. The default creates
+    /// nothing, for a backend whose stream does not outlive the process.
+    async fn create_checkpoint_table(&self, name: &str) -> BackendResult<()> {
+        let _ = name;
+        Ok(())
+    }
+    /// Opens a reader that resumes where the checkpoints kept in
+    /// `checkpoint_table` say (each shard after its checkpoint, a shard
+    /// without one at `TRIM_HORIZON`) and keeps new ones there
+    /// ([`StreamReader::checkpoint`]). The default is
+    /// [`TableService::open_stream`]: a stream that dies with the process
+    /// starts empty with it.
+    async fn open_stream_resuming(
+        &self,
+        table: &str,
+        checkpoint_table: &str,
+    ) -> BackendResult<Box<dyn StreamReader>> {
+        let _ = checkpoint_table;
+        self.open_stream(table).await
+    }
     /// The table's latest stream, call by call (see [`StreamShards`]).
     async fn stream_shards(&self, table: &str) -> BackendResult<Box<dyn StreamShards>>;
 }

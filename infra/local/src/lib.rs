@@ -7,6 +7,7 @@
 pub mod arn;
 pub mod aws;
 pub mod backend;
+pub mod chaos;
 pub mod embedded;
 pub mod filter_policy;
 pub mod gateway;

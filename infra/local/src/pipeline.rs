@@ -80,6 +80,11 @@ pub struct PipelineConfig {
     pub backend_label: String,
     /// How long shutdown waits for queued work to finish.
     pub drain_timeout: Duration,
+    /// The worker's timeout (default: the deployed one). The chaos run
+    /// shortens it so an injected crash costs little of its time.
+    pub worker_timeout: Duration,
+    /// The notifier's timeout (default: the deployed one).
+    pub notifier_timeout: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -93,6 +98,8 @@ impl Default for PipelineConfig {
             region: crate::embedded::EMBEDDED_REGION.to_owned(),
             backend_label: "embedded".to_owned(),
             drain_timeout: Duration::from_secs(10),
+            worker_timeout: Duration::from_secs(WORKER_TIMEOUT_SECS),
+            notifier_timeout: Duration::from_secs(NOTIFIER_TIMEOUT_SECS),
         }
     }
 }
@@ -219,6 +226,14 @@ impl Shared {
             (
                 "notifierFailures".to_owned(),
                 Counters::get(&c.notifier_failures),
+            ),
+            (
+                "workerTimeouts".to_owned(),
+                Counters::get(&c.worker_timeouts),
+            ),
+            (
+                "notifierTimeouts".to_owned(),
+                Counters::get(&c.notifier_timeouts),
             ),
             (
                 "streamRecordsFilteredOut".to_owned(),
@@ -380,7 +395,7 @@ impl Pipeline {
                 ports.store.clone(),
                 ports.worker_dead_letters.clone(),
             )),
-            timeout: Duration::from_secs(WORKER_TIMEOUT_SECS),
+            timeout: config.worker_timeout,
             counters: counters.clone(),
         });
         for _ in 0..WORKER_MAX_CONCURRENCY {
@@ -388,9 +403,11 @@ impl Pipeline {
                 worker_mapping.clone().run_poller(stop_rx.clone()),
             ));
         }
+        // Over an endpoint the stream outlives this process: resume after the
+        // checkpoints kept there instead of announcing every order again.
         let reader = backends
             .tables
-            .open_stream(&resources.table)
+            .open_stream_resuming(&resources.table, &checkpoint_table(&resources.table))
             .await
             .map_err(setup("the table's stream"))?;
         let stream_mapping = StreamMapping {
@@ -402,7 +419,7 @@ impl Pipeline {
             queues: backends.queues.clone(),
             on_failure_url: resources.on_failure_queue_url.clone(),
             function_arn: function_arn("notifier"),
-            timeout: Duration::from_secs(NOTIFIER_TIMEOUT_SECS),
+            timeout: config.notifier_timeout,
             max_record_age: scale.secs(NOTIFIER_MAX_RECORD_AGE_SECS),
             max_retry_attempts: NOTIFIER_MAX_RETRY_ATTEMPTS,
             retry_backoff: scale.secs(1),
@@ -497,7 +514,8 @@ impl Pipeline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = self.stop_mappings.send(true);
-        let bound = Duration::from_secs(WORKER_TIMEOUT_SECS.max(NOTIFIER_TIMEOUT_SECS) + 2);
+        let bound =
+            self.config.worker_timeout.max(self.config.notifier_timeout) + Duration::from_secs(2);
         for task in &mut self.mappings {
             if tokio::time::timeout(bound, &mut *task).await.is_err() {
                 task.abort();
@@ -511,6 +529,16 @@ impl Pipeline {
     }
 }
 
+/// The table keeping the notifier mapping's stream checkpoints for the
+/// orders table `table` (`<table>-notifier-checkpoints`; created only where
+/// the stream outlives the runner, see `TableService::create_checkpoint_table`).
+pub fn checkpoint_table(table: &str) -> String {
+    format!("{table}-notifier-checkpoints")
+}
+
+/// Creates what is missing and reuses what exists (every backend call here
+/// is idempotent), so a restarted runner finds its queues, table, topic and
+/// subscriptions as it left them.
 async fn create_resources(
     config: &PipelineConfig,
     backends: &Backends,
@@ -563,6 +591,11 @@ async fn create_resources(
         .create_table(&names.table)
         .await
         .map_err(setup("the orders table"))?;
+    backends
+        .tables
+        .create_checkpoint_table(&checkpoint_table(&names.table))
+        .await
+        .map_err(setup("the stream checkpoint table"))?;
     let topic_arn = backends
         .topics
         .create_topic(&names.topic)

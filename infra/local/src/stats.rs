@@ -20,10 +20,16 @@ pub struct Counters {
     pub worker_invocations: AtomicU64,
     /// Records the worker reported as failed (each attempt counts).
     pub worker_item_failures: AtomicU64,
+    /// Worker invocations that ran past the function's timeout (a crash, as
+    /// Lambda sees it: the whole batch is retried).
+    pub worker_timeouts: AtomicU64,
     /// Notifier invocations.
     pub notifier_invocations: AtomicU64,
     /// Failed notifier invocations (item failure, error or timeout).
     pub notifier_failures: AtomicU64,
+    /// Notifier invocations that ran past the function's timeout: records
+    /// they published before it are published again by the retry.
+    pub notifier_timeouts: AtomicU64,
     /// Stream records sent to the notifier's on-failure queue.
     pub notifier_dead_records: AtomicU64,
     /// Stream records dropped by the filter criteria (MODIFY, REMOVE).

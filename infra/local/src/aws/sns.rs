@@ -1,4 +1,20 @@
 //! [`TopicService`] over the SNS API.
+//!
+//! Creating is idempotent, so a restarted runner reuses its topic and its
+//! subscriptions instead of adding one per start (each would deliver every
+//! event once more). `CreateTopic` returns the existing topic's ARN
+//! (<https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html>). For
+//! subscriptions we do not rely on `Subscribe` itself: AWS refuses a repeat
+//! whose attributes differ ("Invalid parameter: Attributes Reason:
+//! Subscription already exists with different attributes", as reported in
+//! <https://github.com/localstack/localstack/issues/8816>), and repeating a
+//! pending e-mail subscription may mail the recipient another confirmation.
+//! So the topic's subscriptions are listed
+//! first (`ListSubscriptionsByTopic`, "up to 100" per call, then
+//! `NextToken`,
+//! <https://docs.aws.amazon.com/sns/latest/api/API_ListSubscriptionsByTopic.html>);
+//! one with the same protocol and endpoint is reused, its filter policy and
+//! raw delivery set to this run's when it is confirmed.
 
 use std::sync::Arc;
 
@@ -25,6 +41,45 @@ impl AwsTopics {
         Self { client, sqs }
     }
 
+    /// The ARN of the topic's subscription with this protocol and endpoint
+    /// (`PendingConfirmation` for one not yet confirmed), if there is one.
+    async fn existing_subscription(
+        &self,
+        topic_arn: &str,
+        protocol: &str,
+        endpoint: &str,
+    ) -> BackendResult<Option<String>> {
+        let mut next: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_subscriptions_by_topic()
+                .topic_arn(topic_arn)
+                .set_next_token(next.take())
+                .send()
+                .await
+                .map_err(|e| backend_error(format!("topic {topic_arn}"), e))?;
+            let found = page
+                .subscriptions()
+                .iter()
+                .find(|s| s.protocol() == Some(protocol) && s.endpoint() == Some(endpoint));
+            if let Some(subscription) = found {
+                return Ok(Some(
+                    subscription
+                        .subscription_arn()
+                        .unwrap_or_default()
+                        .to_owned(),
+                ));
+            }
+            match page.next_token() {
+                Some(token) if !token.is_empty() => next = Some(token.to_owned()),
+                _ => return Ok(None),
+            }
+        }
+    }
+
+    /// Subscribes `endpoint` unless the topic already has that subscription,
+    /// whose attributes are then brought up to date.
     async fn subscribe(
         &self,
         topic_arn: &str,
@@ -33,6 +88,33 @@ impl AwsTopics {
         filter_policy: Option<&str>,
         raw_delivery: Option<bool>,
     ) -> BackendResult<String> {
+        if let Some(arn) = self
+            .existing_subscription(topic_arn, protocol, endpoint)
+            .await?
+        {
+            // A pending subscription has no ARN to set attributes on yet.
+            if arn.starts_with("arn:") {
+                let mut attributes = Vec::new();
+                if let Some(policy) = filter_policy {
+                    attributes.push(("FilterPolicy", policy.to_owned()));
+                }
+                if let Some(raw) = raw_delivery {
+                    attributes.push(("RawMessageDelivery", raw.to_string()));
+                }
+                for (name, value) in attributes {
+                    self.client
+                        .set_subscription_attributes()
+                        .subscription_arn(&arn)
+                        .attribute_name(name)
+                        .attribute_value(value)
+                        .send()
+                        .await
+                        .map_err(|e| backend_error(format!("subscription {arn}"), e))?;
+                }
+            }
+            tracing::info!(protocol, subscription_arn = %arn, "reusing the topic's subscription");
+            return Ok(arn);
+        }
         let mut request = self
             .client
             .subscribe()

@@ -1,4 +1,14 @@
 //! [`QueueService`] over the SQS API.
+//!
+//! Creating is idempotent, so a restarted runner reuses its queues:
+//! "If you provide the name of an existing queue along with the exact names
+//! and values of all the queue's attributes, `CreateQueue` returns the queue
+//! URL for the existing queue", and answers `QueueNameExists` "only if the
+//! request includes attributes whose values differ from those of the
+//! existing queue"
+//! (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html>).
+//! A queue whose attributes differ (a run with another `--time-scale`) is
+//! reused too, its attributes set to this run's.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -6,6 +16,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
+use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 use shared::aws::SqsOrderQueue;
 use shared::ports::{DeadLetterQueue, OrderQueue};
@@ -20,6 +31,15 @@ use crate::backend::{
 pub struct AwsQueues {
     client: Client,
 }
+
+/// The error codes of `CreateQueue` for a name taken with other attributes
+/// (`QueueNameExists` in the API reference, `QueueAlreadyExists` as moto
+/// answers it).
+const QUEUE_EXISTS_CODES: &[&str] = &[
+    "QueueNameExists",
+    "QueueAlreadyExists",
+    "AWS.SimpleQueueService.QueueNameExists",
+];
 
 /// SQS takes whole seconds; a scaled sub-second timeout rounds up, never to 0.
 fn whole_seconds(d: Duration) -> i32 {
@@ -53,32 +73,59 @@ impl AwsQueues {
 #[async_trait]
 impl QueueService for AwsQueues {
     async fn create_queue(&self, spec: &QueueSpec) -> BackendResult<String> {
-        let mut request = self
-            .client
-            .create_queue()
-            .queue_name(&spec.name)
-            .attributes(
-                QueueAttributeName::VisibilityTimeout,
-                whole_seconds(spec.visibility_timeout).to_string(),
-            );
-        if spec.fifo {
-            request = request.attributes(QueueAttributeName::FifoQueue, "true");
-        }
+        // The attributes that may change on an existing queue (FifoQueue may not).
+        let mut mutable = HashMap::from([(
+            QueueAttributeName::VisibilityTimeout,
+            whole_seconds(spec.visibility_timeout).to_string(),
+        )]);
         if let Some(redrive) = &spec.redrive {
             let policy = serde_json::json!({
                 "deadLetterTargetArn": self.queue_arn(&redrive.dlq_url).await?,
                 "maxReceiveCount": redrive.max_receive_count,
             });
-            request = request.attributes(QueueAttributeName::RedrivePolicy, policy.to_string());
+            mutable.insert(QueueAttributeName::RedrivePolicy, policy.to_string());
+        }
+        let mut attributes = mutable.clone();
+        if spec.fifo {
+            attributes.insert(QueueAttributeName::FifoQueue, "true".to_owned());
         }
         // CreateQueue returns the existing queue's URL when the attributes match.
-        let out = request
+        let created = self
+            .client
+            .create_queue()
+            .queue_name(&spec.name)
+            .set_attributes(Some(attributes))
             .send()
-            .await
-            .map_err(|e| backend_error(format!("queue {}", spec.name), e))?;
-        out.queue_url()
-            .map(str::to_owned)
-            .ok_or_else(|| BackendError::Call("CreateQueue returned no URL".into()))
+            .await;
+        let url = match created {
+            Ok(out) => out.queue_url().map(str::to_owned),
+            Err(e) if e.code().is_some_and(|c| QUEUE_EXISTS_CODES.contains(&c)) => {
+                let url = self
+                    .client
+                    .get_queue_url()
+                    .queue_name(&spec.name)
+                    .send()
+                    .await
+                    .map_err(|e| backend_error(format!("queue {}", spec.name), e))?
+                    .queue_url()
+                    .map(str::to_owned)
+                    .ok_or_else(|| BackendError::Call("GetQueueUrl returned no URL".into()))?;
+                tracing::info!(
+                    queue = %spec.name,
+                    "queue exists with other attributes: reusing it with this run's"
+                );
+                self.client
+                    .set_queue_attributes()
+                    .queue_url(&url)
+                    .set_attributes(Some(mutable))
+                    .send()
+                    .await
+                    .map_err(|e| backend_error(format!("queue {url}"), e))?;
+                Some(url)
+            }
+            Err(e) => return Err(backend_error(format!("queue {}", spec.name), e)),
+        };
+        url.ok_or_else(|| BackendError::Call("CreateQueue returned no URL".into()))
     }
 
     async fn send(&self, queue_url: &str, message: &SendMessage) -> BackendResult<String> {

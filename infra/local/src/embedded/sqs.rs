@@ -374,6 +374,26 @@ impl EmbeddedQueues {
         let queue = state.queue_mut(queue_url)?;
         Ok(queue.messages.iter().map(Message::received).collect())
     }
+
+    /// Ends the visibility timeout of every in-flight message of a queue now,
+    /// as if it had run out while its consumer was still busy: the messages
+    /// are delivered again, and a consumer that then deletes with the old
+    /// receipt handle finds it stale. The chaos run uses it to inject
+    /// visibility expiry mid-batch and duplicate delivery. Returns how many
+    /// messages it made visible.
+    pub fn expire_visibility(&self, queue_url: &str) -> BackendResult<usize> {
+        let now = Instant::now();
+        let mut state = lock(&self.inner.state);
+        let queue = state.queue_mut(queue_url)?;
+        let mut expired = 0;
+        for message in queue.messages.iter_mut().filter(|m| m.in_flight(now)) {
+            message.invisible_until = Some(now);
+            expired += 1;
+        }
+        drop(state);
+        self.inner.changed.notify_waiters();
+        Ok(expired)
+    }
 }
 
 #[async_trait]

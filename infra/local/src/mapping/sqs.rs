@@ -137,6 +137,7 @@ impl SqsMapping {
                 messages.iter().map(|m| m.message_id.clone()).collect()
             }
             Err(_) => {
+                Counters::add(&self.counters.worker_timeouts, 1);
                 tracing::error!(%request_id, "worker invocation timed out: whole batch left for retry");
                 messages.iter().map(|m| m.message_id.clone()).collect()
             }

@@ -41,6 +41,13 @@
 //!
 //! On-failure records carry the metadata Lambda sends (`requestContext`,
 //! `responseContext`, `DDBStreamBatchInfo`, …), and the shard moves on.
+//!
+//! Wherever the checkpoint moves (records done, given up on, or filtered
+//! out), the reader is told ([`StreamReader::checkpoint`]); over an endpoint
+//! it keeps the position there, so a restarted runner resumes after it
+//! instead of announcing every order again. A checkpoint that cannot be
+//! saved is logged and saved with the next one: a restart may publish a
+//! batch again, never skip one.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -281,6 +288,9 @@ impl StreamMapping {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut pending: VecDeque<EventRecord> = VecDeque::new();
         let mut checkpoint = Checkpoint::default();
+        // The last record read, and the position last handed to the reader.
+        let mut last_read: Option<String> = None;
+        let mut checkpointed: Option<String> = None;
         loop {
             if pending.len() < NOTIFIER_BATCH_SIZE {
                 let read = self
@@ -290,7 +300,12 @@ impl StreamMapping {
                     .next_records(NOTIFIER_BATCH_SIZE - pending.len())
                     .await;
                 match read {
-                    Ok(records) => self.admit(records, &mut pending),
+                    Ok(records) => {
+                        if let Some(last) = records.last() {
+                            last_read = Some(sequence(last).to_owned());
+                        }
+                        self.admit(records, &mut pending);
+                    }
                     Err(err) => {
                         tracing::error!(
                             error = &err as &dyn std::error::Error,
@@ -302,6 +317,9 @@ impl StreamMapping {
             self.pending_count
                 .store(pending.len() as u64, std::sync::atomic::Ordering::Relaxed);
             if pending.is_empty() {
+                // Everything read is done, filtered-out records included.
+                self.move_checkpoint(last_read.as_deref(), &mut checkpointed)
+                    .await;
                 *self.idle_at.lock().unwrap_or_else(PoisonError::into_inner) =
                     Some(tokio::time::Instant::now());
                 if *stop.borrow_and_update() {
@@ -314,7 +332,9 @@ impl StreamMapping {
                 }
                 continue;
             }
-            self.expire_old(&mut pending, &mut checkpoint).await;
+            let expired = self.expire_old(&mut pending, &mut checkpoint).await;
+            self.move_checkpoint(expired.as_deref(), &mut checkpointed)
+                .await;
             if pending.is_empty() {
                 continue;
             }
@@ -330,6 +350,11 @@ impl StreamMapping {
                 self.max_retry_attempts,
                 NOTIFIER_BISECT_ON_ERROR,
             );
+            let mut through = decision
+                .done
+                .checked_sub(1)
+                .and_then(|i| pending.get(i))
+                .map(|r| sequence(r).to_owned());
             pending.drain(..decision.done);
             Counters::add(&self.counters.notified, decision.done as u64);
             if decision.exhausted > 0 {
@@ -340,7 +365,14 @@ impl StreamMapping {
                     decision.invoke_count,
                 )
                 .await;
+                through = dead.last().map(|r| sequence(r).to_owned());
             }
+            if through.is_some() && pending.is_empty() {
+                // Filtered-out records read after the batch are done too.
+                through.clone_from(&last_read);
+            }
+            self.move_checkpoint(through.as_deref(), &mut checkpointed)
+                .await;
             if decision.backoff > 0 {
                 tracing::info!(
                     retry = checkpoint.retries,
@@ -367,8 +399,33 @@ impl StreamMapping {
         }
     }
 
-    /// Sends leading records older than the maximum age to the on-failure queue.
-    async fn expire_old(&self, pending: &mut VecDeque<EventRecord>, checkpoint: &mut Checkpoint) {
+    /// Tells the reader that every record read up to `through` is done,
+    /// unless that is where it already is. A failure to save is logged, not
+    /// fatal: the reader saves the position with the next call.
+    async fn move_checkpoint(&self, through: Option<&str>, checkpointed: &mut Option<String>) {
+        let Some(through) = through else {
+            return;
+        };
+        if checkpointed.as_deref() == Some(through) {
+            return;
+        }
+        *checkpointed = Some(through.to_owned());
+        if let Err(err) = self.reader.lock().await.checkpoint(through).await {
+            tracing::warn!(
+                error = &err as &dyn std::error::Error,
+                sequence_number = through,
+                "saving the stream checkpoint failed: saved with the next one"
+            );
+        }
+    }
+
+    /// Sends leading records older than the maximum age to the on-failure
+    /// queue; returns the sequence number of the last one sent.
+    async fn expire_old(
+        &self,
+        pending: &mut VecDeque<EventRecord>,
+        checkpoint: &mut Checkpoint,
+    ) -> Option<String> {
         let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let max_ms = i128::try_from(self.max_record_age.as_millis()).unwrap_or(i128::MAX);
         let old = pending
@@ -378,13 +435,15 @@ impl StreamMapping {
                     > max_ms
             })
             .count();
-        if old > 0 {
-            let invoke_count = checkpoint.invocations;
-            checkpoint.skip(old);
-            let dead: Vec<EventRecord> = pending.drain(..old).collect();
-            self.send_to_on_failure(&dead, FailureCondition::RecordAgeExceeded, invoke_count)
-                .await;
+        if old == 0 {
+            return None;
         }
+        let invoke_count = checkpoint.invocations;
+        checkpoint.skip(old);
+        let dead: Vec<EventRecord> = pending.drain(..old).collect();
+        self.send_to_on_failure(&dead, FailureCondition::RecordAgeExceeded, invoke_count)
+            .await;
+        dead.last().map(|r| sequence(r).to_owned())
     }
 
     async fn invoke(&self, batch: &[EventRecord]) -> Invocation {
@@ -430,6 +489,7 @@ impl StreamMapping {
                 Invocation::FunctionError
             }
             Err(_) => {
+                Counters::add(&self.counters.notifier_timeouts, 1);
                 tracing::error!(%request_id, "notifier invocation timed out");
                 Invocation::FunctionError
             }
@@ -624,5 +684,171 @@ mod tests {
         c.skip(4);
         assert_eq!(batches(&c), [2]);
         assert_eq!(c.retries, 0);
+    }
+}
+
+#[cfg(test)]
+mod checkpoint_tests {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use async_trait::async_trait;
+    use serde_dynamo::AttributeValue;
+    use shared::contract::{CorrelationId, OrderCreated, OrderMessage};
+    use shared::domain::OrderRequest;
+    use shared::ports::{EventPublisher, PortError};
+    use shared::record::StoredOrder;
+
+    use super::*;
+    use crate::backend::{BackendResult, QueueSpec, TableService};
+    use crate::embedded::Embedded;
+
+    /// The embedded stream, recording every checkpoint it is told.
+    struct Recording {
+        inner: Box<dyn StreamReader>,
+        checkpoints: Arc<Mutex<Vec<String>>>,
+    }
+
+    #[async_trait]
+    impl StreamReader for Recording {
+        async fn next_records(&mut self, max: usize) -> BackendResult<Vec<EventRecord>> {
+            self.inner.next_records(max).await
+        }
+
+        async fn checkpoint(&mut self, sequence_number: &str) -> BackendResult<()> {
+            self.checkpoints
+                .lock()
+                .unwrap()
+                .push(sequence_number.to_owned());
+            Ok(())
+        }
+    }
+
+    /// Fails the publish of one order transiently, `failures` times.
+    struct FailingFor {
+        order: &'static str,
+        failures: AtomicU32,
+    }
+
+    #[async_trait]
+    impl EventPublisher for FailingFor {
+        async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
+            if event.order_id.as_str() == self.order
+                && self
+                    .failures
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok()
+            {
+                return Err(PortError::Transient("throttled".into()));
+            }
+            Ok(())
+        }
+    }
+
+    fn item(order_id: &str) -> serde_dynamo::Item {
+        let body = serde_json::json!({"orderID": order_id, "customerName": "Harry Kane",
+            "items": [{"itemId": "item456", "quantity": 22}],
+            "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam"});
+        let request = OrderRequest::from_json(&body).unwrap();
+        let now = OffsetDateTime::now_utc();
+        let message = OrderMessage::new(
+            request.order_id.unwrap(),
+            CorrelationId::parse("c-test").unwrap(),
+            now,
+            request.order,
+        );
+        StoredOrder::from_message(&message, now).to_item().unwrap()
+    }
+
+    /// Writes INSERTs of a, b and c, then a MODIFY of a (filtered out), and
+    /// runs the mapping over them with `publisher`; returns the checkpoints
+    /// told, the stream's sequence numbers and the on-failure messages.
+    async fn run(
+        publisher: FailingFor,
+        max_retry_attempts: Option<u32>,
+    ) -> (Vec<String>, Vec<String>, usize) {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let embedded = Embedded::new(std::env::temp_dir().join(format!("ckpt-{id}")), 1.0);
+        let table = format!("ckpt{}-orders", &id[..8]);
+        embedded.tables.create_table(&table).await.unwrap();
+        for order_id in ["a", "b", "c"] {
+            embedded.tables.put(&table, item(order_id)).await.unwrap();
+        }
+        let mut modified = item("a");
+        modified.insert("note".to_owned(), AttributeValue::S("changed".to_owned()));
+        embedded.tables.put(&table, modified).await.unwrap();
+        let sequences: Vec<String> = embedded
+            .tables
+            .open_stream(&table)
+            .await
+            .unwrap()
+            .next_records(10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| sequence(r).to_owned())
+            .collect();
+        let queues = embedded.backends().queues;
+        let on_failure_url = queues
+            .create_queue(&QueueSpec {
+                name: format!("ckpt{}-on-failure", &id[..8]),
+                fifo: false,
+                visibility_timeout: Duration::from_secs(30),
+                redrive: None,
+            })
+            .await
+            .unwrap();
+        let checkpoints = Arc::new(Mutex::new(Vec::new()));
+        let mapping = StreamMapping {
+            reader: tokio::sync::Mutex::new(Box::new(Recording {
+                inner: embedded.tables.open_stream(&table).await.unwrap(),
+                checkpoints: checkpoints.clone(),
+            })),
+            deps: Arc::new(notifier::Deps::new(
+                Arc::new(publisher),
+                queues.dead_letter_queue(&on_failure_url),
+            )),
+            queues: queues.clone(),
+            on_failure_url: on_failure_url.clone(),
+            function_arn: "arn:aws:lambda:us-east-1:000000000000:function:test-notifier".into(),
+            timeout: Duration::from_secs(10),
+            max_record_age: Duration::from_secs(3600),
+            max_retry_attempts,
+            retry_backoff: Duration::from_millis(1),
+            counters: Arc::default(),
+            idle_at: Arc::default(),
+            pending_count: Arc::default(),
+        };
+        // Stopped from the start: the mapping returns once the stream is worked off.
+        let (_stop, stopped) = watch::channel(true);
+        tokio::time::timeout(Duration::from_secs(30), mapping.run(stopped))
+            .await
+            .unwrap();
+        let dead = embedded.queues.peek(&on_failure_url).unwrap().len();
+        let told = checkpoints.lock().unwrap().clone();
+        (told, sequences, dead)
+    }
+
+    #[tokio::test]
+    async fn given_an_item_failure_then_the_records_before_it_are_checkpointed_then_the_rest() {
+        let publisher = FailingFor {
+            order: "b",
+            failures: AtomicU32::new(1),
+        };
+        let (told, seq, dead) = run(publisher, None).await;
+        // a is done first; once b and c are, so is the MODIFY read after them.
+        assert_eq!(told, [seq[0].clone(), seq[3].clone()]);
+        assert_eq!(dead, 0);
+    }
+
+    #[tokio::test]
+    async fn given_records_given_up_on_then_the_checkpoint_moves_past_them() {
+        let publisher = FailingFor {
+            order: "b",
+            failures: AtomicU32::new(u32::MAX),
+        };
+        let (told, seq, dead) = run(publisher, Some(0)).await;
+        // b and c went to the on-failure queue: done, as far as the stream goes.
+        assert_eq!(dead, 1);
+        assert_eq!(told.last(), Some(&seq[3]));
     }
 }

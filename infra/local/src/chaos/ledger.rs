@@ -1,0 +1,141 @@
+//! The independent ledger: what clients were told, what the table holds, and
+//! what a queue subscribed to the topic received. Never the handlers' own
+//! counters.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde_json::Value;
+use shared::contract::OrderCreated;
+use shared::domain::{ContentHash, OrderId, OrderRequest};
+use shared::record::{KEY_ATTRIBUTE, StoredOrder};
+
+use super::clients::Accepted;
+use crate::backend::{BackendResult, Backends};
+
+/// The verdict over the accepted orders.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Tally {
+    /// Accepted orders not in the table.
+    pub lost: u64,
+    /// Accepted orders stored more than once (more than one `INSERT`), changed
+    /// after they were stored, or holding content other than the client's.
+    pub duplicate_items: u64,
+    /// Stored orders never announced.
+    pub lost_notifications: u64,
+    /// Announcements beyond the first, over all orders.
+    pub duplicate_notifications: u64,
+}
+
+/// Reads the events queue and keeps the count of `OrderCreated` per order.
+#[derive(Debug, Default)]
+pub struct Announcements {
+    counts: HashMap<String, u64>,
+    /// Messages on the events queue that are not an `OrderCreated`.
+    pub unreadable: u64,
+}
+
+impl Announcements {
+    /// Receives and deletes everything now on the events queue.
+    pub async fn collect(&mut self, backends: &Backends, url: &str) -> BackendResult<()> {
+        loop {
+            let messages = backends.queues.receive(url, 10, Duration::ZERO).await?;
+            if messages.is_empty() {
+                return Ok(());
+            }
+            for message in messages {
+                match order_created(&message.body) {
+                    Some(event) => {
+                        *self
+                            .counts
+                            .entry(event.order_id.as_str().to_owned())
+                            .or_insert(0) += 1;
+                    }
+                    None => self.unreadable += 1,
+                }
+                backends.queues.delete(url, &message.receipt_handle).await?;
+            }
+        }
+    }
+
+    /// Times `order_id` was announced.
+    pub fn count(&self, order_id: &str) -> u64 {
+        self.counts.get(order_id).copied().unwrap_or(0)
+    }
+}
+
+/// The event in an SQS body, delivered raw or inside the SNS envelope.
+fn order_created(body: &str) -> Option<OrderCreated> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    let inner = match value.get("Message").and_then(Value::as_str) {
+        Some(message) => serde_json::from_str(message).ok()?,
+        None => value,
+    };
+    serde_json::from_value(inner).ok()
+}
+
+/// The content hash the client's body implies: what the stored item must hold.
+fn expected_hash(order_id: &str, accepted: &Accepted) -> Option<ContentHash> {
+    let request = OrderRequest::from_json(&accepted.body).ok()?;
+    let id = OrderId::parse(order_id).ok()?;
+    Some(ContentHash::of(&id, &request.order))
+}
+
+/// `INSERT` and `MODIFY` records per key over the whole stream.
+pub async fn stream_writes(
+    backends: &Backends,
+    table: &str,
+) -> BackendResult<BTreeMap<String, (u64, u64)>> {
+    let mut reader = backends.tables.open_stream(table).await?;
+    let mut writes: BTreeMap<String, (u64, u64)> = BTreeMap::new();
+    loop {
+        let records = reader.next_records(1000).await?;
+        if records.is_empty() {
+            return Ok(writes);
+        }
+        for record in records {
+            let key = match record.change.keys.get(KEY_ATTRIBUTE) {
+                Some(serde_dynamo::AttributeValue::S(id)) => id.clone(),
+                _ => continue,
+            };
+            let entry = writes.entry(key).or_insert((0, 0));
+            match record.event_name.as_str() {
+                "INSERT" => entry.0 += 1,
+                "MODIFY" => entry.1 += 1,
+                _ => {}
+            }
+        }
+    }
+}
+
+/// Counts the verdict for every accepted order.
+pub async fn tally(
+    backends: &Backends,
+    table: &str,
+    accepted: &HashMap<String, Accepted>,
+    announcements: &Announcements,
+    writes: Option<&BTreeMap<String, (u64, u64)>>,
+) -> BackendResult<Tally> {
+    let mut tally = Tally::default();
+    for (order_id, sent) in accepted {
+        let Some(item) = backends.tables.get(table, order_id).await? else {
+            tally.lost += 1;
+            continue;
+        };
+        let same_content = StoredOrder::from_item(item)
+            .ok()
+            .zip(expected_hash(order_id, sent))
+            .is_some_and(|(stored, expected)| stored.content_hash == expected);
+        let rewritten = writes
+            .and_then(|w| w.get(order_id))
+            .is_some_and(|(inserts, modifies)| *inserts > 1 || *modifies > 0);
+        if !same_content || rewritten {
+            tally.duplicate_items += 1;
+        }
+        match announcements.count(order_id) {
+            0 => tally.lost_notifications += 1,
+            n => tally.duplicate_notifications += n - 1,
+        }
+    }
+    Ok(tally)
+}
