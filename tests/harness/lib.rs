@@ -457,10 +457,10 @@ pub const LEGACY_BODY: &str = r#"{"orderID":"23214","customerName":"Harry Kane",
 /// Test data: orders, messages, items and events built through the domain's
 /// own constructors, so they are valid by construction.
 pub mod fixtures {
-    use shared::contract::{CorrelationId, OrderCreated, OrderMessage};
-    use shared::domain::OrderRequest;
-    use shared::ports::OutgoingOrder;
-    use shared::record::StoredOrder;
+    use adapters::ports::OutgoingOrder;
+    use adapters::record::StoredOrder;
+    use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
+    use orders_domain::domain::OrderRequest;
     use time::OffsetDateTime;
 
     /// A queue message for the legacy body with this order id, customer name

@@ -8,21 +8,22 @@
 // Test code, helpers included: a failed call stops the test with its cause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use adapters::record::ItemMapping;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use adapters::aws::{DynamoOrderStore, SnsEventPublisher, SqsOrderQueue, sns_message_structure};
+use adapters::ports::{EventPublisher, OrderQueue, OrderStore, PutOutcome};
+use adapters::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated, OrderMessage};
 use orders_tests::fixtures::{order_created, order_message, outgoing, stored_order};
 use orders_tests::{queue_attribute, string_attribute};
 use orders_tests::{require_moto, unique_name};
-use shared::aws::{DynamoOrderStore, SnsEventPublisher, SqsOrderQueue, sns_message_structure};
-use shared::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated, OrderMessage};
-use shared::ports::{EventPublisher, OrderQueue, OrderStore, PutOutcome};
-use shared::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
 
 async fn create_fifo_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> String {
     sqs.create_queue()
@@ -151,7 +152,7 @@ async fn sqs_order_queue_on_a_missing_queue_is_rejected_not_unavailable() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, shared::ports::QueueError::Rejected(_)),
+        matches!(err, adapters::ports::QueueError::Rejected(_)),
         "{err:?}"
     );
 }

@@ -16,17 +16,18 @@
 // Test code, helpers included: a failed call stops the test with its cause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use adapters::record::ItemMapping;
 use std::collections::HashMap;
 use std::time::Duration;
 
+use adapters::ports::PutOutcome;
+use adapters::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
+use adapters::settings::MAX_RECEIVE_COUNT;
+use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated, OrderMessage};
 use orders_local::backend::{Backends, QueueSpec, ReceivedMessage, Redrive, SendMessage};
 use orders_tests::fixtures::{order_created, order_message, outgoing, stored_order};
 use orders_tests::services::{drain, read_stream};
 use orders_tests::unique_name;
-use shared::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated, OrderMessage};
-use shared::ports::PutOutcome;
-use shared::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
-use shared::settings::MAX_RECEIVE_COUNT;
 
 /// Enough for any delivery that should happen (moto and the emulators deliver
 /// within milliseconds; AWS within a second or two).

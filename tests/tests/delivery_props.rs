@@ -14,18 +14,19 @@
 //! (`ORDERS_PROPTEST_CASES`, default 3000) so a failure reproduces.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use adapters::record::ItemMapping;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use adapters::memory::{MemoryDeadLetters, MemoryPublisher, MemoryQueue, MemoryStore};
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
+use orders_domain::contract::OrderCreated;
+use orders_domain::domain::is_queue_safe;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Map, Value, json};
-use shared::contract::OrderCreated;
-use shared::domain::is_queue_safe;
-use shared::memory::{MemoryDeadLetters, MemoryPublisher, MemoryQueue, MemoryStore};
 
 /// Characters that have broken, or could break, some stage: controls, the
 /// noncharacters SQS refuses, bidi controls, joiners, the edges of the
@@ -381,7 +382,7 @@ async fn check(body: &Value, tally: &Tally) -> Result<(), TestCaseError> {
         !event
             .email_text()
             .chars()
-            .any(shared::domain::is_bidi_control)
+            .any(orders_domain::domain::is_bidi_control)
     );
     Ok(())
 }

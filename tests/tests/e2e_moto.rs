@@ -9,18 +9,19 @@
 // Test code, helpers included: a failed call stops the test with its cause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use adapters::record::ItemMapping;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use adapters::ports::DEAD_LETTER_REASON_ATTRIBUTE;
+use adapters::record::{KEY_ATTRIBUTE, StoredOrder};
+use adapters::settings::MAX_RECEIVE_COUNT;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 use orders_tests::local::LocalPipeline;
 use orders_tests::{LEGACY_BODY, MotoServer, require_moto};
 use orders_tests::{queue_attribute, string_attribute};
-use shared::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
-use shared::ports::DEAD_LETTER_REASON_ATTRIBUTE;
-use shared::record::{KEY_ATTRIBUTE, StoredOrder};
-use shared::settings::MAX_RECEIVE_COUNT;
 
 /// How long a stage may take: with the time scale, redrive after
 /// maxReceiveCount × 2 s and three notifier retries take ~15 s.

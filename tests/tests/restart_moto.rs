@@ -17,13 +17,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use adapters::record::KEY_ATTRIBUTE;
+use adapters::settings::NOTIFIER_BATCH_SIZE;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use orders_local::backend::QueueSpec;
 use orders_tests::local::LocalPipeline;
 use orders_tests::{MotoServer, queue_attribute, require_moto, services};
-use shared::record::KEY_ATTRIBUTE;
-use shared::settings::NOTIFIER_BATCH_SIZE;
 
 /// Bound of each stage (all orders accepted; all stored and announced):
 /// generous, since moto answers one call at a time and the notifier

@@ -1,8 +1,8 @@
 //! The deployed stack (`infra/template.yaml`) agrees with the code.
 //!
 //! * Each function's `Environment.Variables` are exactly the variables its crate
-//!   reads (`<crate>::ENV_VARS`, spelled by `shared::config`).
-//! * Queue and event-source-mapping settings equal `shared::settings`, which the
+//!   reads (`<crate>::ENV_VARS`, spelled by `adapters::config`).
+//! * Queue and event-source-mapping settings equal `adapters::settings`, which the
 //!   local runner reproduces.
 //! * The HTTP API's definition is `infra/openapi.yaml` (included whole, the file
 //!   orders-local serves), routing POST /orders to intake, documenting exactly
@@ -18,7 +18,7 @@
 
 use std::collections::BTreeSet;
 
-use shared::{config, settings};
+use adapters::{config, settings};
 use yaml_rust2::{Yaml, YamlLoader};
 
 const TEMPLATE: &str = include_str!("../../infra/template.yaml");
@@ -671,7 +671,7 @@ fn the_documented_answers_of_post_orders_are_exactly_those_intake_gives() {
 
 #[test]
 fn the_openapi_limits_are_the_domain_constants() {
-    use shared::domain::{
+    use orders_domain::domain::{
         MAX_ADDRESS_LEN, MAX_EMAIL_LEN, MAX_ID_LEN, MAX_ITEMS, MAX_NAME_LEN, MAX_QUANTITY,
         MAX_UNIT_PRICE_MINOR,
     };
@@ -748,7 +748,7 @@ fn the_openapi_limits_are_the_domain_constants() {
         .expect("properties is a mapping");
     for field in fields.keys().map(|k| string(k, "field")) {
         let body = serde_json::json!({ field: null });
-        let errors = shared::domain::OrderRequest::from_json(&body).unwrap_err();
+        let errors = orders_domain::domain::OrderRequest::from_json(&body).unwrap_err();
         assert!(
             errors
                 .errors()

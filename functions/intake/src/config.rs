@@ -5,10 +5,10 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use shared::aws::SqsOrderQueue;
-use shared::config::{self, ConfigError, MESSAGE_GROUP_STRATEGY, ORDERS_QUEUE_URL};
-use shared::domain::{Order, OrderId};
-use shared::ports::OrderQueue;
+use adapters::aws::SqsOrderQueue;
+use adapters::config::{self, ConfigError, MESSAGE_GROUP_STRATEGY, ORDERS_QUEUE_URL};
+use adapters::ports::OrderQueue;
+use orders_domain::domain::{Order, OrderId};
 
 /// Every environment variable the intake function reads.
 pub const ENV_VARS: &[&str] = &[ORDERS_QUEUE_URL, MESSAGE_GROUP_STRATEGY];
@@ -143,8 +143,8 @@ impl Deps {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use orders_domain::domain::OrderRequest;
     use serde_json::json;
-    use shared::domain::OrderRequest;
 
     fn sdk() -> aws_config::SdkConfig {
         aws_config::SdkConfig::builder()

@@ -3,9 +3,9 @@
 //!
 //! Client mistakes (4xx) say precisely what to fix; failures on our side (5xx)
 //! are opaque to the client and logged in full with their cause chain.
+use adapters::ports::QueueError;
 use http::{HeaderValue, StatusCode, header};
-use shared::domain::OrderId;
-use shared::ports::QueueError;
+use orders_domain::domain::OrderId;
 
 use crate::problem::{Issue, Problem};
 
@@ -161,7 +161,7 @@ impl IntakeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::telemetry::ErrorChain;
+    use adapters::telemetry::ErrorChain;
 
     #[test]
     fn given_a_nested_error_then_the_chain_names_every_cause() {

@@ -6,21 +6,21 @@
 //! queue confirmed, so an accepted order is never lost and a failed one is never
 //! half-sent.
 
+use adapters::ports::OutgoingOrder;
 use http::header::{self, HeaderName};
 use http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use orders_domain::contract::{CorrelationId, OrderMessage};
+use orders_domain::domain::{Order, OrderId, OrderRequest};
 use serde_json::{Value, json};
-use shared::contract::{CorrelationId, OrderMessage};
-use shared::domain::{Order, OrderId, OrderRequest};
-use shared::ports::OutgoingOrder;
 use time::OffsetDateTime;
 use tracing::{Span, error, info, instrument};
 
 use crate::config::Deps;
 use crate::error::IntakeError;
 use crate::problem::{Issue, json_response};
-use shared::telemetry::ErrorChain;
+use adapters::telemetry::ErrorChain;
 
 /// Largest accepted request body, in bytes (64 KiB): far above any real order
 /// (100 items), far below what would slow the function down.

@@ -3,13 +3,13 @@
 //!
 //! It parses and validates the order at the edge, settles the order id (the
 //! body's `orderID`, else the `Idempotency-Key` header, else a minted UUIDv7),
-//! enqueues one [`shared::contract::OrderMessage`] routed by
+//! enqueues one [`orders_domain::contract::OrderMessage`] routed by
 //! [`GroupStrategy`] and deduplicated by content hash, and answers `202
 //! Accepted`. Every other outcome is an RFC 9457 problem answer.
 //!
 //! `main.rs` only wires [`Deps::from_env`] to [`handle`]; tests and the local
 //! runner call [`handle`] with [`Deps::new`] over any
-//! [`shared::ports::OrderQueue`].
+//! [`adapters::ports::OrderQueue`].
 
 mod config;
 mod error;

@@ -5,8 +5,8 @@ use lambda_http::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    shared::telemetry::init();
-    let sdk = shared::aws::sdk_config().await;
+    adapters::telemetry::init();
+    let sdk = adapters::aws::sdk_config().await;
     // A missing or malformed setting fails the cold start, not a request.
     let deps = intake::Deps::from_env(&sdk)?;
     lambda_http::run(service_fn(|request| intake::handle(&deps, request))).await

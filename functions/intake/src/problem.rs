@@ -7,10 +7,10 @@
 
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
+use orders_domain::contract::CorrelationId;
+use orders_domain::domain::FieldError;
 use serde::Serialize;
 use serde_json::json;
-use shared::contract::CorrelationId;
-use shared::domain::FieldError;
 
 /// Media type of problem bodies.
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";

@@ -8,9 +8,9 @@
 //! lacks: `source`, `reason`, `table`, `keys`. Never the image: it holds the
 //! customer's name and address.
 
+use adapters::ports::DeadLetterReason;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use serde::{Deserialize, Serialize};
-use shared::ports::DeadLetterReason;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -91,7 +91,7 @@ pub fn body(record: &EventRecord, reason: DeadLetterReason, detail: &str) -> Str
     let keys = crate::key_order_id(record).map(|id| {
         let mut keys = serde_json::Map::new();
         keys.insert(
-            shared::record::KEY_ATTRIBUTE.to_owned(),
+            adapters::record::KEY_ATTRIBUTE.to_owned(),
             serde_json::Value::String(id.to_owned()),
         );
         keys

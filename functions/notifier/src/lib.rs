@@ -42,21 +42,22 @@
 //! `sequence_number`, and `order_id`/`correlation_id` when known. Images are
 //! never logged: they hold the customer's name and address.
 
-use shared::telemetry::ErrorChain;
+use adapters::record::ItemMapping;
+use adapters::telemetry::ErrorChain;
 use std::sync::Arc;
 
-use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use lambda_runtime::LambdaEvent;
-use serde_dynamo::AttributeValue;
-use shared::config::{ConfigError, NOTIFIER_DLQ_URL, ORDER_EVENTS_TOPIC_ARN};
-use shared::contract::OrderCreated;
-use shared::ports::{
+use adapters::config::{ConfigError, NOTIFIER_DLQ_URL, ORDER_EVENTS_TOPIC_ARN};
+use adapters::ports::{
     CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE,
     DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE, DeadLetter, DeadLetterQueue, DeadLetterReason,
     EventPublisher,
 };
-use shared::record::{KEY_ATTRIBUTE, StoredOrder};
+use adapters::record::{KEY_ATTRIBUTE, StoredOrder};
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use lambda_runtime::LambdaEvent;
+use orders_domain::contract::OrderCreated;
+use serde_dynamo::AttributeValue;
 
 pub mod dead_letter;
 
@@ -91,12 +92,12 @@ impl Deps {
     /// Fails fast when a variable is missing, so a misconfigured function
     /// fails at cold start instead of per record.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let topic_arn = shared::config::required(ORDER_EVENTS_TOPIC_ARN)?;
-        let dlq_url = shared::config::required(NOTIFIER_DLQ_URL)?;
+        let topic_arn = adapters::config::required(ORDER_EVENTS_TOPIC_ARN)?;
+        let dlq_url = adapters::config::required(NOTIFIER_DLQ_URL)?;
         let publisher =
-            shared::aws::SnsEventPublisher::new(aws_sdk_sns::Client::new(sdk), topic_arn);
+            adapters::aws::SnsEventPublisher::new(aws_sdk_sns::Client::new(sdk), topic_arn);
         let dead_letters =
-            shared::aws::SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(sdk), dlq_url);
+            adapters::aws::SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(sdk), dlq_url);
         Ok(Self::new(Arc::new(publisher), Arc::new(dead_letters)))
     }
 }
@@ -108,8 +109,8 @@ struct ReplayDeadLetters;
 
 #[async_trait::async_trait]
 impl DeadLetterQueue for ReplayDeadLetters {
-    async fn send(&self, _letter: &DeadLetter) -> Result<(), shared::ports::PortError> {
-        Err(shared::ports::PortError::Permanent(
+    async fn send(&self, _letter: &DeadLetter) -> Result<(), adapters::ports::PortError> {
+        Err(adapters::ports::PortError::Permanent(
             "replaying the notifier DLQ: the record stays in it".into(),
         ))
     }

@@ -5,8 +5,8 @@ use lambda_runtime::service_fn;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let sdk = shared::aws::sdk_config().await;
+    adapters::telemetry::init();
+    let sdk = adapters::aws::sdk_config().await;
     // A missing topic ARN fails the cold start, not every record.
     let deps = notifier::Deps::from_env(&sdk)?;
     lambda_runtime::run(service_fn(|event| notifier::handle(&deps, event))).await

@@ -54,23 +54,23 @@
 //! addresses and e-mails are never logged; decode errors are logged by category
 //! and position only, because serde's messages can quote the offending value.
 
-use shared::telemetry::ErrorChain;
+use adapters::telemetry::ErrorChain;
 use std::sync::Arc;
 
 use std::collections::HashSet;
 
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use lambda_runtime::LambdaEvent;
-use shared::config::{ConfigError, ORDERS_TABLE_NAME, WORKER_DLQ_URL};
-use shared::contract::{ContractError, CorrelationId, OrderMessage};
-use shared::domain::OrderId;
-use shared::ports::{
+use adapters::config::{ConfigError, ORDERS_TABLE_NAME, WORKER_DLQ_URL};
+use adapters::ports::{
     CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE,
     DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE, DeadLetter, DeadLetterQueue, DeadLetterReason,
     OrderStore, PortError, PutOutcome,
 };
-use shared::record::StoredOrder;
-use shared::settings::MAX_RECEIVE_COUNT;
+use adapters::record::StoredOrder;
+use adapters::settings::MAX_RECEIVE_COUNT;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::LambdaEvent;
+use orders_domain::contract::{ContractError, CorrelationId, OrderMessage};
+use orders_domain::domain::OrderId;
 use time::OffsetDateTime;
 
 /// Environment variables the worker reads at cold start.
@@ -104,11 +104,11 @@ impl Deps {
     /// fast when a variable is missing, so a misconfigured function fails at
     /// cold start instead of per record.
     pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        let table = shared::config::required(ORDERS_TABLE_NAME)?;
-        let dlq_url = shared::config::required(WORKER_DLQ_URL)?;
-        let store = shared::aws::DynamoOrderStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
+        let table = adapters::config::required(ORDERS_TABLE_NAME)?;
+        let dlq_url = adapters::config::required(WORKER_DLQ_URL)?;
+        let store = adapters::aws::DynamoOrderStore::new(aws_sdk_dynamodb::Client::new(sdk), table);
         let dead_letters =
-            shared::aws::SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(sdk), dlq_url);
+            adapters::aws::SqsDeadLetterQueue::new(aws_sdk_sqs::Client::new(sdk), dlq_url);
         Ok(Self::new(Arc::new(store), Arc::new(dead_letters)))
     }
 }

@@ -5,8 +5,8 @@ use lambda_runtime::service_fn;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    shared::telemetry::init();
-    let sdk = shared::aws::sdk_config().await;
+    adapters::telemetry::init();
+    let sdk = adapters::aws::sdk_config().await;
     // A missing table name fails the cold start, not every record.
     let deps = worker::Deps::from_env(&sdk)?;
     lambda_runtime::run(service_fn(|event| worker::handle(&deps, event))).await

@@ -169,7 +169,7 @@ async fn wait_for_signal() {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    shared::telemetry::init_with(shared::telemetry::LogFormat::from_env(), std::io::stderr);
+    adapters::telemetry::init_with(adapters::telemetry::LogFormat::from_env(), std::io::stderr);
     if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
         return Err("--time-scale must be a positive number".into());
     }

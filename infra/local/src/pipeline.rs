@@ -2,7 +2,7 @@
 //! API, runs the event source mappings, reports status and stops cleanly.
 //!
 //! Every queue attribute, batch size, retry limit and filter comes from
-//! `shared::settings`; only the durations tests wait on may be scaled
+//! `adapters::settings`; only the durations tests wait on may be scaled
 //! ([`TimeScale`]: visibility timeout, FIFO dedup window, max record age, retry
 //! backoff). Function timeouts are ceilings nobody waits for, so they stay as
 //! deployed (scaling them would only make slow CI machines time out).
@@ -13,8 +13,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use shared::ports::{DeadLetterQueue, EventPublisher, OrderQueue, OrderStore};
-use shared::settings::{
+use adapters::ports::{DeadLetterQueue, EventPublisher, OrderQueue, OrderStore};
+use adapters::settings::{
     INTAKE_TIMEOUT_SECS, MAX_RECEIVE_COUNT, NOTIFIER_MAX_RECORD_AGE_SECS,
     NOTIFIER_MAX_RETRY_ATTEMPTS, NOTIFIER_TIMEOUT_SECS, ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS,
     WORKER_MAX_CONCURRENCY, WORKER_TIMEOUT_SECS,
@@ -603,7 +603,7 @@ async fn create_resources(
         .map_err(setup("the order-events topic"))?;
     let filter = format!(
         r#"{{"eventType":["{}"]}}"#,
-        shared::contract::ORDER_CREATED_EVENT_TYPE
+        orders_domain::contract::ORDER_CREATED_EVENT_TYPE
     );
     backends
         .topics

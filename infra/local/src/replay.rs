@@ -34,10 +34,10 @@ use std::cmp::Ordering;
 use std::collections::HashSet;
 use std::time::Duration;
 
+use adapters::settings::{NOTIFIER_BATCH_SIZE, NOTIFIER_FILTER_EVENT_NAMES};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use lambda_runtime::{Context, LambdaEvent};
 use notifier::dead_letter::NotifierDeadLetter;
-use shared::settings::{NOTIFIER_BATCH_SIZE, NOTIFIER_FILTER_EVENT_NAMES};
 
 use crate::backend::{
     BackendError, BackendResult, QueueService, ShardInfo, StreamShards, TableService,
@@ -270,18 +270,19 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
     use std::sync::{Arc, Mutex};
 
+    use adapters::memory::{Fault, MemoryPublisher};
+    use adapters::ports::DeadLetterReason;
+    use adapters::record::{KEY_ATTRIBUTE, StoredOrder};
     use async_trait::async_trait;
+    use orders_domain::contract::{CorrelationId, OrderMessage};
+    use orders_domain::domain::OrderRequest;
     use serde_dynamo::AttributeValue;
-    use shared::contract::{CorrelationId, OrderMessage};
-    use shared::domain::OrderRequest;
-    use shared::memory::{Fault, MemoryPublisher};
-    use shared::ports::DeadLetterReason;
-    use shared::record::{KEY_ATTRIBUTE, StoredOrder};
     use time::OffsetDateTime;
 
     use super::*;
     use crate::backend::{QueueSpec, RecordPage, SendMessage, ShardPage};
     use crate::embedded::sqs::EmbeddedQueues;
+    use adapters::record::ItemMapping;
 
     const STREAM_ARN: &str =
         "arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2026-01-01T00:00:00.000";

@@ -5,14 +5,20 @@
 // The whole file is test code; clippy's test allowance covers only `#[test]` fns.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use adapters::record::ItemMapping;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use adapters::ports::{EventPublisher, PortError};
+use adapters::record::StoredOrder;
+use adapters::settings::MAX_RECEIVE_COUNT;
 use async_trait::async_trait;
 use notifier::dead_letter::NotifierDeadLetter;
+use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
+use orders_domain::domain::OrderRequest;
 use orders_local::backend::{QueueService, QueueSpec, SendMessage, TableService};
 use orders_local::embedded::Embedded;
 use orders_local::mapping::stream::StreamMapping;
@@ -20,11 +26,6 @@ use orders_local::stats::Counters;
 use orders_local::{Pipeline, PipelineConfig, Ports, ResourceNames, Status, TimeScale};
 use serde_dynamo::AttributeValue;
 use serde_json::{Value, json};
-use shared::contract::{CorrelationId, OrderCreated, OrderMessage};
-use shared::domain::OrderRequest;
-use shared::ports::{EventPublisher, PortError};
-use shared::record::StoredOrder;
-use shared::settings::MAX_RECEIVE_COUNT;
 
 /// 60 s visibility timeout → 0.6 s; 5 min dedup window → 3 s.
 const SCALE: f64 = 0.01;

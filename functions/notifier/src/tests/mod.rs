@@ -1,14 +1,15 @@
 //! Handler tests on the in-memory publisher, named Given/When/Then.
 
 use super::*;
+use adapters::memory::{Fault, MemoryDeadLetters, MemoryPublisher};
+use adapters::ports::{DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE};
+use adapters::record::ItemMapping;
+use adapters::telemetry::LogCapture;
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{Context, LambdaEvent};
+use orders_domain::contract::{CorrelationId, OrderMessage};
+use orders_domain::domain::OrderRequest;
 use serde_json::{Value, json};
-use shared::contract::{CorrelationId, OrderMessage};
-use shared::domain::OrderRequest;
-use shared::memory::{Fault, MemoryDeadLetters, MemoryPublisher};
-use shared::ports::{DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE};
-use shared::telemetry::LogCapture;
 
 const INSERT_EVENTS: &str = include_str!("../../../../events/dynamodb-insert.json");
 const MODIFY_EVENTS: &str = include_str!("../../../../events/dynamodb-modify.json");
@@ -161,7 +162,7 @@ async fn given_modify_and_remove_records_when_handled_then_nothing_is_published_
     let mut new = old.clone();
     new["updatedAt"] = json!({"S": "2026-11-24T10:07:31.406Z"});
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
 
     let response = handle(
         &deps,
@@ -192,7 +193,7 @@ async fn given_three_inserts_when_publishing_the_second_fails_then_only_its_sequ
     let (publisher, deps) = setup();
     publisher.fail_order("o-2", Fault::Transient);
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
 
     let response = handle(
         &deps,
@@ -237,7 +238,7 @@ async fn given_an_insert_whose_image_is_not_an_order_when_handled_then_it_goes_t
     let mut tampered = image(&stored("o-2"));
     tampered["items"] = json!({"L": []});
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
 
     let response = handle(
         &deps,
@@ -274,7 +275,7 @@ async fn given_an_insert_whose_image_is_not_an_order_when_handled_then_it_goes_t
     }
     let logs = capture.contents();
     let poison = lines_with_outcome(&logs, "poison");
-    assert_eq!(poison.len(), 1);
+    assert_eq!(poison.len(), 1, "{logs}");
     assert_eq!(poison[0]["order_id"], "o-2");
     assert_eq!(poison[0]["level"], "ERROR");
     for word in PERSONAL_DATA {
@@ -412,8 +413,8 @@ fn given_the_event_files_then_every_image_is_exactly_the_item_the_worker_writes(
 }
 
 /// The content hash the worker would have computed for this order.
-fn order_hash(order: &StoredOrder) -> shared::domain::ContentHash {
-    shared::domain::ContentHash::of(&order.order_id, &order.order)
+fn order_hash(order: &StoredOrder) -> orders_domain::domain::ContentHash {
+    orders_domain::domain::ContentHash::of(&order.order_id, &order.order)
 }
 
 #[tokio::test]
@@ -432,7 +433,7 @@ async fn given_the_modify_event_file_when_handled_then_nothing_is_published_and_
 async fn given_the_insert_event_file_when_handled_then_logs_carry_ids_and_no_personal_data() {
     let (_publisher, deps) = setup();
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
 
     handle(&deps, fixture(INSERT_EVENTS)).await.unwrap();
     handle(&deps, fixture(MODIFY_EVENTS)).await.unwrap();

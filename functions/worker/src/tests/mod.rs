@@ -1,17 +1,17 @@
 //! Handler tests on the in-memory store, named Given/When/Then.
 
 use super::*;
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{Context, LambdaEvent};
-use serde_json::{Value, json};
-use shared::contract::{CorrelationId, OrderMessage};
-use shared::domain::OrderRequest;
-use shared::memory::{Fault, MemoryDeadLetters, MemoryStore};
-use shared::ports::{
+use adapters::memory::{Fault, MemoryDeadLetters, MemoryStore};
+use adapters::ports::{
     DEAD_LETTER_ORDER_ID_ATTRIBUTE, DEAD_LETTER_REASON_ATTRIBUTE,
     DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE, DEAD_LETTER_STAGE_ATTRIBUTE,
 };
-use shared::telemetry::LogCapture;
+use adapters::telemetry::LogCapture;
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Context, LambdaEvent};
+use orders_domain::contract::{CorrelationId, OrderMessage};
+use orders_domain::domain::OrderRequest;
+use serde_json::{Value, json};
 
 const FIFO_BATCH: &str = include_str!("../../../../events/sqs-fifo-batch.json");
 const PERSONAL_DATA: &[&str] = &["Harry", "Kane", "Nguyen", "Hanoi"];
@@ -235,7 +235,7 @@ async fn given_an_unsupported_schema_version_when_handled_then_it_is_poison_and_
     let mut v2: Value = serde_json::from_str(&body("o-1")).unwrap();
     v2["schemaVersion"] = json!(2);
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
 
     let response = handle(&deps, event(vec![record("m-1", &v2.to_string(), 1)]))
         .await
@@ -262,7 +262,7 @@ async fn given_a_stored_order_when_the_same_message_is_redelivered_then_it_is_a_
     assert!(failures(&first).is_empty());
     let stored = store.get("23214").unwrap();
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
 
     // SQS redelivers with the same message id and body and a higher receive count.
     let again = handle(&deps, event(vec![record("m-1", &body("23214"), 2)]))
@@ -288,7 +288,7 @@ async fn given_a_stored_order_when_the_same_id_arrives_with_different_content_th
     let original = store.get("23214").unwrap();
     let changed = legacy_message("23214", 23).to_body();
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
 
     let response = handle(
         &deps,
@@ -317,7 +317,7 @@ async fn given_a_stored_order_when_the_same_id_arrives_with_different_content_th
         Some("23214")
     );
     assert_eq!(
-        sent[0].attribute(shared::ports::CORRELATION_ID_ATTRIBUTE),
+        sent[0].attribute(adapters::ports::CORRELATION_ID_ATTRIBUTE),
         Some("corr-23214")
     );
     let conflict = lines_with_outcome(&capture.contents(), "conflict");
@@ -373,7 +373,7 @@ async fn given_a_permanent_store_fault_for_one_order_when_handled_then_that_reco
     let (store, deps) = setup();
     store.fail_order("o-2", Fault::Permanent);
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
 
     let response = handle(
         &deps,
@@ -409,7 +409,7 @@ async fn given_a_failing_record_at_the_max_receive_count_when_handled_then_a_dlq
 {
     let (_store, deps) = setup();
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
 
     let (store, deps) = (_store, deps);
     store.fail_order("o-1", Fault::Transient);
@@ -471,7 +471,7 @@ async fn given_the_sqs_fifo_batch_event_file_when_handled_then_every_order_is_pe
 async fn given_the_event_file_batch_when_handled_then_logs_carry_ids_and_no_personal_data() {
     let (_store, deps) = setup();
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
 
     handle(&deps, fixture_event()).await.unwrap();
 
@@ -499,7 +499,7 @@ async fn given_a_malformed_body_quoting_personal_data_when_handled_then_the_pois
     let mut bad: Value = serde_json::from_str(&body("23214")).unwrap();
     bad["order"]["items"][0]["quantity"] = json!("Harry Kane, 11 Nguyen Van Linh, Hanoi");
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
 
     let response = handle(&deps, event(vec![record("m-1", &bad.to_string(), 1)]))
         .await

@@ -46,6 +46,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use adapters::aws::DynamoOrderStore;
+use adapters::ports::OrderStore;
+use adapters::record::KEY_ATTRIBUTE;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -54,9 +57,6 @@ use aws_sdk_dynamodb::types::{
     ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
 };
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
-use shared::aws::DynamoOrderStore;
-use shared::ports::OrderStore;
-use shared::record::KEY_ATTRIBUTE;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 

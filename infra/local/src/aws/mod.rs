@@ -1,6 +1,6 @@
 //! The AWS SDK implementations of the backend traits, for any AWS-compatible
 //! endpoint (moto server, LocalStack, a real account). The handlers' ports are
-//! the shipping adapters of `shared::aws`, so this mode runs exactly the
+//! the shipping adapters of `adapters::aws`, so this mode runs exactly the
 //! production wire code.
 
 mod dynamodb;

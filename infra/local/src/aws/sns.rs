@@ -18,11 +18,11 @@
 
 use std::sync::Arc;
 
+use adapters::aws::SnsEventPublisher;
+use adapters::ports::EventPublisher;
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sqs::types::QueueAttributeName;
-use shared::aws::SnsEventPublisher;
-use shared::ports::EventPublisher;
 
 use super::{AwsQueues, backend_error};
 use crate::backend::{BackendError, BackendResult, TopicService};

@@ -14,12 +14,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use adapters::aws::SqsOrderQueue;
+use adapters::ports::{DeadLetterQueue, OrderQueue};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
-use shared::aws::SqsOrderQueue;
-use shared::ports::{DeadLetterQueue, OrderQueue};
 
 use super::backend_error;
 use crate::backend::{
@@ -254,7 +254,7 @@ impl QueueService for AwsQueues {
     }
 
     fn dead_letter_queue(&self, queue_url: &str) -> Arc<dyn DeadLetterQueue> {
-        Arc::new(shared::aws::SqsDeadLetterQueue::new(
+        Arc::new(adapters::aws::SqsDeadLetterQueue::new(
             self.client.clone(),
             queue_url,
         ))

@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use async_trait::async_trait;
-use shared::contract::OrderCreated;
-use shared::ports::{
+use adapters::ports::{
     EventPublisher, OrderQueue, OrderStore, OutgoingOrder, PortError, PutOutcome, QueueError,
 };
-use shared::record::StoredOrder;
+use adapters::record::StoredOrder;
+use async_trait::async_trait;
+use orders_domain::contract::OrderCreated;
 
 /// The stage a fault is drawn for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

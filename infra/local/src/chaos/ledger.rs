@@ -2,13 +2,14 @@
 //! what a queue subscribed to the topic received. Never the handlers' own
 //! counters.
 
+use adapters::record::ItemMapping;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
+use adapters::record::{KEY_ATTRIBUTE, StoredOrder};
+use orders_domain::contract::OrderCreated;
+use orders_domain::domain::{ContentHash, OrderId, OrderRequest};
 use serde_json::Value;
-use shared::contract::OrderCreated;
-use shared::domain::{ContentHash, OrderId, OrderRequest};
-use shared::record::{KEY_ATTRIBUTE, StoredOrder};
 
 use super::clients::Accepted;
 use crate::backend::{BackendResult, Backends};

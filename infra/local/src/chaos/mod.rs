@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use shared::settings::{FIFO_DEDUP_WINDOW_SECS, NOTIFIER_BATCH_SIZE};
+use adapters::settings::{FIFO_DEDUP_WINDOW_SECS, NOTIFIER_BATCH_SIZE};
 
 use crate::backend::BackendError;
 use crate::embedded::Embedded;

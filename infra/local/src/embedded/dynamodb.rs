@@ -9,15 +9,16 @@
 //! ([`EmbeddedTables::trim_stream`], what DynamoDB's 24-hour retention does);
 //! nothing trims them on a timer.
 
+use adapters::record::ItemMapping;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use adapters::ports::{OrderStore, PortError, PutOutcome};
+use adapters::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamViewType};
 use serde_dynamo::{AttributeValue, Item};
-use shared::ports::{OrderStore, PortError, PutOutcome};
-use shared::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Notify;
@@ -397,10 +398,10 @@ impl OrderStore for EmbeddedOrderStore {
                     Ok(PutOutcome::Duplicate)
                 }
                 Some(AttributeValue::S(h)) => Ok(PutOutcome::Conflict {
-                    existing: shared::domain::ContentHash::from_stored(h.clone()),
+                    existing: orders_domain::domain::ContentHash::from_stored(h.clone()),
                 }),
                 _ => Ok(PutOutcome::Conflict {
-                    existing: shared::domain::ContentHash::from_stored(String::new()),
+                    existing: orders_domain::domain::ContentHash::from_stored(String::new()),
                 }),
             },
         }

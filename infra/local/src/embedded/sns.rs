@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+use adapters::ports::{EventPublisher, PortError};
 use async_trait::async_trait;
-use shared::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
-use shared::ports::{EventPublisher, PortError};
+use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 use time::OffsetDateTime;
 use time::format_description::well_known::{Rfc2822, Rfc3339};
 
@@ -315,7 +315,7 @@ struct EmbeddedEventPublisher {
 impl EventPublisher for EmbeddedEventPublisher {
     async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
         let publication = Publication {
-            message: shared::aws::sns_message_structure(event),
+            message: adapters::aws::sns_message_structure(event),
             json_structure: true,
             subject: Some(event.email_subject()),
             attributes: HashMap::from([

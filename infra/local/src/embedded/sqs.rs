@@ -20,10 +20,10 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use async_trait::async_trait;
-use shared::ports::{
+use adapters::ports::{
     DeadLetter, DeadLetterQueue, OrderQueue, OutgoingOrder, PortError, QueueError,
 };
+use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -54,7 +54,10 @@ pub struct InvalidMessageContents {
 /// Refuses `message` as `SendMessage` does when its body or a string
 /// attribute value holds a character SQS cannot carry.
 fn check_contents(message: &SendMessage) -> Result<(), InvalidMessageContents> {
-    let refused = |text: &str| text.chars().find(|c| !shared::domain::is_queue_safe(*c));
+    let refused = |text: &str| {
+        text.chars()
+            .find(|c| !orders_domain::domain::is_queue_safe(*c))
+    };
     if let Some(c) = refused(&message.body) {
         return Err(InvalidMessageContents {
             part: "body".to_owned(),
@@ -302,7 +305,7 @@ impl EmbeddedQueues {
     /// `time_scale` (1.0 = real time; tests use less).
     pub fn new(time_scale: f64) -> Self {
         let window =
-            Duration::from_secs(shared::settings::FIFO_DEDUP_WINDOW_SECS).mul_f64(time_scale);
+            Duration::from_secs(adapters::settings::FIFO_DEDUP_WINDOW_SECS).mul_f64(time_scale);
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
@@ -563,7 +566,7 @@ impl OrderQueue for EmbeddedOrderQueue {
             group_id: Some(order.group_id.clone()),
             dedup_id: Some(order.dedup_id.clone()),
             message_attributes: HashMap::from([(
-                shared::ports::CORRELATION_ID_ATTRIBUTE.to_owned(),
+                adapters::ports::CORRELATION_ID_ATTRIBUTE.to_owned(),
                 order.message.correlation_id.as_str().to_owned(),
             )]),
         };

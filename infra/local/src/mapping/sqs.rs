@@ -14,9 +14,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use adapters::settings::WORKER_BATCH_SIZE;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage, SqsMessageAttribute};
 use lambda_runtime::LambdaEvent;
-use shared::settings::WORKER_BATCH_SIZE;
 use tokio::sync::watch;
 
 use crate::backend::{QueueService, ReceivedMessage};

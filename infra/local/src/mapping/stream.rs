@@ -53,11 +53,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use lambda_runtime::LambdaEvent;
-use shared::settings::{
+use adapters::settings::{
     NOTIFIER_BATCH_SIZE, NOTIFIER_BISECT_ON_ERROR, NOTIFIER_FILTER_EVENT_NAMES,
 };
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use lambda_runtime::LambdaEvent;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
@@ -548,7 +548,7 @@ impl StreamMapping {
         let body = self.failure_record(records, condition, invoke_count, &shard_id);
         Counters::add(&self.counters.notifier_dead_records, records.len() as u64);
         for r in records {
-            let order_id = match r.change.keys.get(shared::record::KEY_ATTRIBUTE) {
+            let order_id = match r.change.keys.get(adapters::record::KEY_ATTRIBUTE) {
                 Some(serde_dynamo::AttributeValue::S(id)) => id.as_str(),
                 _ => "",
             };
@@ -691,16 +691,17 @@ mod tests {
 mod checkpoint_tests {
     use std::sync::atomic::{AtomicU32, Ordering};
 
+    use adapters::ports::{EventPublisher, PortError};
+    use adapters::record::StoredOrder;
     use async_trait::async_trait;
+    use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
+    use orders_domain::domain::OrderRequest;
     use serde_dynamo::AttributeValue;
-    use shared::contract::{CorrelationId, OrderCreated, OrderMessage};
-    use shared::domain::OrderRequest;
-    use shared::ports::{EventPublisher, PortError};
-    use shared::record::StoredOrder;
 
     use super::*;
     use crate::backend::{BackendResult, QueueSpec, TableService};
     use crate::embedded::Embedded;
+    use adapters::record::ItemMapping;
 
     /// The embedded stream, recording every checkpoint it is told.
     struct Recording {

@@ -4,10 +4,10 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
+use adapters::ports::{OrderQueue, OutgoingOrder, QueueError};
 use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderValue, Method};
 use serde_json::{Value, json};
-use shared::ports::{OrderQueue, OutgoingOrder, QueueError};
 
 use super::*;
 

@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use adapters::memory::{Fault, MemoryQueue};
+use adapters::telemetry::LogCapture;
 use http::HeaderValue;
-use shared::memory::{Fault, MemoryQueue};
-use shared::telemetry::LogCapture;
 
 use super::*;
 use crate::config::GroupStrategy;
@@ -625,7 +625,7 @@ async fn given_a_null_currency_with_unit_prices_then_422_not_an_accepted_poison_
 #[tokio::test]
 async fn given_a_long_unknown_field_name_then_the_log_names_a_placeholder_not_the_text() {
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
     let (_queue, deps) = memory_deps();
     let mut body: Value = serde_json::from_str(LEGACY_BODY).unwrap();
     let field = format!("Harry Kane lives at {}", "x".repeat(5000));
@@ -660,7 +660,7 @@ async fn given_the_queue_rejects_then_an_opaque_500() {
 #[tokio::test]
 async fn given_accepted_rejected_and_failed_requests_then_logs_carry_ids_but_no_personal_data() {
     let capture = LogCapture::default();
-    let _guard = tracing::subscriber::set_default(capture.subscriber());
+    let _guard = capture.set_default();
     let (queue, deps) = memory_deps();
 
     send(&deps, event(V1_LEGACY)).await;

@@ -7,9 +7,9 @@
 
 use async_trait::async_trait;
 
-use crate::contract::{OrderCreated, OrderMessage};
-use crate::domain::ContentHash;
 use crate::record::StoredOrder;
+use orders_domain::contract::{OrderCreated, OrderMessage};
+use orders_domain::domain::ContentHash;
 
 /// A boxed error from an adapter, kept as a source for the log.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -11,12 +11,12 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
 
-use crate::contract::OrderCreated;
 use crate::ports::{
     DeadLetter, DeadLetterQueue, EventPublisher, OrderQueue, OrderStore, OutgoingOrder, PortError,
     PutOutcome, QueueError,
 };
 use crate::record::StoredOrder;
+use orders_domain::contract::OrderCreated;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A test that panicked while holding the lock must not hide the data.

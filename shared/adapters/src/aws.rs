@@ -4,6 +4,7 @@
 //! Each adapter owns its wire mapping and classifies SDK errors into transient
 //! (retry) and permanent (stop) so the handlers never inspect SDK types.
 
+use crate::record::ItemMapping;
 use std::collections::HashMap;
 
 use async_trait::async_trait;
@@ -11,13 +12,13 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailur
 use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
-use crate::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
-use crate::domain::ContentHash;
 use crate::ports::{
     BoxError, CORRELATION_ID_ATTRIBUTE, DeadLetter, DeadLetterQueue, EventPublisher, OrderQueue,
     OrderStore, OutgoingOrder, PortError, PutOutcome, QueueError,
 };
 use crate::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
+use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
+use orders_domain::domain::ContentHash;
 
 /// Loads the SDK configuration from the environment (region, credentials,
 /// `AWS_ENDPOINT_URL`). Resolves nothing over the network: credentials are

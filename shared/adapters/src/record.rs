@@ -1,0 +1,94 @@
+//! The DynamoDB item of an order, mapped with `serde_dynamo`: the stored-order
+//! model of `orders_domain::record`, re-exported here, and [`ItemMapping`],
+//! the one mapping every adapter uses (SDK `AttributeValue` maps, stream
+//! images).
+
+pub use orders_domain::record::*;
+
+/// An item image could not be read as an order.
+#[derive(Debug, thiserror::Error)]
+#[error("item is not a valid order")]
+pub struct RecordError(#[source] pub serde_dynamo::Error);
+
+/// Maps a [`StoredOrder`] to and from DynamoDB items.
+pub trait ItemMapping: Sized {
+    /// Maps to any `serde_dynamo` item type (SDK `AttributeValue` maps, stream images).
+    fn to_item<I: From<serde_dynamo::Item>>(&self) -> Result<I, RecordError>;
+    /// Reads any `serde_dynamo` item type back, re-validating every field.
+    fn from_item<I: Into<serde_dynamo::Item>>(item: I) -> Result<Self, RecordError>;
+}
+
+impl ItemMapping for StoredOrder {
+    fn to_item<I: From<serde_dynamo::Item>>(&self) -> Result<I, RecordError> {
+        serde_dynamo::to_item(self).map_err(RecordError)
+    }
+
+    fn from_item<I: Into<serde_dynamo::Item>>(item: I) -> Result<Self, RecordError> {
+        serde_dynamo::from_item(item).map_err(RecordError)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orders_domain::contract::{CorrelationId, OrderMessage};
+    use orders_domain::domain::OrderRequest;
+    use serde_dynamo::AttributeValue;
+    use serde_json::json;
+
+    fn stored() -> StoredOrder {
+        let req = OrderRequest::from_json(&json!({"orderID":"23214","customerName":"Harry Kane","currency":"EUR","items":[{"itemId":"item456","quantity":22,"unitPrice":150}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"})).unwrap();
+        let msg = OrderMessage::new(
+            req.order_id.unwrap(),
+            CorrelationId::parse("c-1").unwrap(),
+            time::macros::datetime!(2026-11-24 10:00 UTC),
+            req.order,
+        );
+        StoredOrder::from_message(&msg, time::macros::datetime!(2026-11-24 10:00:01 UTC))
+    }
+
+    #[test]
+    fn items_are_a_native_list_of_maps_at_the_top_level() {
+        let item: serde_dynamo::Item = stored().to_item().unwrap();
+        assert_eq!(
+            item.get(KEY_ATTRIBUTE),
+            Some(&AttributeValue::S("23214".into()))
+        );
+        assert_eq!(
+            item.get("status"),
+            Some(&AttributeValue::S("CREATED".into()))
+        );
+        assert!(matches!(
+            item.get(HASH_ATTRIBUTE),
+            Some(AttributeValue::S(_))
+        ));
+        let Some(AttributeValue::L(items)) = item.get("items") else {
+            panic!("items is not a list: {:?}", item.get("items"));
+        };
+        let AttributeValue::M(first) = &items[0] else {
+            panic!("item is not a map");
+        };
+        assert_eq!(first.get("quantity"), Some(&AttributeValue::N("22".into())));
+        assert_eq!(
+            first.get("unitPrice"),
+            Some(&AttributeValue::N("150".into()))
+        );
+    }
+
+    #[test]
+    fn round_trips_through_sdk_and_stream_item_types() {
+        let s = stored();
+        let sdk: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            s.to_item().unwrap();
+        assert_eq!(StoredOrder::from_item(sdk).unwrap(), s);
+        let image: serde_dynamo::Item = s.to_item().unwrap();
+        assert_eq!(StoredOrder::from_item(image).unwrap(), s);
+    }
+
+    #[test]
+    fn a_tampered_item_is_rejected() {
+        let mut item: serde_dynamo::Item = stored().to_item().unwrap();
+        item.insert("items".into(), AttributeValue::L(vec![]));
+        assert!(StoredOrder::from_item(item).is_err());
+    }
+}
