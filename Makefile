@@ -9,7 +9,7 @@ CARGO ?= cargo
 export SAM_CLI_TELEMETRY := 0
 export MOTO_SERVER := $(CURDIR)/$(VENV)/moto/bin/moto_server
 
-.PHONY: chaos run test fmt-check clippy unit infra-check api-fuzz venvs package clean-venv
+.PHONY: chaos run test fmt-check clippy machete unit infra-check api-fuzz venvs package clean-venv
 
 ## make run: the whole pipeline on this machine (no AWS account, no Docker).
 run:
@@ -21,13 +21,27 @@ chaos:
 	RUST_LOG=$${RUST_LOG:-off} $(CARGO) run -q -p orders-local -- chaos $(ARGS)
 
 ## make test: formatting, lints, every test (unit, contract, moto, local e2e), the template checks and the API fuzzing.
-test: venvs fmt-check clippy unit infra-check api-fuzz
+test: venvs fmt-check clippy machete unit infra-check api-fuzz
 
 fmt-check:
 	$(CARGO) fmt --all --check
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## make machete: unused dependencies of every workspace crate (cargo-machete,
+## pinned, installed into the project's .tools/ on first use). A false positive
+## goes in the crate's [package.metadata.cargo-machete] ignored = [...], with why.
+MACHETE_VERSION := 0.9.2
+TOOLS := .tools
+
+machete: $(TOOLS)/.cargo-machete-$(MACHETE_VERSION)
+	$(TOOLS)/bin/cargo-machete
+
+# The stamp names the version, so changing the pin installs the new one.
+$(TOOLS)/.cargo-machete-%:
+	$(CARGO) install --locked --quiet --root $(TOOLS) --version $* cargo-machete
+	touch $@
 
 unit: $(VENV)/moto/.installed
 	$(CARGO) test --workspace

@@ -197,8 +197,11 @@ async fn get_item(
         .item
 }
 
+/// The outcomes (created, duplicate, conflict) are the store port's contract,
+/// run against every store in `ports_contract.rs`; this pins the item the
+/// DynamoDB adapter writes.
 #[tokio::test]
-async fn dynamo_order_store_tells_created_duplicate_and_conflict_and_never_overwrites() {
+async fn dynamo_order_store_writes_the_order_as_a_native_item() {
     let moto = require_moto!();
     let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config());
     let table = unique_name("adapters-orders");
@@ -206,24 +209,15 @@ async fn dynamo_order_store_tells_created_duplicate_and_conflict_and_never_overw
     let store = DynamoOrderStore::new(dynamo.clone(), &table);
 
     let original = stored_order(&order_message("23214", "Harry Kane", 22));
-    let same = stored_order(&order_message("23214", "Harry Kane", 22));
     let other = stored_order(&order_message("23214", "Son Heung-min", 7));
-
     assert_eq!(
         store.put_if_absent(&original).await.unwrap(),
         PutOutcome::Created
     );
-    // Same content (timestamps differ, the hash does not): a duplicate.
-    assert_eq!(
-        store.put_if_absent(&same).await.unwrap(),
-        PutOutcome::Duplicate
-    );
-    assert_eq!(
+    assert!(matches!(
         store.put_if_absent(&other).await.unwrap(),
-        PutOutcome::Conflict {
-            existing: original.content_hash.clone()
-        }
-    );
+        PutOutcome::Conflict { .. }
+    ));
 
     // The conflicting put wrote nothing: the original is intact.
     let item = get_item(&dynamo, &table, "23214").await.unwrap();

@@ -20,7 +20,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 use orders_tests::local::LocalPipeline;
-use orders_tests::{LEGACY_BODY, MotoServer, require_moto};
+use orders_tests::services::drain;
+use orders_tests::{LEGACY_BODY, MotoServer, MotoStack, require_moto};
 use orders_tests::{queue_attribute, string_attribute};
 
 /// How long a stage may take: with the time scale, redrive after
@@ -29,92 +30,48 @@ const WITHIN: Duration = Duration::from_secs(90);
 
 const EMAIL: &str = "orders-team@example.com";
 
+/// One runner over moto, with its own name prefix.
 struct Run {
     pipeline: LocalPipeline,
-    prefix: String,
-    sqs: aws_sdk_sqs::Client,
-    sns: aws_sdk_sns::Client,
-    dynamo: aws_sdk_dynamodb::Client,
+    stack: MotoStack,
 }
 
 impl Run {
-    fn start(moto: &MotoServer) -> Self {
-        let prefix = format!("e2e{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
-        let pipeline = LocalPipeline::start(
-            &[
-                "--endpoint-url",
-                moto.endpoint(),
-                "--region",
-                orders_tests::REGION,
-                "--name-prefix",
-                &prefix,
+    async fn start(moto: &MotoServer) -> Self {
+        let stack = MotoStack::new(moto, "e2e");
+        let pipeline = stack
+            .start(&[
                 "--time-scale",
                 "0.02",
                 "--email",
                 EMAIL,
                 "--drain-timeout",
                 "1",
-            ],
-            &[
-                ("AWS_ACCESS_KEY_ID", "testing"),
-                ("AWS_SECRET_ACCESS_KEY", "testing"),
-            ],
-        );
-        let config = moto.sdk_config();
-        Self {
-            pipeline,
-            prefix,
-            sqs: aws_sdk_sqs::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            dynamo: aws_sdk_dynamodb::Client::new(&config),
-        }
-    }
-
-    fn name(&self, suffix: &str) -> String {
-        format!("{}{suffix}", self.prefix)
-    }
-
-    async fn queue_url(&self, suffix: &str) -> String {
-        self.sqs
-            .get_queue_url()
-            .queue_name(self.name(suffix))
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap()
-    }
-
-    async fn topic_arn(&self) -> String {
-        // CreateTopic is idempotent: it returns the pipeline's topic.
-        self.sns
-            .create_topic()
-            .name(self.name("order-events"))
-            .send()
-            .await
-            .unwrap()
-            .topic_arn
-            .unwrap()
+            ])
+            .await;
+        Self { pipeline, stack }
     }
 
     /// A standard queue of this run subscribed to the topic (raw delivery,
     /// filter on `eventType`).
     async fn subscribe_raw_queue(&self) -> String {
         let url = self
+            .stack
             .sqs
             .create_queue()
-            .queue_name(self.name("test-events"))
+            .queue_name(self.stack.name("test-events"))
             .send()
             .await
             .unwrap()
             .queue_url
             .unwrap();
-        let arn = queue_attribute(&self.sqs, &url, QueueAttributeName::QueueArn)
+        let arn = queue_attribute(&self.stack.sqs, &url, QueueAttributeName::QueueArn)
             .await
             .unwrap();
-        self.sns
+        self.stack
+            .sns
             .subscribe()
-            .topic_arn(self.topic_arn().await)
+            .topic_arn(self.stack.topic_arn().await)
             .protocol("sqs")
             .endpoint(arn)
             .attributes("RawMessageDelivery", "true")
@@ -127,31 +84,7 @@ impl Run {
 
     /// Receives (and deletes) until `want` messages arrived or [`WITHIN`] passed.
     async fn drain(&self, url: &str, want: usize) -> Vec<aws_sdk_sqs::types::Message> {
-        let deadline = Instant::now() + WITHIN;
-        let mut got = Vec::new();
-        while got.len() < want && Instant::now() < deadline {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .message_system_attribute_names(MessageSystemAttributeName::All)
-                .message_attribute_names("All")
-                .send()
-                .await
-                .unwrap();
-            for m in out.messages.unwrap_or_default() {
-                self.sqs
-                    .delete_message()
-                    .queue_url(url)
-                    .receipt_handle(m.receipt_handle().unwrap())
-                    .send()
-                    .await
-                    .unwrap();
-                got.push(m);
-            }
-        }
+        let got = drain(&self.stack.sqs, url, want, WITHIN).await;
         assert_eq!(
             got.len(),
             want,
@@ -166,9 +99,10 @@ impl Run {
         let deadline = Instant::now() + WITHIN;
         loop {
             let item = self
+                .stack
                 .dynamo
                 .get_item()
-                .table_name(self.name("orders"))
+                .table_name(self.stack.name("orders"))
                 .key(KEY_ATTRIBUTE, AttributeValue::S(order_id.to_owned()))
                 .consistent_read(true)
                 .send()
@@ -191,7 +125,7 @@ impl Run {
 #[tokio::test]
 async fn legacy_post_is_stored_as_native_item_and_announced_on_the_topic() {
     let moto = require_moto!();
-    let run = Run::start(moto);
+    let run = Run::start(moto).await;
     let raw_events = run.subscribe_raw_queue().await;
 
     // Given the old system's body, posted as is
@@ -241,7 +175,7 @@ async fn legacy_post_is_stored_as_native_item_and_announced_on_the_topic() {
 
     // And the pipeline's own events queue (enveloped delivery) has the same
     // event, with the attributes in the envelope
-    let events_queue = run.queue_url("order-events-queue").await;
+    let events_queue = run.stack.queue_url("order-events-queue").await;
     let got = run.drain(&events_queue, 1).await;
     let envelope: serde_json::Value = serde_json::from_str(got[0].body().unwrap()).unwrap();
     let enveloped: OrderCreated =
@@ -258,7 +192,7 @@ async fn legacy_post_is_stored_as_native_item_and_announced_on_the_topic() {
     // state (`/moto-api/data.json`) shows the e-mail subscription and the
     // published MessageStructure=json document, whose `email` key is what SNS
     // delivers to the e-mail protocol.
-    let topic_arn = run.topic_arn().await;
+    let topic_arn = run.stack.topic_arn().await;
     let state: serde_json::Value = reqwest::get(format!("{}/moto-api/data.json", moto.endpoint()))
         .await
         .unwrap()
@@ -301,12 +235,13 @@ async fn legacy_post_is_stored_as_native_item_and_announced_on_the_topic() {
 #[tokio::test]
 async fn a_poison_message_reaches_the_worker_dlq_at_once_with_its_reason() {
     let moto = require_moto!();
-    let run = Run::start(moto);
-    let orders = run.queue_url("orders.fifo").await;
-    let dlq = run.queue_url("orders-dlq.fifo").await;
+    let run = Run::start(moto).await;
+    let orders = run.stack.queue_url("orders.fifo").await;
+    let dlq = run.stack.queue_url("orders-dlq.fifo").await;
 
     // Given a message no worker can read, on the orders queue
-    run.sqs
+    run.stack
+        .sqs
         .send_message()
         .queue_url(&orders)
         .message_body(r#"{"schemaVersion":1,"orderId":"poison"}"#)
@@ -346,13 +281,14 @@ async fn a_poison_message_reaches_the_worker_dlq_at_once_with_its_reason() {
 #[tokio::test]
 async fn an_unreadable_stream_record_reaches_the_notifier_dlq_with_its_position_only() {
     let moto = require_moto!();
-    let run = Run::start(moto);
-    let on_failure = run.queue_url("notifier-on-failure").await;
+    let run = Run::start(moto).await;
+    let on_failure = run.stack.queue_url("notifier-on-failure").await;
 
     // Given an INSERT whose image is not an order (written around the worker)
-    run.dynamo
+    run.stack
+        .dynamo
         .put_item()
-        .table_name(run.name("orders"))
+        .table_name(run.stack.name("orders"))
         .item(KEY_ATTRIBUTE, AttributeValue::S("not-an-order".into()))
         .item("status", AttributeValue::S("CREATED".into()))
         .item("items", AttributeValue::S("garbage".into()))
@@ -373,11 +309,11 @@ async fn an_unreadable_stream_record_reaches_the_notifier_dlq_with_its_position_
     assert!(
         info["streamArn"]
             .as_str()
-            .is_some_and(|arn| arn.contains(&run.name("orders"))),
+            .is_some_and(|arn| arn.contains(&run.stack.name("orders"))),
         "{record:#}"
     );
     assert_eq!(record["reason"], "poison", "{record:#}");
-    assert_eq!(record["table"], run.name("orders"), "{record:#}");
+    assert_eq!(record["table"], run.stack.name("orders"), "{record:#}");
     assert_eq!(record["keys"]["orderId"], "not-an-order", "{record:#}");
     assert_eq!(
         string_attribute(&got[0], DEAD_LETTER_REASON_ATTRIBUTE).as_deref(),
@@ -388,12 +324,13 @@ async fn an_unreadable_stream_record_reaches_the_notifier_dlq_with_its_position_
 #[tokio::test]
 async fn the_notifier_dlq_is_replayed_from_the_stream_once_the_topic_is_back() {
     let moto = require_moto!();
-    let run = Run::start(moto);
-    let on_failure = run.queue_url("notifier-on-failure").await;
+    let run = Run::start(moto).await;
+    let on_failure = run.stack.queue_url("notifier-on-failure").await;
 
     // Given the topic is gone, so every publish fails
-    let topic = run.topic_arn().await;
-    run.sns
+    let topic = run.stack.topic_arn().await;
+    run.stack
+        .sns
         .delete_topic()
         .topic_arn(&topic)
         .send()
@@ -415,7 +352,7 @@ async fn the_notifier_dlq_is_replayed_from_the_stream_once_the_topic_is_back() {
     let deadline = Instant::now() + WITHIN;
     loop {
         let visible = queue_attribute(
-            &run.sqs,
+            &run.stack.sqs,
             &on_failure,
             QueueAttributeName::ApproximateNumberOfMessages,
         )
@@ -434,7 +371,7 @@ async fn the_notifier_dlq_is_replayed_from_the_stream_once_the_topic_is_back() {
 
     // And the topic is back (same name, same ARN) with a subscriber
     let raw_events = run.subscribe_raw_queue().await;
-    assert_eq!(run.topic_arn().await, topic);
+    assert_eq!(run.stack.topic_arn().await, topic);
 
     // Then the replay command reads the record's range from the stream
     // (every shard, from its trim horizon), publishes it and deletes the DLQ
@@ -449,7 +386,7 @@ async fn the_notifier_dlq_is_replayed_from_the_stream_once_the_topic_is_back() {
             "--dlq-url",
             &on_failure,
             "--table",
-            &run.name("orders"),
+            &run.stack.name("orders"),
             "--topic-arn",
             &topic,
         ])
@@ -474,6 +411,7 @@ async fn the_notifier_dlq_is_replayed_from_the_stream_once_the_topic_is_back() {
     let event: OrderCreated = serde_json::from_str(got[0].body().unwrap()).unwrap();
     assert_eq!(event.order_id.as_str(), "23214");
     let left = run
+        .stack
         .sqs
         .receive_message()
         .queue_url(&on_failure)

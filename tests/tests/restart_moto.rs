@@ -23,7 +23,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use orders_local::backend::QueueSpec;
 use orders_tests::local::LocalPipeline;
-use orders_tests::{MotoServer, queue_attribute, require_moto, services};
+use orders_tests::services::ReceiveAndDelete;
+use orders_tests::{MotoServer, MotoStack, queue_attribute, require_moto, services};
 
 /// Bound of each stage (all orders accepted; all stored and announced):
 /// generous, since moto answers one call at a time and the notifier
@@ -42,43 +43,25 @@ fn report(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
-/// One runner's arguments and the clients to check what it left behind.
+/// One runner's name prefix and arguments, and the clients to check what it
+/// left behind.
 struct Runs {
-    endpoint: String,
-    prefix: String,
+    stack: MotoStack,
     email: Option<&'static str>,
-    sqs: aws_sdk_sqs::Client,
-    sns: aws_sdk_sns::Client,
-    dynamo: aws_sdk_dynamodb::Client,
 }
 
 impl Runs {
     fn new(moto: &MotoServer, email: Option<&'static str>) -> Self {
-        let config = moto.sdk_config();
         Self {
-            endpoint: moto.endpoint().to_owned(),
-            prefix: format!("rst{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+            stack: MotoStack::new(moto, "rst"),
             email,
-            sqs: aws_sdk_sqs::Client::new(&config),
-            sns: aws_sdk_sns::Client::new(&config),
-            dynamo: aws_sdk_dynamodb::Client::new(&config),
         }
-    }
-
-    fn name(&self, suffix: &str) -> String {
-        format!("{}{suffix}", self.prefix)
     }
 
     /// Starts `orders-local` over moto with this prefix (blocking work on
     /// a blocking thread: the clients keep running meanwhile).
     async fn start(&self) -> LocalPipeline {
         let mut args = vec![
-            "--endpoint-url".to_owned(),
-            self.endpoint.clone(),
-            "--region".to_owned(),
-            orders_tests::REGION.to_owned(),
-            "--name-prefix".to_owned(),
-            self.prefix.clone(),
             // Visibility timeout 60 s → 6 s: the batches a kill leaves in
             // flight come back soon. Not shorter: a message that becomes
             // visible while a worker still holds it is received by another
@@ -86,49 +69,15 @@ impl Runs {
             // racing a delete on its snapshot of the queue) can then keep
             // its message group "pending" for good, stalling that customer's
             // later orders; AWS has no such state.
-            "--time-scale".to_owned(),
-            "0.1".to_owned(),
-            "--drain-timeout".to_owned(),
-            "1".to_owned(),
+            "--time-scale",
+            "0.1",
+            "--drain-timeout",
+            "1",
         ];
         if let Some(email) = self.email {
-            args.extend(["--email".to_owned(), email.to_owned()]);
+            args.extend(["--email", email]);
         }
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            LocalPipeline::start(
-                &args,
-                &[
-                    ("AWS_ACCESS_KEY_ID", "testing"),
-                    ("AWS_SECRET_ACCESS_KEY", "testing"),
-                ],
-            )
-        })
-        .await
-        .unwrap()
-    }
-
-    async fn queue_url(&self, suffix: &str) -> String {
-        self.sqs
-            .get_queue_url()
-            .queue_name(self.name(suffix))
-            .send()
-            .await
-            .unwrap()
-            .queue_url
-            .unwrap()
-    }
-
-    async fn topic_arn(&self) -> String {
-        // CreateTopic is idempotent: it returns the pipeline's topic.
-        self.sns
-            .create_topic()
-            .name(self.name("order-events"))
-            .send()
-            .await
-            .unwrap()
-            .topic_arn
-            .unwrap()
+        self.stack.start(&args).await
     }
 
     /// Every item of the orders table, by order id (a consistent scan).
@@ -137,9 +86,10 @@ impl Runs {
         let mut start = None;
         loop {
             let page = self
+                .stack
                 .dynamo
                 .scan()
-                .table_name(self.name("orders"))
+                .table_name(self.stack.name("orders"))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
@@ -157,16 +107,7 @@ impl Runs {
     /// what arrived; adds each event's `orderId` to `counts`. Returns how
     /// many arrived.
     async fn receive_events(&self, url: &str, counts: &mut BTreeMap<String, u32>) -> usize {
-        let out = self
-            .sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .send()
-            .await
-            .unwrap();
-        let messages = out.messages.unwrap_or_default();
+        let messages = self.stack.sqs.receive_and_delete(url).await;
         for m in &messages {
             // Enveloped delivery: the event is the envelope's `Message`.
             let envelope: serde_json::Value = serde_json::from_str(m.body().unwrap()).unwrap();
@@ -174,13 +115,6 @@ impl Runs {
                 serde_json::from_str(envelope["Message"].as_str().unwrap()).unwrap();
             let id = event["orderId"].as_str().unwrap().to_owned();
             *counts.entry(id).or_default() += 1;
-            self.sqs
-                .delete_message()
-                .queue_url(url)
-                .receipt_handle(m.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
         }
         messages.len()
     }
@@ -340,7 +274,7 @@ async fn kill_9_while_clients_post_loses_nothing_and_announces_again_at_most_a_b
 
     // Then, once it has drained: every order a client got a 2xx for is
     // stored once, as sent, and announced at least once
-    let events = runs.queue_url("order-events-queue").await;
+    let events = runs.stack.queue_url("order-events-queue").await;
     let mut counts = BTreeMap::new();
     let deadline = Instant::now() + WITHIN;
     while ok.iter().any(|&i| !counts.contains_key(&order_id(i))) {
@@ -354,10 +288,11 @@ async fn kill_9_while_clients_post_loses_nothing_and_announces_again_at_most_a_b
                 ok.len(),
                 runs.scan().await.len(),
                 status(&pipeline).await,
-                runs.dynamo
+                runs.stack
+                    .dynamo
                     .scan()
                     .table_name(orders_local::pipeline::checkpoint_table(
-                        &runs.name("orders")
+                        &runs.stack.name("orders")
                     ))
                     .send()
                     .await
@@ -440,7 +375,7 @@ async fn a_restart_with_nothing_new_announces_nothing_again_and_subscribes_nothi
     for i in 0..5 {
         post(first.url.clone(), i).await;
     }
-    let events = runs.queue_url("order-events-queue").await;
+    let events = runs.stack.queue_url("order-events-queue").await;
     let mut counts = BTreeMap::new();
     let deadline = Instant::now() + WITHIN;
     while counts.len() < 5 {
@@ -490,8 +425,9 @@ async fn a_restart_with_nothing_new_announces_nothing_again_and_subscribes_nothi
     assert_eq!(stages["notified"], 1, "records notified after the restart");
 
     // And the restart reused the subscriptions instead of adding its own
-    let topic = runs.topic_arn().await;
+    let topic = runs.stack.topic_arn().await;
     let subscriptions = runs
+        .stack
         .sns
         .list_subscriptions_by_topic()
         .topic_arn(&topic)
@@ -511,9 +447,10 @@ async fn a_restart_with_nothing_new_announces_nothing_again_and_subscribes_nothi
 
     // And the checkpoint is kept in the endpoint, for the table's stream
     let stream_arn = runs
+        .stack
         .dynamo
         .describe_table()
-        .table_name(runs.name("orders"))
+        .table_name(runs.stack.name("orders"))
         .send()
         .await
         .unwrap()
@@ -522,10 +459,11 @@ async fn a_restart_with_nothing_new_announces_nothing_again_and_subscribes_nothi
         .latest_stream_arn
         .unwrap();
     let checkpoints = runs
+        .stack
         .dynamo
         .scan()
         .table_name(orders_local::pipeline::checkpoint_table(
-            &runs.name("orders"),
+            &runs.stack.name("orders"),
         ))
         .send()
         .await

@@ -23,7 +23,7 @@ pub enum IntakeError {
     /// The body was not declared as `application/json`.
     #[error("unsupported content type")]
     UnsupportedMediaType,
-    /// The body is larger than [`crate::MAX_BODY_BYTES`].
+    /// The body is larger than [`crate::wire::MAX_BODY_BYTES`].
     #[error("request body too large")]
     PayloadTooLarge,
     /// The body is not UTF-8.
@@ -93,7 +93,7 @@ impl IntakeError {
                 "Payload too large",
                 format!(
                     "the request body must be at most {} bytes",
-                    crate::MAX_BODY_BYTES
+                    crate::wire::MAX_BODY_BYTES
                 ),
             ),
             Self::NotUtf8(_) => Problem::new(

@@ -7,7 +7,7 @@
 //! half-sent.
 
 use adapters::ports::OutgoingOrder;
-use http::header::{self, HeaderName};
+use http::header;
 use http::{Method, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -20,24 +20,11 @@ use tracing::{Span, error, info, instrument};
 use crate::config::Deps;
 use crate::error::IntakeError;
 use crate::problem::{Issue, json_response};
+use crate::wire::{
+    ACCEPTED_STATUS, CORRELATION_ID_HEADER, IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_NAME,
+    MAX_BODY_BYTES,
+};
 use adapters::telemetry::ErrorChain;
-
-/// Largest accepted request body, in bytes (64 KiB): far above any real order
-/// (100 items), far below what would slow the function down.
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
-
-/// Request and response header carrying the correlation id.
-pub const CORRELATION_ID_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
-
-/// Request header carrying the client's idempotency key when the body has no
-/// `orderID`.
-pub const IDEMPOTENCY_KEY_HEADER: HeaderName = HeaderName::from_static("idempotency-key");
-
-/// The header's name as clients spell it, used in problem bodies.
-const IDEMPOTENCY_KEY_NAME: &str = "Idempotency-Key";
-
-/// Value of `status` in the 202 answer.
-pub const ACCEPTED_STATUS: &str = "ACCEPTED";
 
 /// Handles one API Gateway request (REST v1 or HTTP API v2).
 ///

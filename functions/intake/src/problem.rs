@@ -185,7 +185,7 @@ pub fn json_response(
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     // A correlation id is visible ASCII by construction, so this always holds.
     if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
-        headers.insert(crate::handler::CORRELATION_ID_HEADER, value);
+        headers.insert(crate::wire::CORRELATION_ID_HEADER, value);
     }
     response
 }

@@ -6,13 +6,21 @@
 //! ([`crate::openapi`]); anything else is a 404 problem.
 
 use std::net::SocketAddr;
+use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aws_lambda_events::apigw::{
+    ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
+    ApiGatewayV2httpRequestContextHttpDescription,
+};
+use aws_lambda_events::query_map::QueryMap;
 use axum::body::Body as AxumBody;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, Method, Request, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use lambda_http::RequestExt;
 use time::OffsetDateTime;
 
@@ -32,7 +40,7 @@ pub struct Gateway {
     /// Shared counters.
     pub counters: Arc<Counters>,
     /// Answers `GET /_local/status`.
-    pub pipeline: Arc<crate::pipeline::Shared>,
+    pub pipeline: Arc<crate::state::Shared>,
 }
 
 fn json_response(status: StatusCode, content_type: &'static str, body: String) -> Response {
@@ -58,7 +66,10 @@ fn not_found(method: &Method, path: &str) -> Response {
     )
 }
 
-/// The HTTP API (payload format 2.0) event for one request.
+/// The HTTP API (payload format 2.0) event for one request, as API Gateway
+/// builds it: repeated headers joined with commas, cookies apart,
+/// `rawQueryString` as sent and `queryStringParameters` percent-decoded, a
+/// body that is not UTF-8 base64-encoded with `isBase64Encoded`.
 pub fn http_api_event(
     method: &Method,
     uri: &Uri,
@@ -66,8 +77,8 @@ pub fn http_api_event(
     body: &[u8],
     source_ip: &str,
     request_id: &str,
-) -> serde_json::Value {
-    let mut joined: std::collections::BTreeMap<String, String> = Default::default();
+) -> ApiGatewayV2httpRequest {
+    let mut joined: Vec<(HeaderName, String)> = Vec::new();
     let mut cookies = Vec::new();
     for (name, value) in headers {
         let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
@@ -76,92 +87,81 @@ pub fn http_api_event(
             continue;
         }
         // API Gateway joins repeated headers with commas and lowercases names.
-        joined
-            .entry(name.as_str().to_owned())
-            .and_modify(|v| {
+        match joined.iter_mut().find(|(n, _)| n == name) {
+            Some((_, v)) => {
                 v.push(',');
                 v.push_str(&value);
-            })
-            .or_insert(value);
+            }
+            None => joined.push((name.clone(), value)),
+        }
+    }
+    let mut event_headers = HeaderMap::new();
+    for (name, value) in joined {
+        // Cannot fail: the value is made of valid header values, commas and
+        // (for bytes that were not UTF-8) U+FFFD, all bytes a header allows.
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            event_headers.insert(name, value);
+        }
     }
     let query = uri.query().unwrap_or_default();
-    let mut params: std::collections::BTreeMap<String, String> = Default::default();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        params
-            .entry(k.to_owned())
-            .and_modify(|old| {
-                old.push(',');
-                old.push_str(v);
-            })
-            .or_insert_with(|| v.to_owned());
-    }
+    // Decoded as `application/x-www-form-urlencoded` (percent escapes, `+`
+    // as a space); repeated names keep every value, which the event carries
+    // joined with commas as API Gateway sends them.
+    let params = QueryMap::from_str(query).unwrap_or_default();
     let now = OffsetDateTime::now_utc();
     let time_format = time::macros::format_description!(
         "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
     );
-    let (body, base64) = match std::str::from_utf8(body) {
+    let (body, is_base64_encoded) = match std::str::from_utf8(body) {
         Ok(text) => (text.to_owned(), false),
-        Err(_) => (base64_encode(body), true),
+        Err(_) => (BASE64.encode(body), true),
     };
     let route_key = format!("{method} {}", uri.path());
-    let mut event = serde_json::json!({
-        "version": "2.0",
-        "routeKey": route_key,
-        "rawPath": uri.path(),
-        "rawQueryString": query,
-        "headers": joined,
-        "requestContext": {
-            "accountId": crate::arn::EMBEDDED_ACCOUNT,
-            "apiId": "local",
-            "domainName": headers.get(http::header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1"),
-            "domainPrefix": "local",
-            "http": {
-                "method": method.as_str(),
-                "path": uri.path(),
-                "protocol": "HTTP/1.1",
-                "sourceIp": source_ip,
-                "userAgent": headers.get(http::header::USER_AGENT).and_then(|h| h.to_str().ok()).unwrap_or(""),
-            },
-            "requestId": request_id,
-            "routeKey": route_key,
-            "stage": "$default",
-            "time": now.format(&time_format).unwrap_or_default(),
-            "timeEpoch": now.unix_timestamp_nanos() / 1_000_000,
-        },
-        "isBase64Encoded": base64,
-    });
-    if !body.is_empty() {
-        event["body"] = serde_json::Value::String(body);
-    }
-    if !cookies.is_empty() {
-        event["cookies"] = serde_json::json!(cookies);
-    }
-    if !params.is_empty() {
-        event["queryStringParameters"] = serde_json::json!(params);
-    }
-    event
-}
+    let header_text = |name| {
+        headers
+            .get(name)
+            .and_then(|h: &HeaderValue| h.to_str().ok())
+    };
 
-fn base64_encode(bytes: &[u8]) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(TABLE[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
+    http.method = method.clone();
+    http.path = Some(uri.path().to_owned());
+    http.protocol = Some("HTTP/1.1".to_owned());
+    http.source_ip = Some(source_ip.to_owned());
+    http.user_agent = Some(
+        header_text(http::header::USER_AGENT)
+            .unwrap_or("")
+            .to_owned(),
+    );
+
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.account_id = Some(crate::arn::EMBEDDED_ACCOUNT.to_owned());
+    context.apiid = Some("local".to_owned());
+    context.domain_name = Some(
+        header_text(http::header::HOST)
+            .unwrap_or("127.0.0.1")
+            .to_owned(),
+    );
+    context.domain_prefix = Some("local".to_owned());
+    context.http = http;
+    context.request_id = Some(request_id.to_owned());
+    context.route_key = Some(route_key.clone());
+    context.stage = Some("$default".to_owned());
+    context.time = Some(now.format(&time_format).unwrap_or_default());
+    context.time_epoch = i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or_default();
+
+    let mut event = ApiGatewayV2httpRequest::default();
+    event.version = Some("2.0".to_owned());
+    event.route_key = Some(route_key);
+    event.raw_path = Some(uri.path().to_owned());
+    event.raw_query_string = Some(query.to_owned());
+    event.headers = event_headers;
+    event.request_context = context;
+    event.is_base64_encoded = is_base64_encoded;
+    event.body = (!body.is_empty()).then_some(body);
+    event.cookies = (!cookies.is_empty()).then_some(cookies);
+    event.query_string_parameters = params;
+    event
 }
 
 /// The axum fallback: every request comes here.
@@ -212,7 +212,9 @@ pub async fn handle(
         &peer.ip().to_string(),
         &request_id,
     );
-    let lambda_request = match lambda_http::request::from_str(&event.to_string()) {
+    let lambda_request = match serde_json::to_string(&event)
+        .and_then(|json| lambda_http::request::from_str(&json))
+    {
         Ok(r) => r,
         Err(err) => {
             tracing::error!(
@@ -274,6 +276,11 @@ fn internal_error() -> Response {
 mod tests {
     use super::*;
 
+    /// The request `lambda_http` makes of `event`, as the runtime would.
+    fn lambda_request(event: &ApiGatewayV2httpRequest) -> lambda_http::Request {
+        lambda_http::request::from_str(&serde_json::to_string(event).unwrap()).unwrap()
+    }
+
     #[test]
     fn builds_a_v2_event_that_lambda_http_accepts() {
         let mut headers = HeaderMap::new();
@@ -289,10 +296,20 @@ mod tests {
             "127.0.0.1",
             "rid",
         );
-        assert_eq!(event["headers"]["x-a"], "1,2");
-        assert_eq!(event["requestContext"]["http"]["sourceIp"], "127.0.0.1");
-        assert_eq!(event["isBase64Encoded"], false);
-        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        assert_eq!(event.headers["x-a"], "1,2");
+        assert_eq!(
+            event.request_context.http.source_ip.as_deref(),
+            Some("127.0.0.1")
+        );
+        assert!(!event.is_base64_encoded);
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["version"], "2.0");
+        assert_eq!(json["requestContext"]["http"]["method"], "POST");
+        let request = lambda_request(&event);
+        assert!(matches!(
+            request.request_context(),
+            lambda_http::request::RequestContext::ApiGatewayV2(_)
+        ));
         assert_eq!(request.method(), Method::POST);
         assert_eq!(request.uri().path(), "/orders");
         assert_eq!(request.body().as_ref(), br#"{"a":1}"#);
@@ -300,19 +317,66 @@ mod tests {
     }
 
     #[test]
-    fn binary_bodies_are_base64_encoded() {
-        assert_eq!(base64_encode(b"\xff\x00"), "/wA=");
-        assert_eq!(base64_encode(b"abc"), "YWJj");
+    fn given_a_percent_encoded_query_parameter_then_the_event_carries_it_decoded() {
+        // Given a query with escapes, a `+` and a repeated name
+        let uri: Uri = "/orders?note=caf%C3%A9%20au+lait&tag=a%2Cb&tag=c"
+            .parse()
+            .unwrap();
+        // When the event is built
+        let event = http_api_event(&Method::POST, &uri, &HeaderMap::new(), b"", "::1", "r");
+        // Then the parameters are decoded, the raw query string is not
+        assert_eq!(
+            event.query_string_parameters.first("note"),
+            Some("café au lait")
+        );
+        assert_eq!(
+            event.raw_query_string.as_deref(),
+            Some("note=caf%C3%A9%20au+lait&tag=a%2Cb&tag=c")
+        );
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["queryStringParameters"]["note"], "café au lait");
+        assert_eq!(json["queryStringParameters"]["tag"], "a,b,c");
+        // And the handler sees them decoded
+        let request = lambda_request(&event);
+        assert_eq!(
+            request.query_string_parameters().first("note"),
+            Some("café au lait")
+        );
+    }
+
+    #[test]
+    fn given_a_binary_body_then_it_is_base64_encoded_with_is_base64_encoded() {
+        // Given a body that is not UTF-8
+        let body = b"\xff\xfe\x00abc";
+        // When the event is built
         let event = http_api_event(
             &Method::POST,
             &"/orders".parse().unwrap(),
             &HeaderMap::new(),
-            b"\xff\xfe",
+            body,
             "::1",
             "r",
         );
-        assert_eq!(event["isBase64Encoded"], true);
-        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
-        assert_eq!(request.body().as_ref(), b"\xff\xfe");
+        // Then it travels base64-encoded and flagged so
+        assert!(event.is_base64_encoded);
+        assert_eq!(event.body.as_deref(), Some("//4AYWJj"));
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["isBase64Encoded"], true);
+        // And lambda_http hands the handler the original bytes
+        assert_eq!(lambda_request(&event).body().as_ref(), body);
+    }
+
+    #[test]
+    fn given_a_text_body_then_it_travels_as_it_is() {
+        let event = http_api_event(
+            &Method::POST,
+            &"/orders".parse().unwrap(),
+            &HeaderMap::new(),
+            b"abc",
+            "::1",
+            "r",
+        );
+        assert!(!event.is_base64_encoded);
+        assert_eq!(event.body.as_deref(), Some("abc"));
     }
 }

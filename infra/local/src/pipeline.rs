@@ -3,282 +3,33 @@
 //!
 //! Every queue attribute, batch size, retry limit and filter comes from
 //! `adapters::settings`; only the durations tests wait on may be scaled
-//! ([`TimeScale`]: visibility timeout, FIFO dedup window, max record age, retry
+//! ([`TimeScale`](crate::stats::TimeScale): visibility timeout, FIFO dedup window, max record age, retry
 //! backoff). Function timeouts are ceilings nobody waits for, so they stay as
 //! deployed (scaling them would only make slow CI machines time out).
 
-use std::collections::BTreeMap;
+mod config;
+mod resources;
+
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::ports::{DeadLetterQueue, EventPublisher, OrderQueue, OrderStore};
 use adapters::settings::{
-    INTAKE_TIMEOUT_SECS, MAX_RECEIVE_COUNT, NOTIFIER_MAX_RECORD_AGE_SECS,
-    NOTIFIER_MAX_RETRY_ATTEMPTS, NOTIFIER_TIMEOUT_SECS, ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS,
-    WORKER_MAX_CONCURRENCY, WORKER_TIMEOUT_SECS,
+    INTAKE_TIMEOUT_SECS, NOTIFIER_MAX_RECORD_AGE_SECS, NOTIFIER_MAX_RETRY_ATTEMPTS,
+    WORKER_MAX_CONCURRENCY,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::backend::{BackendError, Backends, QueueSpec, Redrive};
+use crate::backend::Backends;
 use crate::mapping::sqs::SqsMapping;
 use crate::mapping::stream::StreamMapping;
-use crate::stats::{Counters, QueueStatus, Stages, Status, TimeScale};
+use crate::stats::{Counters, Status};
+use resources::{create_resources, setup};
 
-/// Names of the resources the pipeline uses (created if missing).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceNames {
-    /// Orders FIFO queue (ends in `.fifo`).
-    pub orders_queue: String,
-    /// Its FIFO dead-letter queue.
-    pub orders_dlq: String,
-    /// Orders table.
-    pub table: String,
-    /// Order-events topic.
-    pub topic: String,
-    /// The notifier's on-failure destination (standard queue).
-    pub notifier_on_failure_queue: String,
-    /// A standard queue subscribed to the topic, to see the events.
-    pub events_queue: String,
-    /// Prefix of the emulated function names.
-    pub function_prefix: String,
-}
-
-impl ResourceNames {
-    /// Every name with `prefix` in front (e.g. a test's unique id).
-    pub fn with_prefix(prefix: &str) -> Self {
-        Self {
-            orders_queue: format!("{prefix}orders.fifo"),
-            orders_dlq: format!("{prefix}orders-dlq.fifo"),
-            table: format!("{prefix}orders"),
-            topic: format!("{prefix}order-events"),
-            notifier_on_failure_queue: format!("{prefix}notifier-on-failure"),
-            events_queue: format!("{prefix}order-events-queue"),
-            function_prefix: prefix.to_owned(),
-        }
-    }
-}
-
-/// How to run.
-#[derive(Debug, Clone)]
-pub struct PipelineConfig {
-    /// Address of the emulated HTTP API (port 0 = any free port).
-    pub bind: SocketAddr,
-    /// Resource names.
-    pub names: ResourceNames,
-    /// How intake groups orders on the FIFO queue.
-    pub group_strategy: intake::GroupStrategy,
-    /// Duration scale (tests only; counts are never scaled).
-    pub time_scale: TimeScale,
-    /// E-mail address subscribed to the topic (the outbox, when embedded).
-    pub email: Option<String>,
-    /// Region in ARNs and events.
-    pub region: String,
-    /// `embedded` or the endpoint URL, for the status answer.
-    pub backend_label: String,
-    /// How long shutdown waits for queued work to finish.
-    pub drain_timeout: Duration,
-    /// The worker's timeout (default: the deployed one). The chaos run
-    /// shortens it so an injected crash costs little of its time.
-    pub worker_timeout: Duration,
-    /// The notifier's timeout (default: the deployed one).
-    pub notifier_timeout: Duration,
-}
-
-impl Default for PipelineConfig {
-    fn default() -> Self {
-        Self {
-            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
-            names: ResourceNames::with_prefix("orders-local-"),
-            group_strategy: intake::GroupStrategy::default(),
-            time_scale: TimeScale::REAL,
-            email: None,
-            region: crate::embedded::EMBEDDED_REGION.to_owned(),
-            backend_label: "embedded".to_owned(),
-            drain_timeout: Duration::from_secs(10),
-            worker_timeout: Duration::from_secs(WORKER_TIMEOUT_SECS),
-            notifier_timeout: Duration::from_secs(NOTIFIER_TIMEOUT_SECS),
-        }
-    }
-}
-
-/// The handlers' ports, which a test may wrap (e.g. a publisher failing for
-/// one order) before the pipeline starts.
-#[derive(Clone)]
-pub struct Ports {
-    /// Intake's queue.
-    pub queue: Arc<dyn OrderQueue>,
-    /// Worker's store.
-    pub store: Arc<dyn OrderStore>,
-    /// Notifier's publisher.
-    pub publisher: Arc<dyn EventPublisher>,
-    /// Worker's dead-letter queue (the orders DLQ).
-    pub worker_dead_letters: Arc<dyn DeadLetterQueue>,
-    /// Notifier's dead-letter queue (its on-failure queue).
-    pub notifier_dead_letters: Arc<dyn DeadLetterQueue>,
-}
-
-/// URLs and ARNs of the created resources.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resources {
-    /// Orders FIFO queue URL.
-    pub orders_queue_url: String,
-    /// Worker DLQ URL.
-    pub orders_dlq_url: String,
-    /// Table name.
-    pub table: String,
-    /// Topic ARN.
-    pub topic_arn: String,
-    /// Notifier on-failure queue URL.
-    pub on_failure_queue_url: String,
-    /// Events queue URL.
-    pub events_queue_url: String,
-}
-
-/// Starting failed.
-#[derive(Debug, thiserror::Error)]
-pub enum PipelineError {
-    /// A resource could not be created or opened.
-    #[error("could not set up {what}")]
-    Setup {
-        /// Which resource.
-        what: &'static str,
-        /// Why.
-        #[source]
-        source: BackendError,
-    },
-    /// The HTTP port could not be bound.
-    #[error("could not listen on {addr}")]
-    Bind {
-        /// The address.
-        addr: SocketAddr,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-/// State shared by the gateway, the mappings and the handle.
-pub struct Shared {
-    backends: Backends,
-    resources: Resources,
-    counters: Arc<Counters>,
-    backend_label: String,
-    notifier_idle_at: Arc<Mutex<Option<tokio::time::Instant>>>,
-    notifier_pending: Arc<AtomicU64>,
-}
-
-impl Shared {
-    /// Counts per stage and queue depths (a depth that cannot be read shows as 0
-    /// and is logged).
-    pub async fn status(&self) -> Status {
-        let r = &self.resources;
-        let mut queues = BTreeMap::new();
-        for (key, url) in [
-            ("orders", &r.orders_queue_url),
-            ("ordersDlq", &r.orders_dlq_url),
-            ("notifierOnFailure", &r.on_failure_queue_url),
-            ("events", &r.events_queue_url),
-        ] {
-            let depth = match self.backends.queues.depth(url).await {
-                Ok(d) => d,
-                Err(err) => {
-                    tracing::warn!(
-                        queue = key,
-                        error = &err as &dyn std::error::Error,
-                        "queue depth unavailable"
-                    );
-                    Default::default()
-                }
-            };
-            queues.insert(
-                key.to_owned(),
-                QueueStatus {
-                    url: url.clone(),
-                    visible: depth.visible,
-                    in_flight: depth.in_flight,
-                },
-            );
-        }
-        let c = &self.counters;
-        let dlq = queues
-            .get("ordersDlq")
-            .map_or(0, |q| q.visible + q.in_flight);
-        let stages = Stages {
-            accepted: Counters::get(&c.accepted),
-            rejected: Counters::get(&c.rejected),
-            persisted: Counters::get(&c.persisted),
-            notified: Counters::get(&c.notified),
-            failed: dlq + Counters::get(&c.notifier_dead_records),
-        };
-        let invocations = BTreeMap::from([
-            ("worker".to_owned(), Counters::get(&c.worker_invocations)),
-            (
-                "workerItemFailures".to_owned(),
-                Counters::get(&c.worker_item_failures),
-            ),
-            (
-                "notifier".to_owned(),
-                Counters::get(&c.notifier_invocations),
-            ),
-            (
-                "notifierFailures".to_owned(),
-                Counters::get(&c.notifier_failures),
-            ),
-            (
-                "workerTimeouts".to_owned(),
-                Counters::get(&c.worker_timeouts),
-            ),
-            (
-                "notifierTimeouts".to_owned(),
-                Counters::get(&c.notifier_timeouts),
-            ),
-            (
-                "streamRecordsFilteredOut".to_owned(),
-                Counters::get(&c.filtered_out),
-            ),
-        ]);
-        Status {
-            backend: self.backend_label.clone(),
-            stages,
-            queues,
-            invocations,
-        }
-    }
-
-    /// Whether everything accepted so far has been worked off: the orders
-    /// queue is empty and the notifier found nothing new since.
-    async fn drained(&self) -> bool {
-        let checked_at = tokio::time::Instant::now();
-        let Ok(depth) = self
-            .backends
-            .queues
-            .depth(&self.resources.orders_queue_url)
-            .await
-        else {
-            return false;
-        };
-        if depth.visible + depth.in_flight > 0 {
-            return false;
-        }
-        // The worker writes before it deletes, so with the queue empty every
-        // INSERT is on the stream: wait for one idle read of the notifier after now.
-        let deadline = checked_at + Duration::from_secs(2);
-        while tokio::time::Instant::now() < deadline {
-            let idle = *self
-                .notifier_idle_at
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if idle.is_some_and(|t| t > checked_at) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
-    }
-}
+pub use crate::state::{Resources, Shared};
+pub use config::{PipelineConfig, PipelineError, Ports, ResourceNames};
+pub use resources::checkpoint_table;
 
 /// What shutdown left behind.
 #[derive(Debug, Clone)]
@@ -337,10 +88,6 @@ pub struct Pipeline {
     mappings: Vec<JoinHandle<()>>,
 }
 
-fn setup(what: &'static str) -> impl FnOnce(BackendError) -> PipelineError {
-    move |source| PipelineError::Setup { what, source }
-}
-
 impl Pipeline {
     /// Creates the resources and starts everything with the backends' own ports.
     pub async fn start(config: PipelineConfig, backends: Backends) -> Result<Self, PipelineError> {
@@ -365,14 +112,12 @@ impl Pipeline {
                 .dead_letter_queue(&resources.on_failure_queue_url),
         });
         let counters = Arc::new(Counters::default());
-        let shared = Arc::new(Shared {
-            backends: backends.clone(),
-            resources: resources.clone(),
-            counters: counters.clone(),
-            backend_label: config.backend_label.clone(),
-            notifier_idle_at: Arc::new(Mutex::new(None)),
-            notifier_pending: Arc::new(AtomicU64::new(0)),
-        });
+        let shared = Arc::new(Shared::new(
+            backends.clone(),
+            resources.clone(),
+            counters.clone(),
+            config.backend_label.clone(),
+        ));
         let scale = config.time_scale;
         let function_arn = |name: &str| {
             format!(
@@ -527,102 +272,4 @@ impl Pipeline {
             drained,
         }
     }
-}
-
-/// The table keeping the notifier mapping's stream checkpoints for the
-/// orders table `table` (`<table>-notifier-checkpoints`; created only where
-/// the stream outlives the runner, see `TableService::create_checkpoint_table`).
-pub fn checkpoint_table(table: &str) -> String {
-    format!("{table}-notifier-checkpoints")
-}
-
-/// Creates what is missing and reuses what exists (every backend call here
-/// is idempotent), so a restarted runner finds its queues, table, topic and
-/// subscriptions as it left them.
-async fn create_resources(
-    config: &PipelineConfig,
-    backends: &Backends,
-) -> Result<Resources, PipelineError> {
-    let names = &config.names;
-    let scale = config.time_scale;
-    let visibility = scale.secs(ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS);
-    let q = &backends.queues;
-    let orders_dlq_url = q
-        .create_queue(&QueueSpec {
-            name: names.orders_dlq.clone(),
-            fifo: true,
-            visibility_timeout: visibility,
-            redrive: None,
-        })
-        .await
-        .map_err(setup("the worker DLQ"))?;
-    let orders_queue_url = q
-        .create_queue(&QueueSpec {
-            name: names.orders_queue.clone(),
-            fifo: true,
-            visibility_timeout: visibility,
-            redrive: Some(Redrive {
-                dlq_url: orders_dlq_url.clone(),
-                max_receive_count: MAX_RECEIVE_COUNT,
-            }),
-        })
-        .await
-        .map_err(setup("the orders queue"))?;
-    let on_failure_queue_url = q
-        .create_queue(&QueueSpec {
-            name: names.notifier_on_failure_queue.clone(),
-            fifo: false,
-            visibility_timeout: visibility,
-            redrive: None,
-        })
-        .await
-        .map_err(setup("the notifier on-failure queue"))?;
-    let events_queue_url = q
-        .create_queue(&QueueSpec {
-            name: names.events_queue.clone(),
-            fifo: false,
-            visibility_timeout: visibility,
-            redrive: None,
-        })
-        .await
-        .map_err(setup("the events queue"))?;
-    backends
-        .tables
-        .create_table(&names.table)
-        .await
-        .map_err(setup("the orders table"))?;
-    backends
-        .tables
-        .create_checkpoint_table(&checkpoint_table(&names.table))
-        .await
-        .map_err(setup("the stream checkpoint table"))?;
-    let topic_arn = backends
-        .topics
-        .create_topic(&names.topic)
-        .await
-        .map_err(setup("the order-events topic"))?;
-    let filter = format!(
-        r#"{{"eventType":["{}"]}}"#,
-        orders_domain::contract::ORDER_CREATED_EVENT_TYPE
-    );
-    backends
-        .topics
-        .subscribe_queue(&topic_arn, &events_queue_url, Some(&filter), false)
-        .await
-        .map_err(setup("the events queue subscription"))?;
-    if let Some(email) = &config.email {
-        backends
-            .topics
-            .subscribe_email(&topic_arn, email, None)
-            .await
-            .map_err(setup("the e-mail subscription"))?;
-    }
-    Ok(Resources {
-        orders_queue_url,
-        orders_dlq_url,
-        table: names.table.clone(),
-        topic_arn,
-        on_failure_queue_url,
-        events_queue_url,
-    })
 }

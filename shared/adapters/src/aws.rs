@@ -13,12 +13,12 @@ use aws_sdk_sqs::config::http::HttpResponse;
 use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
 use crate::ports::{
-    BoxError, CORRELATION_ID_ATTRIBUTE, DeadLetter, DeadLetterQueue, EventPublisher, OrderQueue,
-    OrderStore, OutgoingOrder, PortError, PutOutcome, QueueError,
+    BoxError, CORRELATION_ID_ATTRIBUTE, DeadLetter, DeadLetterQueue, EVENT_TYPE_ATTRIBUTE,
+    EventPublisher, OrderQueue, OrderStore, OutgoingOrder, PortError, PutOutcome, QueueError,
+    SCHEMA_VERSION_ATTRIBUTE, StoredUnderId, put_outcome_when_taken,
 };
 use crate::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
-use orders_domain::domain::ContentHash;
 
 /// Loads the SDK configuration from the environment (region, credentials,
 /// `AWS_ENDPOINT_URL`). Resolves nothing over the network: credentials are
@@ -180,28 +180,37 @@ impl DynamoOrderStore {
         }
     }
 
-    /// Reads the stored content hash with a strongly consistent read; used when
-    /// the failed condition did not return the old item.
-    async fn stored_hash(&self, order_id: &str) -> Result<Option<String>, PortError> {
+    /// Reads what is stored under an id with a strongly consistent read;
+    /// used when the failed condition did not return the old item.
+    async fn stored_under(
+        &self,
+        order_id: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, PortError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table_name)
             .key(KEY_ATTRIBUTE, AttributeValue::S(order_id.to_owned()))
             .consistent_read(true)
-            .projection_expression("#h")
+            .projection_expression("#k, #h")
+            .expression_attribute_names("#k", KEY_ATTRIBUTE)
             .expression_attribute_names("#h", HASH_ATTRIBUTE)
             .send()
             .await
             .map_err(port_error)?;
-        Ok(out.item().and_then(hash_of))
+        Ok(out.item)
     }
 }
 
-fn hash_of(item: &HashMap<String, AttributeValue>) -> Option<String> {
-    item.get(HASH_ATTRIBUTE)
-        .and_then(|v| v.as_s().ok())
-        .cloned()
+/// What an item says it holds, for [`put_outcome_when_taken`].
+fn stored_state(item: Option<&HashMap<String, AttributeValue>>) -> StoredUnderId<'_> {
+    match item {
+        None => StoredUnderId::Absent,
+        Some(item) => match item.get(HASH_ATTRIBUTE).and_then(|v| v.as_s().ok()) {
+            Some(hash) => StoredUnderId::Hash(hash),
+            None => StoredUnderId::WithoutHash,
+        },
+    }
 }
 
 #[async_trait]
@@ -227,24 +236,14 @@ impl OrderStore for DynamoOrderStore {
         let returned = match err.as_service_error() {
             Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(
                 failed,
-            )) => failed.item().and_then(hash_of),
+            )) => failed.item().cloned(),
             _ => return Err(port_error(err)),
         };
-        let existing = match returned {
-            Some(hash) => Some(hash),
-            None => self.stored_hash(order.order_id.as_str()).await?,
+        let stored = match returned {
+            Some(item) => Some(item),
+            None => self.stored_under(order.order_id.as_str()).await?,
         };
-        match existing {
-            Some(hash) if hash == order.content_hash.as_str() => Ok(PutOutcome::Duplicate),
-            Some(hash) => Ok(PutOutcome::Conflict {
-                existing: ContentHash::from_stored(hash),
-            }),
-            // The condition failed but the item is gone again (deleted in between):
-            // retrying will write it.
-            None => Err(PortError::Transient(
-                "order vanished between the conditional put and the read".into(),
-            )),
-        }
+        put_outcome_when_taken(stored_state(stored.as_ref()), &order.content_hash)
     }
 }
 
@@ -301,9 +300,12 @@ impl EventPublisher for SnsEventPublisher {
             .message_structure("json")
             .message(sns_message_structure(event))
             .subject(event.email_subject())
-            .message_attributes("eventType", sns_string_attribute(ORDER_CREATED_EVENT_TYPE)?)
             .message_attributes(
-                "schemaVersion",
+                EVENT_TYPE_ATTRIBUTE,
+                sns_string_attribute(ORDER_CREATED_EVENT_TYPE)?,
+            )
+            .message_attributes(
+                SCHEMA_VERSION_ATTRIBUTE,
                 sns_string_attribute(&event.schema_version.to_string())?,
             )
             .send()

@@ -157,12 +157,10 @@ impl OrderStore for MemoryStore {
         }
         let mut items = lock(&self.items);
         match items.get(order.order_id.as_str()) {
-            Some(existing) if existing.content_hash == order.content_hash => {
-                Ok(PutOutcome::Duplicate)
-            }
-            Some(existing) => Ok(PutOutcome::Conflict {
-                existing: existing.content_hash.clone(),
-            }),
+            Some(existing) => crate::ports::put_outcome_when_taken(
+                crate::ports::StoredUnderId::Hash(existing.content_hash.as_str()),
+                &order.content_hash,
+            ),
             None => {
                 items.insert(order.order_id.as_str().to_owned(), order.clone());
                 *lock(&self.writes) += 1;

@@ -58,6 +58,40 @@ pub enum PutOutcome {
     },
 }
 
+/// What the table holds under an order id whose conditional put failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredUnderId<'a> {
+    /// Nothing any more: the item was deleted between the put and the read.
+    Absent,
+    /// An item without a content hash (written by something other than the
+    /// worker, or an older layout).
+    WithoutHash,
+    /// An order with this content hash.
+    Hash(&'a str),
+}
+
+/// The one rule every store adapter applies after its conditional put found
+/// the id taken: the same content is a duplicate (a redelivery), other
+/// content (or an item that cannot say what it holds) is a conflict, never
+/// overwritten; an item gone again is transient, since retrying will write it.
+pub fn put_outcome_when_taken(
+    stored: StoredUnderId<'_>,
+    incoming: &ContentHash,
+) -> Result<PutOutcome, PortError> {
+    match stored {
+        StoredUnderId::Hash(hash) if hash == incoming.as_str() => Ok(PutOutcome::Duplicate),
+        StoredUnderId::Hash(hash) => Ok(PutOutcome::Conflict {
+            existing: ContentHash::from_stored(hash.to_owned()),
+        }),
+        StoredUnderId::WithoutHash => Ok(PutOutcome::Conflict {
+            existing: ContentHash::from_stored(String::new()),
+        }),
+        StoredUnderId::Absent => Err(PortError::Transient(
+            "order vanished between the conditional put and the read".into(),
+        )),
+    }
+}
+
 /// A store or publish call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {
@@ -123,6 +157,10 @@ pub const DEAD_LETTER_STAGE_ATTRIBUTE: &str = "stage";
 pub const DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE: &str = "sourceMessageId";
 /// Message attribute with the source stream record's sequence number (notifier).
 pub const DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE: &str = "sequenceNumber";
+/// SNS message attribute naming the event type (`OrderCreated`), for filter policies.
+pub const EVENT_TYPE_ATTRIBUTE: &str = "eventType";
+/// SNS message attribute with the event's schema version, for filter policies.
+pub const SCHEMA_VERSION_ATTRIBUTE: &str = "schemaVersion";
 /// Message attribute with the order id, when it could be read.
 pub const DEAD_LETTER_ORDER_ID_ATTRIBUTE: &str = "orderId";
 /// Message attribute with the correlation id, when it could be read.
@@ -191,4 +229,31 @@ pub trait DeadLetterQueue: Send + Sync {
     /// Sends one message. `Ok` means the queue durably holds it (or, on a FIFO
     /// queue, already held one with the same deduplication id).
     async fn send(&self, letter: &DeadLetter) -> Result<(), PortError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_what_is_stored_under_a_taken_id_then_one_outcome_for_every_adapter() {
+        let incoming = ContentHash::from_stored("abc".into());
+        assert_eq!(
+            put_outcome_when_taken(StoredUnderId::Hash("abc"), &incoming).unwrap(),
+            PutOutcome::Duplicate
+        );
+        assert!(matches!(
+            put_outcome_when_taken(StoredUnderId::Hash("def"), &incoming),
+            Ok(PutOutcome::Conflict { existing }) if existing.as_str() == "def"
+        ));
+        assert!(matches!(
+            put_outcome_when_taken(StoredUnderId::WithoutHash, &incoming),
+            Ok(PutOutcome::Conflict { .. })
+        ));
+        assert!(
+            put_outcome_when_taken(StoredUnderId::Absent, &incoming)
+                .unwrap_err()
+                .is_transient()
+        );
+    }
 }

@@ -259,7 +259,8 @@ async fn given_each_outcome_of_intake_then_its_answer_is_the_documented_one() {
             "127.0.0.1",
             "request-1",
         );
-        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let request =
+            lambda_http::request::from_str(&serde_json::to_string(&event).unwrap()).unwrap();
         // When the request is handled
         let response = intake::handle(&deps, request).await.unwrap();
         // Then the status is the expected one and documented

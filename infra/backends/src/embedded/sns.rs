@@ -319,8 +319,14 @@ impl EventPublisher for EmbeddedEventPublisher {
             json_structure: true,
             subject: Some(event.email_subject()),
             attributes: HashMap::from([
-                ("eventType".to_owned(), ORDER_CREATED_EVENT_TYPE.to_owned()),
-                ("schemaVersion".to_owned(), event.schema_version.to_string()),
+                (
+                    adapters::ports::EVENT_TYPE_ATTRIBUTE.to_owned(),
+                    ORDER_CREATED_EVENT_TYPE.to_owned(),
+                ),
+                (
+                    adapters::ports::SCHEMA_VERSION_ATTRIBUTE.to_owned(),
+                    event.schema_version.to_string(),
+                ),
             ]),
         };
         self.topics

@@ -1,0 +1,213 @@
+//! The embedded SQS, through its `QueueService` and ports.
+
+use super::*;
+use crate::backend::Redrive;
+
+fn fifo(name: &str, visibility_ms: u64, redrive: Option<Redrive>) -> QueueSpec {
+    QueueSpec {
+        name: name.into(),
+        fifo: true,
+        visibility_timeout: Duration::from_millis(visibility_ms),
+        redrive,
+    }
+}
+
+fn msg(group: &str, dedup: &str, body: &str) -> SendMessage {
+    SendMessage {
+        body: body.into(),
+        group_id: Some(group.into()),
+        dedup_id: Some(dedup.into()),
+        ..SendMessage::default()
+    }
+}
+
+fn bodies(ms: &[ReceivedMessage]) -> Vec<&str> {
+    ms.iter().map(|m| m.body.as_str()).collect()
+}
+
+#[tokio::test]
+async fn given_a_group_in_flight_when_receiving_then_only_other_groups_are_delivered() {
+    let q = EmbeddedQueues::new(1.0);
+    let url = q.create_queue(&fifo("a.fifo", 60_000, None)).await.unwrap();
+    for (g, d, b) in [("A", "1", "a1"), ("A", "2", "a2"), ("B", "3", "b1")] {
+        q.send(&url, &msg(g, d, b)).await.unwrap();
+    }
+    let first = q.receive(&url, 1, Duration::ZERO).await.unwrap();
+    assert_eq!(bodies(&first), ["a1"]);
+    let second = q.receive(&url, 10, Duration::ZERO).await.unwrap();
+    assert_eq!(bodies(&second), ["b1"], "a2 waits for a1");
+    q.delete(&url, &first[0].receipt_handle).await.unwrap();
+    let third = q.receive(&url, 10, Duration::ZERO).await.unwrap();
+    assert_eq!(bodies(&third), ["a2"]);
+    assert_eq!(third[0].attributes["MessageGroupId"], "A");
+    assert!(third[0].attributes["SequenceNumber"] > first[0].attributes["SequenceNumber"]);
+}
+
+#[tokio::test]
+async fn given_a_dedup_id_seen_within_the_window_when_sent_again_then_nothing_is_enqueued() {
+    let q = EmbeddedQueues::new(1.0);
+    let url = q.create_queue(&fifo("d.fifo", 60_000, None)).await.unwrap();
+    let id1 = q.send(&url, &msg("A", "same", "x")).await.unwrap();
+    let id2 = q.send(&url, &msg("B", "same", "y")).await.unwrap();
+    assert_eq!(id1, id2);
+    assert_eq!(q.depth(&url).await.unwrap().visible, 1);
+}
+
+#[tokio::test]
+async fn given_the_window_passed_when_sent_again_then_it_is_enqueued() {
+    let q = EmbeddedQueues::new(0.0001); // 30 ms window
+    let url = q.create_queue(&fifo("w.fifo", 60_000, None)).await.unwrap();
+    q.send(&url, &msg("A", "same", "x")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    q.send(&url, &msg("A", "same", "x")).await.unwrap();
+    assert_eq!(q.depth(&url).await.unwrap().visible, 2);
+}
+
+#[tokio::test]
+async fn given_an_expired_visibility_when_receiving_then_the_count_grows_and_old_receipts_die() {
+    let q = EmbeddedQueues::new(1.0);
+    let url = q.create_queue(&fifo("v.fifo", 30, None)).await.unwrap();
+    q.send(&url, &msg("A", "1", "x")).await.unwrap();
+    let first = q.receive(&url, 10, Duration::ZERO).await.unwrap();
+    assert_eq!(first[0].receive_count(), 1);
+    assert_eq!(q.depth(&url).await.unwrap().in_flight, 1);
+    // Long poll wakes when the visibility timeout ends.
+    let second = q.receive(&url, 10, Duration::from_secs(2)).await.unwrap();
+    assert_eq!(second[0].receive_count(), 2);
+    assert!(q.delete(&url, &first[0].receipt_handle).await.is_err());
+    q.delete(&url, &second[0].receipt_handle).await.unwrap();
+    assert_eq!(q.depth(&url).await.unwrap(), QueueDepth::default());
+}
+
+#[tokio::test]
+async fn given_max_receive_count_reached_when_receiving_then_the_message_moves_to_the_dlq() {
+    let q = EmbeddedQueues::new(1.0);
+    let dlq = q
+        .create_queue(&fifo("x-dlq.fifo", 60_000, None))
+        .await
+        .unwrap();
+    let url = q
+        .create_queue(&fifo(
+            "x.fifo",
+            60_000,
+            Some(Redrive {
+                dlq_url: dlq.clone(),
+                max_receive_count: 3,
+            }),
+        ))
+        .await
+        .unwrap();
+    q.send(&url, &msg("A", "1", "poison")).await.unwrap();
+    q.send(&url, &msg("A", "2", "next")).await.unwrap();
+    for n in 1..=3 {
+        let got = q.receive(&url, 1, Duration::ZERO).await.unwrap();
+        assert_eq!(bodies(&got), ["poison"]);
+        assert_eq!(got[0].receive_count(), n);
+        q.change_visibility(&url, &got[0].receipt_handle, Duration::ZERO)
+            .await
+            .unwrap();
+    }
+    let got = q.receive(&url, 1, Duration::ZERO).await.unwrap();
+    assert_eq!(bodies(&got), ["next"], "the group flows again");
+    let dead = q.peek(&dlq).unwrap();
+    assert_eq!(bodies(&dead), ["poison"]);
+    assert_eq!(dead[0].receive_count(), 3);
+}
+
+#[tokio::test]
+async fn long_poll_wakes_on_send() {
+    let q = EmbeddedQueues::new(1.0);
+    let url = q
+        .create_queue(&QueueSpec {
+            name: "std".into(),
+            fifo: false,
+            visibility_timeout: Duration::from_secs(30),
+            redrive: None,
+        })
+        .await
+        .unwrap();
+    let (q2, url2) = (q.clone(), url.clone());
+    let waiter = tokio::spawn(async move { q2.receive(&url2, 10, Duration::from_secs(5)).await });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = std::time::Instant::now();
+    q.send(
+        &url,
+        &SendMessage {
+            body: "hi".into(),
+            ..SendMessage::default()
+        },
+    )
+    .await
+    .unwrap();
+    let got = waiter.await.unwrap().unwrap();
+    assert_eq!(bodies(&got), ["hi"]);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(
+        q.send(&url, &msg("g", "d", "b")).await.is_ok(),
+        "standard queues ignore group ids"
+    );
+}
+
+#[tokio::test]
+async fn fifo_sends_need_a_group_and_unknown_queues_are_not_found() {
+    let q = EmbeddedQueues::new(1.0);
+    let url = q.create_queue(&fifo("n.fifo", 1000, None)).await.unwrap();
+    assert!(q.send(&url, &SendMessage::default()).await.is_err());
+    assert!(matches!(
+        q.depth("http://nope").await,
+        Err(BackendError::NotFound(_))
+    ));
+}
+
+#[tokio::test]
+async fn given_a_character_sqs_refuses_when_sent_then_invalid_message_contents_and_nothing_enqueued()
+ {
+    let q = EmbeddedQueues::new(1.0);
+    let url = q
+        .create_queue(&fifo("chars.fifo", 1000, None))
+        .await
+        .unwrap();
+    for (n, refused) in ['\u{FFFF}', '\u{FFFE}', '\u{0}', '\u{1}', '\u{B}', '\u{1F}']
+        .into_iter()
+        .enumerate()
+    {
+        let body = format!("order {refused} body");
+        let err = q
+            .send(&url, &msg("g", &format!("body-{n}"), &body))
+            .await
+            .unwrap_err();
+        let BackendError::Call(source) = &err else {
+            panic!("not a call error: {err:?}");
+        };
+        let contents = source
+            .downcast_ref::<InvalidMessageContents>()
+            .unwrap_or_else(|| panic!("not InvalidMessageContents: {source}"));
+        assert_eq!(contents.part, "body");
+        assert_eq!(contents.code_point, u32::from(refused));
+        assert!(source.to_string().starts_with("InvalidMessageContents"));
+        assert!(
+            !source.to_string().contains("order"),
+            "no message text in the error"
+        );
+    }
+    let mut attribute = msg("g", "attr", "fine");
+    attribute
+        .message_attributes
+        .insert("correlationId".into(), "c-\u{FFFF}".into());
+    let err = q.send(&url, &attribute).await.unwrap_err();
+    let source = std::error::Error::source(&err).unwrap().to_string();
+    assert!(
+        source.starts_with("InvalidMessageContents: the message attribute correlationId"),
+        "{source}"
+    );
+    assert!(q.peek(&url).unwrap().is_empty(), "nothing was enqueued");
+}
+
+#[tokio::test]
+async fn given_every_character_sqs_allows_when_sent_then_it_is_enqueued_unchanged() {
+    let q = EmbeddedQueues::new(1.0);
+    let url = q.create_queue(&fifo("ok.fifo", 1000, None)).await.unwrap();
+    let body = "tab\t nl\n cr\r space ~ \u{7F} \u{85} \u{D7FF} \u{E000} \u{FFFD} \u{10000} \u{10FFFF} Nguyễn 😀";
+    q.send(&url, &msg("g", "d", body)).await.unwrap();
+    assert_eq!(bodies(&q.peek(&url).unwrap()), [body]);
+}

@@ -1,0 +1,166 @@
+//! The notifier mapping moving the reader's checkpoint, over the embedded
+//! stream.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use adapters::ports::{EventPublisher, PortError};
+use adapters::record::StoredOrder;
+use async_trait::async_trait;
+use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
+use orders_domain::domain::OrderRequest;
+use serde_dynamo::AttributeValue;
+
+use super::*;
+use crate::backend::{BackendResult, QueueSpec, TableService};
+use crate::embedded::Embedded;
+use adapters::record::ItemMapping;
+
+/// The embedded stream, recording every checkpoint it is told.
+struct Recording {
+    inner: Box<dyn StreamReader>,
+    checkpoints: Arc<Mutex<Vec<String>>>,
+}
+
+#[async_trait]
+impl StreamReader for Recording {
+    async fn next_records(&mut self, max: usize) -> BackendResult<Vec<EventRecord>> {
+        self.inner.next_records(max).await
+    }
+
+    async fn checkpoint(&mut self, sequence_number: &str) -> BackendResult<()> {
+        self.checkpoints
+            .lock()
+            .unwrap()
+            .push(sequence_number.to_owned());
+        Ok(())
+    }
+}
+
+/// Fails the publish of one order transiently, `failures` times.
+struct FailingFor {
+    order: &'static str,
+    failures: AtomicU32,
+}
+
+#[async_trait]
+impl EventPublisher for FailingFor {
+    async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
+        if event.order_id.as_str() == self.order
+            && self
+                .failures
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok()
+        {
+            return Err(PortError::Transient("throttled".into()));
+        }
+        Ok(())
+    }
+}
+
+fn item(order_id: &str) -> serde_dynamo::Item {
+    let body = serde_json::json!({"orderID": order_id, "customerName": "Harry Kane",
+        "items": [{"itemId": "item456", "quantity": 22}],
+        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam"});
+    let request = OrderRequest::from_json(&body).unwrap();
+    let now = OffsetDateTime::now_utc();
+    let message = OrderMessage::new(
+        request.order_id.unwrap(),
+        CorrelationId::parse("c-test").unwrap(),
+        now,
+        request.order,
+    );
+    StoredOrder::from_message(&message, now).to_item().unwrap()
+}
+
+/// Writes INSERTs of a, b and c, then a MODIFY of a (filtered out), and
+/// runs the mapping over them with `publisher`; returns the checkpoints
+/// told, the stream's sequence numbers and the on-failure messages.
+async fn run(
+    publisher: FailingFor,
+    max_retry_attempts: Option<u32>,
+) -> (Vec<String>, Vec<String>, usize) {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let embedded = Embedded::new(std::env::temp_dir().join(format!("ckpt-{id}")), 1.0);
+    let table = format!("ckpt{}-orders", &id[..8]);
+    embedded.tables.create_table(&table).await.unwrap();
+    for order_id in ["a", "b", "c"] {
+        embedded.tables.put(&table, item(order_id)).await.unwrap();
+    }
+    let mut modified = item("a");
+    modified.insert("note".to_owned(), AttributeValue::S("changed".to_owned()));
+    embedded.tables.put(&table, modified).await.unwrap();
+    let sequences: Vec<String> = embedded
+        .tables
+        .open_stream(&table)
+        .await
+        .unwrap()
+        .next_records(10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| sequence(r).to_owned())
+        .collect();
+    let queues = embedded.backends().queues;
+    let on_failure_url = queues
+        .create_queue(&QueueSpec {
+            name: format!("ckpt{}-on-failure", &id[..8]),
+            fifo: false,
+            visibility_timeout: Duration::from_secs(30),
+            redrive: None,
+        })
+        .await
+        .unwrap();
+    let checkpoints = Arc::new(Mutex::new(Vec::new()));
+    let mapping = StreamMapping {
+        reader: tokio::sync::Mutex::new(Box::new(Recording {
+            inner: embedded.tables.open_stream(&table).await.unwrap(),
+            checkpoints: checkpoints.clone(),
+        })),
+        deps: Arc::new(notifier::Deps::new(
+            Arc::new(publisher),
+            queues.dead_letter_queue(&on_failure_url),
+        )),
+        queues: queues.clone(),
+        on_failure_url: on_failure_url.clone(),
+        function_arn: "arn:aws:lambda:us-east-1:000000000000:function:test-notifier".into(),
+        timeout: Duration::from_secs(10),
+        max_record_age: Duration::from_secs(3600),
+        max_retry_attempts,
+        retry_backoff: Duration::from_millis(1),
+        counters: Arc::default(),
+        idle_at: Arc::default(),
+        pending_count: Arc::default(),
+    };
+    // Stopped from the start: the mapping returns once the stream is worked off.
+    let (_stop, stopped) = watch::channel(true);
+    tokio::time::timeout(Duration::from_secs(30), mapping.run(stopped))
+        .await
+        .unwrap();
+    let dead = embedded.queues.peek(&on_failure_url).unwrap().len();
+    let told = checkpoints.lock().unwrap().clone();
+    (told, sequences, dead)
+}
+
+#[tokio::test]
+async fn given_an_item_failure_then_the_records_before_it_are_checkpointed_then_the_rest() {
+    let publisher = FailingFor {
+        order: "b",
+        failures: AtomicU32::new(1),
+    };
+    let (told, seq, dead) = run(publisher, None).await;
+    // a is done first; once b and c are, so is the MODIFY read after them.
+    assert_eq!(told, [seq[0].clone(), seq[3].clone()]);
+    assert_eq!(dead, 0);
+}
+
+#[tokio::test]
+async fn given_records_given_up_on_then_the_checkpoint_moves_past_them() {
+    let publisher = FailingFor {
+        order: "b",
+        failures: AtomicU32::new(u32::MAX),
+    };
+    let (told, seq, dead) = run(publisher, Some(0)).await;
+    // b and c went to the on-failure queue: done, as far as the stream goes.
+    assert_eq!(dead, 1);
+    assert_eq!(told.last(), Some(&seq[3]));
+}

@@ -1,0 +1,128 @@
+//! How a pipeline is configured: resource names, timeouts, the handlers'
+//! ports, and what starting may fail with.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use adapters::ports::{DeadLetterQueue, EventPublisher, OrderQueue, OrderStore};
+use adapters::settings::{NOTIFIER_TIMEOUT_SECS, WORKER_TIMEOUT_SECS};
+
+use crate::backend::BackendError;
+use crate::stats::TimeScale;
+
+/// Names of the resources the pipeline uses (created if missing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceNames {
+    /// Orders FIFO queue (ends in `.fifo`).
+    pub orders_queue: String,
+    /// Its FIFO dead-letter queue.
+    pub orders_dlq: String,
+    /// Orders table.
+    pub table: String,
+    /// Order-events topic.
+    pub topic: String,
+    /// The notifier's on-failure destination (standard queue).
+    pub notifier_on_failure_queue: String,
+    /// A standard queue subscribed to the topic, to see the events.
+    pub events_queue: String,
+    /// Prefix of the emulated function names.
+    pub function_prefix: String,
+}
+
+impl ResourceNames {
+    /// Every name with `prefix` in front (e.g. a test's unique id).
+    pub fn with_prefix(prefix: &str) -> Self {
+        Self {
+            orders_queue: format!("{prefix}orders.fifo"),
+            orders_dlq: format!("{prefix}orders-dlq.fifo"),
+            table: format!("{prefix}orders"),
+            topic: format!("{prefix}order-events"),
+            notifier_on_failure_queue: format!("{prefix}notifier-on-failure"),
+            events_queue: format!("{prefix}order-events-queue"),
+            function_prefix: prefix.to_owned(),
+        }
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// Address of the emulated HTTP API (port 0 = any free port).
+    pub bind: SocketAddr,
+    /// Resource names.
+    pub names: ResourceNames,
+    /// How intake groups orders on the FIFO queue.
+    pub group_strategy: intake::GroupStrategy,
+    /// Duration scale (tests only; counts are never scaled).
+    pub time_scale: TimeScale,
+    /// E-mail address subscribed to the topic (the outbox, when embedded).
+    pub email: Option<String>,
+    /// Region in ARNs and events.
+    pub region: String,
+    /// `embedded` or the endpoint URL, for the status answer.
+    pub backend_label: String,
+    /// How long shutdown waits for queued work to finish.
+    pub drain_timeout: Duration,
+    /// The worker's timeout (default: the deployed one). The chaos run
+    /// shortens it so an injected crash costs little of its time.
+    pub worker_timeout: Duration,
+    /// The notifier's timeout (default: the deployed one).
+    pub notifier_timeout: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            names: ResourceNames::with_prefix("orders-local-"),
+            group_strategy: intake::GroupStrategy::default(),
+            time_scale: TimeScale::REAL,
+            email: None,
+            region: crate::embedded::EMBEDDED_REGION.to_owned(),
+            backend_label: "embedded".to_owned(),
+            drain_timeout: Duration::from_secs(10),
+            worker_timeout: Duration::from_secs(WORKER_TIMEOUT_SECS),
+            notifier_timeout: Duration::from_secs(NOTIFIER_TIMEOUT_SECS),
+        }
+    }
+}
+
+/// The handlers' ports, which a test may wrap (e.g. a publisher failing for
+/// one order) before the pipeline starts.
+#[derive(Clone)]
+pub struct Ports {
+    /// Intake's queue.
+    pub queue: Arc<dyn OrderQueue>,
+    /// Worker's store.
+    pub store: Arc<dyn OrderStore>,
+    /// Notifier's publisher.
+    pub publisher: Arc<dyn EventPublisher>,
+    /// Worker's dead-letter queue (the orders DLQ).
+    pub worker_dead_letters: Arc<dyn DeadLetterQueue>,
+    /// Notifier's dead-letter queue (its on-failure queue).
+    pub notifier_dead_letters: Arc<dyn DeadLetterQueue>,
+}
+
+/// Starting failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// A resource could not be created or opened.
+    #[error("could not set up {what}")]
+    Setup {
+        /// Which resource.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: BackendError,
+    },
+    /// The HTTP port could not be bound.
+    #[error("could not listen on {addr}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}

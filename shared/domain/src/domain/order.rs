@@ -1,0 +1,149 @@
+//! The order's content and its invariants, checked in one place
+//! (`TryFrom<OrderFields>`) for every way an order is built or read back.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::money::{Money, Quantity};
+use super::rules::{InvalidValue, MAX_ITEMS};
+use super::values::{Currency, CustomerEmail, CustomerName, ItemId, ShippingAddress};
+
+/// One line of an order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineItem {
+    /// What was ordered.
+    pub item_id: ItemId,
+    /// How many.
+    pub quantity: Quantity,
+    /// Price of one unit in minor units of the order's currency, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit_price: Option<Money>,
+}
+
+/// A validated order's content: everything the client sent except its id.
+///
+/// Invariants: 1 to [`MAX_ITEMS`] items with distinct item ids; a currency is
+/// present whenever any unit price is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", try_from = "OrderFields")]
+pub struct Order {
+    customer_name: CustomerName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    customer_email: Option<CustomerEmail>,
+    shipping_address: ShippingAddress,
+    items: Vec<LineItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    currency: Option<Currency>,
+}
+
+/// The unchecked shape of [`Order`], used to re-check the cross-field invariants
+/// when an order is read back from a message or an item.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OrderFields {
+    pub(crate) customer_name: CustomerName,
+    #[serde(default)]
+    pub(crate) customer_email: Option<CustomerEmail>,
+    pub(crate) shipping_address: ShippingAddress,
+    pub(crate) items: Vec<LineItem>,
+    #[serde(default)]
+    pub(crate) currency: Option<Currency>,
+}
+
+/// The detail of the rule "a currency is required when unit prices are given".
+/// The detail of the rule "1 to `MAX_ITEMS` items".
+pub(crate) fn item_count_rule() -> String {
+    format!("an order has 1 to {MAX_ITEMS} items")
+}
+/// The detail of the rule "each item id once".
+pub(crate) const DISTINCT_ITEMS: &str =
+    "duplicate itemId: list each item once with its total quantity";
+pub(crate) const CURRENCY_REQUIRED: &str = "currency is required when unit prices are given";
+
+impl TryFrom<OrderFields> for Order {
+    type Error = InvalidValue;
+    /// The one place every [`Order`] invariant is checked: intake builds its
+    /// orders through here too, so what intake accepts the worker reads.
+    fn try_from(f: OrderFields) -> Result<Self, Self::Error> {
+        if f.items.is_empty() || f.items.len() > MAX_ITEMS {
+            return Err(InvalidValue::new(item_count_rule()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if !f.items.iter().all(|i| seen.insert(i.item_id.as_str())) {
+            return Err(InvalidValue::new(DISTINCT_ITEMS));
+        }
+        for price in f.items.iter().filter_map(|i| i.unit_price) {
+            // A message or item is re-checked as strictly as a request, so no
+            // stored price can overflow the total.
+            Money::unit_price(price.minor_units())?;
+        }
+        if f.currency.is_none() && f.items.iter().any(|i| i.unit_price.is_some()) {
+            return Err(InvalidValue::new(CURRENCY_REQUIRED));
+        }
+        Ok(Self {
+            customer_name: f.customer_name,
+            customer_email: f.customer_email,
+            shipping_address: f.shipping_address,
+            items: f.items,
+            currency: f.currency,
+        })
+    }
+}
+
+impl Order {
+    /// The customer's name (personal data).
+    pub fn customer_name(&self) -> &CustomerName {
+        &self.customer_name
+    }
+
+    /// The customer's e-mail address, when given (personal data).
+    pub fn customer_email(&self) -> Option<&CustomerEmail> {
+        self.customer_email.as_ref()
+    }
+
+    /// Where to ship (personal data).
+    pub fn shipping_address(&self) -> &ShippingAddress {
+        &self.shipping_address
+    }
+
+    /// The line items, in the order the client sent them.
+    pub fn items(&self) -> &[LineItem] {
+        &self.items
+    }
+
+    /// The currency of the unit prices, when given.
+    pub fn currency(&self) -> Option<&Currency> {
+        self.currency.as_ref()
+    }
+
+    /// Total number of units across all lines.
+    pub fn unit_count(&self) -> u64 {
+        self.items.iter().map(|i| u64::from(i.quantity.get())).sum()
+    }
+
+    /// The order total, known only when every line has a unit price (and so a
+    /// currency is set). Cannot overflow: the limits bound it below 2^47.
+    pub fn total(&self) -> Option<Money> {
+        self.items
+            .iter()
+            .map(|i| {
+                i.unit_price
+                    .map(|p| p.minor_units().saturating_mul(u64::from(i.quantity.get())))
+            })
+            .try_fold(0u64, |total, line| line.map(|l| total.saturating_add(l)))
+            .map(Money::from_minor)
+    }
+
+    /// A stable key for "the same customer", used to keep one customer's orders
+    /// in one FIFO message group. Hashed so no personal data leaves the domain as
+    /// a routing key. E-mail wins over name when present; case and surrounding
+    /// space are ignored.
+    pub fn customer_key(&self) -> String {
+        let basis = match &self.customer_email {
+            Some(email) => format!("email:{}", email.as_str().to_lowercase()),
+            None => format!("name:{}", self.customer_name.as_str().to_lowercase()),
+        };
+        hex::encode(&Sha256::digest(basis.as_bytes())[..16])
+    }
+}

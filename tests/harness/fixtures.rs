@@ -1,0 +1,51 @@
+//! Test data: orders, messages, items and events built through the domain's
+//! own constructors, so they are valid by construction.
+
+use adapters::ports::OutgoingOrder;
+use adapters::record::StoredOrder;
+use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
+use orders_domain::domain::OrderRequest;
+use time::OffsetDateTime;
+
+/// A queue message for the legacy body with this order id, customer name
+/// and quantity (a different name or quantity changes the content hash).
+pub fn order_message(order_id: &str, customer: &str, quantity: u32) -> OrderMessage {
+    let body = serde_json::json!({
+        "orderID": order_id,
+        "customerName": customer,
+        "items": [{"itemId": "item456", "quantity": quantity}],
+        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam",
+    });
+    let request = OrderRequest::from_json(&body).expect("a valid legacy body");
+    OrderMessage::new(
+        request.order_id.expect("the body has an orderID"),
+        CorrelationId::parse(&format!("corr-{order_id}")).expect("a valid correlation id"),
+        OffsetDateTime::now_utc(),
+        request.order,
+    )
+}
+
+/// The message routed to `group`, deduplicated by `dedup`.
+pub fn outgoing(message: OrderMessage, group: &str, dedup: &str) -> OutgoingOrder {
+    OutgoingOrder {
+        message,
+        group_id: group.to_owned(),
+        dedup_id: dedup.to_owned(),
+    }
+}
+
+/// The item the worker would store for this message.
+pub fn stored_order(message: &OrderMessage) -> StoredOrder {
+    StoredOrder::from_message(message, OffsetDateTime::now_utc())
+}
+
+/// The event the notifier would publish for this stored order.
+pub fn order_created(stored: &StoredOrder) -> OrderCreated {
+    OrderCreated::new(
+        stored.order_id.clone(),
+        stored.correlation_id.clone(),
+        stored.accepted_at,
+        stored.created_at,
+        &stored.order,
+    )
+}
