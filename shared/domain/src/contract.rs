@@ -285,6 +285,47 @@ impl OrderCreated {
         // SNS subjects are limited to 100 characters; order ids are at most 64.
         format!("New order {}", self.order_id)
     }
+
+    /// Reads the event from the body of an SQS message on a queue subscribed
+    /// to the topic, delivered raw (`RawMessageDelivery: true`) or inside the
+    /// SNS envelope (`{"Type":"Notification","Message":"…",…}`). An unknown
+    /// `schemaVersion` is poison ([`ContractError::UnsupportedVersion`]),
+    /// never guessed at; unknown fields are ignored. Consumers drop repeats
+    /// by [`Self::dedup_key`].
+    pub fn from_sqs_body(body: &str) -> Result<Self, ContractError> {
+        let value: serde_json::Value =
+            serde_json::from_str(body).map_err(ContractError::Malformed)?;
+        let event = match value.get("Message").and_then(serde_json::Value::as_str) {
+            Some(message) if value.get("Type").is_some() => {
+                serde_json::from_str(message).map_err(ContractError::Malformed)?
+            }
+            _ => value,
+        };
+        let probe: EventProbe =
+            serde_json::from_value(event.clone()).map_err(ContractError::Malformed)?;
+        if probe.event_type != ORDER_CREATED_EVENT_TYPE {
+            return Err(ContractError::Malformed(serde::de::Error::custom(
+                "eventType is not OrderCreated",
+            )));
+        }
+        if probe.schema_version != u64::from(ORDER_CREATED_SCHEMA_VERSION) {
+            return Err(ContractError::UnsupportedVersion(probe.schema_version));
+        }
+        serde_json::from_value(event).map_err(ContractError::Malformed)
+    }
+
+    /// The key consumers deduplicate on: the `eventId`, stable per order.
+    pub fn dedup_key(&self) -> &str {
+        &self.event_id
+    }
+}
+
+/// Reads only the type and version of an event.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EventProbe {
+    event_type: String,
+    schema_version: u64,
 }
 
 #[cfg(test)]
@@ -390,5 +431,59 @@ mod tests {
             OrderMessage::from_body(&body.to_string()),
             Err(ContractError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn given_an_event_delivered_raw_or_in_the_sns_envelope_then_both_read_the_same() {
+        let event = OrderCreated::new(
+            message().order_id,
+            CorrelationId::parse("corr-1").unwrap(),
+            time::macros::datetime!(2026-11-24 10:00 UTC),
+            time::macros::datetime!(2026-11-24 10:00:01 UTC),
+            &message().order,
+        );
+        let raw = event.to_json();
+        let envelope = json!({
+            "Type": "Notification",
+            "MessageId": "m-1",
+            "TopicArn": "arn:aws:sns:eu-west-1:1:order-events",
+            "Message": raw,
+            "MessageAttributes": {"eventType": {"Type": "String", "Value": "OrderCreated"}},
+        })
+        .to_string();
+
+        let from_raw = OrderCreated::from_sqs_body(&raw).unwrap();
+        let from_envelope = OrderCreated::from_sqs_body(&envelope).unwrap();
+
+        assert_eq!(from_raw, event);
+        assert_eq!(from_envelope, event);
+        assert_eq!(from_raw.dedup_key(), "OrderCreated:23214");
+    }
+
+    #[test]
+    fn given_an_unknown_version_or_type_or_garbage_then_the_reader_refuses_it() {
+        let mut v: serde_json::Value = serde_json::from_str(
+            &OrderCreated::new(
+                message().order_id,
+                CorrelationId::parse("corr-1").unwrap(),
+                time::macros::datetime!(2026-11-24 10:00 UTC),
+                time::macros::datetime!(2026-11-24 10:00:01 UTC),
+                &message().order,
+            )
+            .to_json(),
+        )
+        .unwrap();
+        v["schemaVersion"] = json!(2);
+        assert!(matches!(
+            OrderCreated::from_sqs_body(&v.to_string()),
+            Err(ContractError::UnsupportedVersion(2))
+        ));
+        v["schemaVersion"] = json!(1);
+        v["eventType"] = json!("OrderShipped");
+        assert!(matches!(
+            OrderCreated::from_sqs_body(&v.to_string()),
+            Err(ContractError::Malformed(_))
+        ));
+        assert!(OrderCreated::from_sqs_body("not json").is_err());
     }
 }

@@ -9,7 +9,6 @@ use std::time::Duration;
 use adapters::record::{KEY_ATTRIBUTE, StoredOrder};
 use orders_domain::contract::OrderCreated;
 use orders_domain::domain::{ContentHash, OrderId, OrderRequest};
-use serde_json::Value;
 
 use super::clients::Accepted;
 use crate::backend::{BackendResult, Backends};
@@ -45,14 +44,14 @@ impl Announcements {
                 return Ok(());
             }
             for message in messages {
-                match order_created(&message.body) {
-                    Some(event) => {
+                match OrderCreated::from_sqs_body(&message.body) {
+                    Ok(event) => {
                         *self
                             .counts
                             .entry(event.order_id.as_str().to_owned())
                             .or_insert(0) += 1;
                     }
-                    None => self.unreadable += 1,
+                    Err(_) => self.unreadable += 1,
                 }
                 backends.queues.delete(url, &message.receipt_handle).await?;
             }
@@ -63,16 +62,6 @@ impl Announcements {
     pub fn count(&self, order_id: &str) -> u64 {
         self.counts.get(order_id).copied().unwrap_or(0)
     }
-}
-
-/// The event in an SQS body, delivered raw or inside the SNS envelope.
-fn order_created(body: &str) -> Option<OrderCreated> {
-    let value: Value = serde_json::from_str(body).ok()?;
-    let inner = match value.get("Message").and_then(Value::as_str) {
-        Some(message) => serde_json::from_str(message).ok()?,
-        None => value,
-    };
-    serde_json::from_value(inner).ok()
 }
 
 /// The content hash the client's body implies: what the stored item must hold.
