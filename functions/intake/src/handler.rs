@@ -131,6 +131,7 @@ fn resolve(
     });
     let Some(OrderRequest {
         order_id: body_id,
+        order_id_field,
         order,
     }) = parsed
     else {
@@ -138,11 +139,7 @@ fn resolve(
     };
     if let (Some(body), Some(header)) = (&body_id, &header_id) {
         if body != header {
-            let key = if json.get("orderId").is_some() {
-                "orderId"
-            } else {
-                "orderID"
-            };
+            let key = order_id_field;
             issues.push(Issue {
                 pointer: Some(format!("/{key}")),
                 header: Some(IDEMPOTENCY_KEY_NAME),

@@ -17,6 +17,8 @@ use super::values::{Currency, CustomerEmail, CustomerName, ItemId, OrderId, Ship
 pub struct OrderRequest {
     /// The `orderID` the client sent, if any (its idempotency key).
     pub order_id: Option<OrderId>,
+    /// The field that carried it: `orderID`, or its alias `orderId`.
+    pub order_id_field: &'static str,
     /// The validated content.
     pub order: Order,
 }
@@ -160,7 +162,11 @@ impl OrderRequest {
                     currency,
                 })
                 .map_err(|e| ValidationErrors(vec![FieldError::new("", e.0)]))?;
-                Ok(Self { order_id, order })
+                Ok(Self {
+                    order_id,
+                    order_id_field: id_key,
+                    order,
+                })
             }
             _ => Err(ValidationErrors(c.0)),
         }
