@@ -80,3 +80,35 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Instantiates each `async fn case(&Backends)` twice: in `mod embedded` on
+/// the in-process emulators and in `mod moto` on the AWS SDK backends over
+/// moto. Used by every suite that must hold on both.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($case:ident),+ $(,)?) => {
+        /// The embedded emulators, in process.
+        mod embedded {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let outbox = orders_tests::TempDir::new("backends-outbox");
+                    let backends = orders_local::backend::Backends::embedded(outbox.path().to_path_buf());
+                    super::$case(&backends).await;
+                }
+            )+
+        }
+
+        /// The AWS SDK backends over moto.
+        mod moto {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    let moto = orders_tests::require_moto!();
+                    let backends = orders_local::backend::Backends::aws(&moto.sdk_config());
+                    super::$case(&backends).await;
+                }
+            )+
+        }
+    };
+}

@@ -10,7 +10,7 @@
 
 use adapters::record::ItemMapping;
 use std::collections::HashMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use adapters::aws::{DynamoOrderStore, SnsEventPublisher, SqsOrderQueue, sns_message_structure};
 use adapters::ports::{EventPublisher, OrderQueue, OrderStore, PutOutcome};
@@ -22,6 +22,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated, OrderMessage};
 use orders_tests::fixtures::{order_created, order_message, outgoing, stored_order};
+use orders_tests::services::drain;
 use orders_tests::{queue_attribute, string_attribute};
 use orders_tests::{require_moto, unique_name};
 
@@ -49,39 +50,6 @@ async fn create_standard_queue(sqs: &aws_sdk_sqs::Client, name: &str) -> (String
         .await
         .unwrap();
     (url, arn)
-}
-
-/// Receives until `want` messages arrived (deleting each) or `within` passed.
-async fn drain(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
-    want: usize,
-    within: Duration,
-) -> Vec<aws_sdk_sqs::types::Message> {
-    let deadline = Instant::now() + within;
-    let mut got = Vec::new();
-    while got.len() < want && Instant::now() < deadline {
-        let out = sqs
-            .receive_message()
-            .queue_url(url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .unwrap();
-        for message in out.messages.unwrap_or_default() {
-            sqs.delete_message()
-                .queue_url(url)
-                .receipt_handle(message.receipt_handle().unwrap())
-                .send()
-                .await
-                .unwrap();
-            got.push(message);
-        }
-    }
-    got
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 //! against the AWS SDK backends over moto, so the local runner keeps the AWS
 //! semantics the pipeline depends on.
 //!
-//! Each case is a generic `async fn(&Backends)`; the `contract!` macro at the
+//! Each case is a generic `async fn(&Backends)`; `orders_tests::on_both_backends!` at the
 //! bottom instantiates every case in `mod embedded` and `mod moto`. Where moto
 //! and the AWS documentation differ, AWS wins: the case says so in a comment and
 //! asserts only what both agree on, and the embedded emulators keep AWS's
@@ -565,36 +565,7 @@ async fn embedded_a_character_sqs_refuses_is_not_enqueued() {
     a_character_sqs_refuses_is_not_enqueued(&Backends::embedded(outbox.path().to_path_buf())).await;
 }
 
-/// Instantiates every case for both backends.
-macro_rules! contract {
-    ($($case:ident),+ $(,)?) => {
-        /// The embedded emulators, in process.
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let outbox = orders_tests::TempDir::new("contract-outbox");
-                    let backends = orders_local::backend::Backends::embedded(outbox.path().to_path_buf());
-                    super::$case(&backends).await;
-                }
-            )+
-        }
-
-        /// The AWS SDK backends over moto.
-        mod moto {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let moto = orders_tests::require_moto!();
-                    let backends = orders_local::backend::Backends::aws(&moto.sdk_config());
-                    super::$case(&backends).await;
-                }
-            )+
-        }
-    };
-}
-
-contract!(
+orders_tests::on_both_backends!(
     fifo_orders_per_group,
     fifo_deduplicates_within_the_window,
     visibility_timeout_and_receive_count,

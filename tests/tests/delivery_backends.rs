@@ -3,7 +3,7 @@
 //! ports, on the embedded emulators and on the AWS SDK adapters over moto.
 //!
 //! Each case is a generic `async fn(&Backends)`, instantiated for both
-//! backends by the `both!` macro at the bottom, with uniquely named resources.
+//! backends by `orders_tests::on_both_backends!` at the bottom, with uniquely named resources.
 
 // Test code, helpers included: a failed call stops the test with its cause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -297,36 +297,7 @@ async fn notifier_dead_letters_an_unreadable_insert_and_publishes_the_next(b: &B
     }
 }
 
-/// Instantiates every case for both backends.
-macro_rules! both {
-    ($($case:ident),+ $(,)?) => {
-        /// The embedded emulators, in process.
-        mod embedded {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let outbox = orders_tests::TempDir::new("delivery-outbox");
-                    let backends = orders_local::backend::Backends::embedded(outbox.path().to_path_buf());
-                    super::$case(&backends).await;
-                }
-            )+
-        }
-
-        /// The AWS SDK adapters over moto.
-        mod moto {
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    let moto = orders_tests::require_moto!();
-                    let backends = orders_local::backend::Backends::aws(&moto.sdk_config());
-                    super::$case(&backends).await;
-                }
-            )+
-        }
-    };
-}
-
-both!(
+orders_tests::on_both_backends!(
     worker_dead_letters_poison_and_stores_the_rest,
     worker_with_an_unreachable_dlq_reports_the_poison_and_its_group_only,
     worker_sends_a_conflict_to_the_dlq_at_once,

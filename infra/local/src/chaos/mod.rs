@@ -103,6 +103,8 @@ pub struct ChaosReport {
     pub timeouts: (u64, u64),
     /// Messages left in the worker DLQ and the notifier DLQ.
     pub dead_letters: (u64, u64),
+    /// Messages on the events queue that were not a readable `OrderCreated`.
+    pub unreadable_events: u64,
     /// The ledger's verdict.
     pub tally: Tally,
     /// Whether the pipeline settled before the deadline.
@@ -171,8 +173,8 @@ impl ChaosReport {
                 }
             ),
             format!(
-                "chaos: dead letters left: worker={} notifier={}; settled={}",
-                self.dead_letters.0, self.dead_letters.1, self.settled
+                "chaos: dead letters left: worker={} notifier={}; unreadable events={}; settled={}",
+                self.dead_letters.0, self.dead_letters.1, self.unreadable_events, self.settled
             ),
             format!(
                 "chaos: orders={} faults={} lost={} duplicate_items={} lost_notifications={} \
@@ -332,6 +334,7 @@ async fn run_in(
             worker_dlq.visible + worker_dlq.in_flight,
             notifier_dlq.visible + notifier_dlq.in_flight,
         ),
+        unreadable_events: announcements.unreadable,
         tally,
         settled,
         secs: started.elapsed().as_secs(),
