@@ -9,7 +9,7 @@ CARGO ?= cargo
 export SAM_CLI_TELEMETRY := 0
 export MOTO_SERVER := $(CURDIR)/$(VENV)/moto/bin/moto_server
 
-.PHONY: chaos run test fmt-check clippy machete unit infra-check api-fuzz venvs package clean-venv
+.PHONY: chaos run test fmt-check clippy machete unit infra-check api-fuzz venvs package clean-venv chromium bench
 
 ## make run: the whole pipeline on this machine (no AWS account, no Docker).
 run:
@@ -43,8 +43,17 @@ $(TOOLS)/.cargo-machete-%:
 	$(CARGO) install --locked --quiet --root $(TOOLS) --version $* cargo-machete
 	touch $@
 
-unit: $(VENV)/moto/.installed
+unit: $(VENV)/moto/.installed chromium
 	$(CARGO) test --workspace
+
+## Headless Chromium for the dashboard's browser test
+## (tests/tests/dashboard_browser.rs), Debian's package, installed when missing.
+## The version is the one Debian ships for this release (security updates
+## replace it in place; an exact pin would stop installing when they do).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	@chromium --version
 
 # One virtual environment per tool set: their pinned dependencies conflict.
 $(VENV)/%/.installed: infra/requirements/%.txt
@@ -61,6 +70,13 @@ infra-check: $(VENV)/sam/.installed $(VENV)/checkov/.installed
 ## make api-fuzz: schemathesis against orders-local's /openapi.json (infra/openapi.yaml).
 api-fuzz: $(VENV)/schemathesis/.installed
 	CARGO=$(CARGO) tests/api_fuzz.sh
+
+## make bench: every performance budget measured on this machine (release
+## binaries under an emulated Lambda Runtime API, criterion, the old system's
+## Python beside them), one line per budget, written to bench/RESULTS.md.
+## Timing lives here only: nothing in `make test` depends on it.
+bench: $(VENV)/bench/.installed $(VENV)/moto/.installed
+	CARGO=$(CARGO) bench/run.sh
 
 package: $(VENV)/moto/.installed
 	infra/package.sh

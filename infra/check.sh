@@ -96,4 +96,9 @@ run "sam validate --lint $TEMPLATE" "$SAM_BIN/sam" validate --lint --region us-e
 # --skip-download: no network, and no Prisma Cloud guideline lookup to fail on.
 summary="Passed checks" run "checkov $TEMPLATE" "$CHECKOV" -f "$CHECKED" --framework cloudformation --quiet --compact --skip-download
 
+# The consuming teams' template (plain CloudFormation, no includes): same rules.
+CONSUMER=infra/consumer-template.yaml
+run "cfn-lint $CONSUMER" "$SAM_BIN/cfn-lint" "$CONSUMER"
+summary="Passed checks" run "checkov $CONSUMER" "$CHECKOV" -f "$CONSUMER" --framework cloudformation --quiet --compact --skip-download
+
 exit "$failed"

@@ -31,6 +31,7 @@ pub fn outgoing(message: OrderMessage, group: &str, dedup: &str) -> OutgoingOrde
         message,
         group_id: group.to_owned(),
         dedup_id: dedup.to_owned(),
+        trace_header: None,
     }
 }
 

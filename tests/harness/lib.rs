@@ -9,6 +9,8 @@
 //! - [`services`]: draining queues and reading streams;
 //! - [`fixtures`]: valid-by-construction test data;
 //! - [`sqs`]: SQS SDK attribute helpers;
+//! - [`consumer`]: the consumer kit: the OrderCreated schema and its
+//!   validator, the Python consumer, the documented filter policies;
 //!
 //! and, here, unique resource names, temporary directories and the legacy
 //! request body.
@@ -19,6 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod consumer;
 pub mod fixtures;
 pub mod local;
 pub mod moto;

@@ -57,6 +57,7 @@ fn fifo_message(body: &str, group: &str, dedup: &str) -> SendMessage {
         group_id: Some(group.to_owned()),
         dedup_id: Some(dedup.to_owned()),
         message_attributes: HashMap::new(),
+        trace_header: None,
     }
 }
 
@@ -174,6 +175,50 @@ async fn fifo_deduplicates_within_the_window(b: &Backends) {
             .map(String::as_str),
         Some(message.correlation_id.as_str())
     );
+}
+
+/// The X-Ray trace header travels as the `AWSTraceHeader` message *system*
+/// attribute (the only one `SendMessage` takes), through the raw service and
+/// through intake's port, and comes back among the received message's system
+/// attributes, never its message attributes; a message sent without one has
+/// none. <https://docs.aws.amazon.com/xray/latest/devguide/xray-services-sqs.html>
+async fn trace_header_travels_as_a_system_attribute(b: &Backends) {
+    let q = &b.queues;
+    let url = q
+        .create_queue(&fifo_spec(
+            &unique_name("contract-trace"),
+            Duration::from_secs(30),
+            None,
+        ))
+        .await
+        .unwrap();
+    let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let mut raw = fifo_message("raw", "g", "raw");
+    raw.trace_header = Some(trace.to_owned());
+    q.send(&url, &raw).await.unwrap();
+    let mut order = outgoing(order_message("trace-1", "Harry Kane", 1), "g", "port");
+    order.trace_header = Some(trace.to_owned());
+    q.order_queue(&url).enqueue(&order).await.unwrap();
+    q.send(&url, &fifo_message("untraced", "g", "untraced"))
+        .await
+        .unwrap();
+
+    let got = drain(q.as_ref(), &url, 3, Duration::from_secs(3)).await;
+    assert_eq!(got.len(), 3, "{:?}", bodies(&got));
+    let header = |m: &ReceivedMessage| {
+        m.attributes
+            .get(adapters::ports::AWS_TRACE_HEADER_ATTRIBUTE)
+            .cloned()
+    };
+    assert_eq!(header(&got[0]).as_deref(), Some(trace), "raw send");
+    assert_eq!(header(&got[1]).as_deref(), Some(trace), "intake's port");
+    assert_eq!(header(&got[2]), None, "sent without one");
+    for m in &got {
+        assert!(
+            !m.message_attributes
+                .contains_key(adapters::ports::AWS_TRACE_HEADER_ATTRIBUTE)
+        );
+    }
 }
 
 /// A received message is invisible for the visibility timeout, then comes back
@@ -568,6 +613,7 @@ async fn embedded_a_character_sqs_refuses_is_not_enqueued() {
 orders_tests::on_both_backends!(
     fifo_orders_per_group,
     fifo_deduplicates_within_the_window,
+    trace_header_travels_as_a_system_attribute,
     visibility_timeout_and_receive_count,
     redrive_to_the_dlq_at_max_receive_count,
     conditional_put_never_overwrites_an_item_without_a_hash,

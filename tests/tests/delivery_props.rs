@@ -264,6 +264,9 @@ fn body_at(bad: u32) -> impl Strategy<Value = Value> {
 struct Tally {
     accepted: AtomicUsize,
     rejected: AtomicUsize,
+    /// Every event the notifier published, as JSON, to validate against the
+    /// published schema in one go at the end.
+    events: std::sync::Mutex<Vec<String>>,
 }
 
 async fn check(body: &Value, tally: &Tally) -> Result<(), TestCaseError> {
@@ -375,6 +378,7 @@ async fn check(body: &Value, tally: &Tally) -> Result<(), TestCaseError> {
     prop_assert_eq!(&event.order_id, &outgoing.message.order_id);
     let back: OrderCreated = serde_json::from_str(&event.to_json()).unwrap();
     prop_assert_eq!(&back, event);
+    tally.events.lock().unwrap().push(event.to_json());
     // SNS: a subject of under 100 ASCII characters without line breaks.
     let subject = event.email_subject();
     prop_assert!(subject.len() < 100 && subject.bytes().all(|b| (0x20..0x7f).contains(&b)));
@@ -433,5 +437,13 @@ fn every_body_is_rejected_with_a_4xx_or_stored_and_announced() {
     assert!(
         rejected * 10 >= total,
         "only {rejected} of {total} rejected"
+    );
+    // Every event announced above is valid against the committed JSON Schema
+    // (shared/domain/schema/order-created.v1.schema.json) that other teams use.
+    let events = tally.events.into_inner().unwrap();
+    assert_eq!(events.len(), accepted);
+    let validated = orders_tests::consumer::validate_order_created(&events);
+    println!(
+        "delivery property: {validated} published events valid against the OrderCreated v1 schema"
     );
 }

@@ -5,8 +5,10 @@
 //! * Queue and event-source-mapping settings equal `adapters::settings`, which the
 //!   local runner reproduces.
 //! * The HTTP API's definition is `infra/openapi.yaml` (included whole, the file
-//!   orders-local serves), routing POST /orders to intake, documenting exactly
-//!   the statuses intake can answer, with the domain's limits.
+//!   orders-local serves), routing POST /orders to intake and GET
+//!   /orders/{orderId} to status, documenting exactly the statuses each can
+//!   answer, with the domain's limits.
+//! * The status function's role may read single orders and nothing else.
 //!
 //! The template is read with `include_str!`, so editing either side rebuilds and
 //! re-runs this test. CloudFormation short-form tags (`!Ref`, `!GetAtt`, `!Sub`,
@@ -154,6 +156,7 @@ fn each_function_gets_exactly_the_variables_its_crate_reads() {
         ("IntakeFunction", intake::ENV_VARS),
         ("WorkerFunction", worker::ENV_VARS),
         ("NotifierFunction", notifier::ENV_VARS),
+        ("StatusFunction", status::ENV_VARS),
     ];
     for (function, read) in cases {
         // When the function's environment is read from the template
@@ -189,6 +192,7 @@ fn each_crate_reads_its_shared_config_variables() {
         names(notifier::ENV_VARS),
         names(&[config::ORDER_EVENTS_TOPIC_ARN, config::NOTIFIER_DLQ_URL])
     );
+    assert_eq!(names(status::ENV_VARS), names(&[config::ORDERS_TABLE_NAME]));
 }
 
 #[test]
@@ -229,6 +233,46 @@ fn each_stage_dead_letters_to_its_own_dlq_and_may_send_there() {
 }
 
 #[test]
+fn each_function_may_make_exactly_its_cold_start_warm_up_call() {
+    // Given the template
+    let t = template();
+    // The warm-up calls of adapters::aws, one per function, on its own resource
+    for (role, action, target) in [
+        ("IntakeRole", "sqs:GetQueueAttributes", "OrdersQueue.Arn"),
+        ("WorkerRole", "dynamodb:DescribeTable", "OrdersTable.Arn"),
+        ("NotifierRole", "sns:GetTopicAttributes", "OrderEventsTopic"),
+    ] {
+        let statements = at(resource(&t, role), &["Properties", "Policies"])
+            .as_vec()
+            .into_iter()
+            .flatten()
+            .flat_map(|p| {
+                at(p, &["PolicyDocument", "Statement"])
+                    .as_vec()
+                    .into_iter()
+                    .flatten()
+            });
+        let granting: Vec<&Yaml> = statements
+            .filter(|s| {
+                let actions = match &s["Action"] {
+                    Yaml::String(a) => vec![a.clone()],
+                    other => strings(other, "Action"),
+                };
+                actions.iter().any(|a| a == action)
+            })
+            .collect();
+        // Then one statement grants it, alone, on that resource only
+        assert_eq!(granting.len(), 1, "{role}: {action} granted once");
+        assert_eq!(granting[0]["Action"].as_str(), Some(action), "{role}");
+        assert_eq!(
+            reference(&granting[0]["Resource"], "Resource"),
+            target,
+            "{role}"
+        );
+    }
+}
+
+#[test]
 fn variables_point_at_the_stack_resources() {
     let t = template();
     let var = |function: &str, name: &str| {
@@ -250,6 +294,10 @@ fn variables_point_at_the_stack_resources() {
     );
     assert_eq!(
         var("WorkerFunction", config::ORDERS_TABLE_NAME),
+        "OrdersTable"
+    );
+    assert_eq!(
+        var("StatusFunction", config::ORDERS_TABLE_NAME),
         "OrdersTable"
     );
     assert_eq!(
@@ -283,6 +331,7 @@ fn function_timeouts_match_settings() {
         ("IntakeFunction", settings::INTAKE_TIMEOUT_SECS),
         ("WorkerFunction", settings::WORKER_TIMEOUT_SECS),
         ("NotifierFunction", settings::NOTIFIER_TIMEOUT_SECS),
+        ("StatusFunction", settings::STATUS_TIMEOUT_SECS),
     ] {
         let timeout = int(function_property(&t, function, "Timeout"), function);
         assert_eq!(timeout, expected, "{function}.Timeout");
@@ -418,6 +467,12 @@ fn notifier_mapping_matches_settings() {
         ),
         settings::NOTIFIER_BISECT_ON_ERROR
     );
+    // Per-order order holds at any factor (Lambda orders by partition key);
+    // the capacity model in infra/CAPACITY.md assumes this one.
+    assert_eq!(
+        int(&m["ParallelizationFactor"], "ParallelizationFactor"),
+        u64::from(settings::NOTIFIER_PARALLELIZATION_FACTOR)
+    );
     assert_eq!(
         strings(&m["FunctionResponseTypes"], "FunctionResponseTypes"),
         ["ReportBatchItemFailures"]
@@ -485,8 +540,28 @@ const INTAKE_SOURCES: &[(&str, &str)] = &[
     ),
     ("lib.rs", include_str!("../../functions/intake/src/lib.rs")),
     (
-        "problem.rs",
-        include_str!("../../functions/intake/src/problem.rs"),
+        "edge/problem.rs",
+        include_str!("../../shared/edge/src/problem.rs"),
+    ),
+];
+
+/// The status function's sources that build answers, and the shared edge.
+const STATUS_SOURCES: &[(&str, &str)] = &[
+    (
+        "error.rs",
+        include_str!("../../functions/status/src/error.rs"),
+    ),
+    (
+        "handler.rs",
+        include_str!("../../functions/status/src/handler.rs"),
+    ),
+    (
+        "view.rs",
+        include_str!("../../functions/status/src/view.rs"),
+    ),
+    (
+        "edge/problem.rs",
+        include_str!("../../shared/edge/src/problem.rs"),
     ),
 ];
 
@@ -515,8 +590,13 @@ fn status_code(name: &str) -> Option<u16> {
 /// Every status the intake handler can answer: each `StatusCode::NAME` its
 /// non-test code names.
 fn intake_statuses() -> BTreeSet<u16> {
+    statuses_in("intake", INTAKE_SOURCES)
+}
+
+/// Every `StatusCode::NAME` the non-test code of `sources` names.
+fn statuses_in(function: &str, sources: &[(&str, &str)]) -> BTreeSet<u16> {
     let mut statuses = BTreeSet::new();
-    for (file, source) in INTAKE_SOURCES {
+    for (file, source) in sources {
         let code = source.split("#[cfg(test)]").next().unwrap_or_default();
         for (at, _) in code.match_indices("StatusCode::") {
             let name: String = code[at + "StatusCode::".len()..]
@@ -528,7 +608,7 @@ fn intake_statuses() -> BTreeSet<u16> {
             }
             let status = status_code(&name).unwrap_or_else(|| {
                 panic!(
-                    "intake/src/{file} answers StatusCode::{name}: add it to status_code() \
+                    "{function}/src/{file} answers StatusCode::{name}: add it to status_code() \
                      here and document it in infra/openapi.yaml"
                 )
             });
@@ -587,7 +667,7 @@ fn the_api_definition_is_the_one_openapi_file() {
 fn the_openapi_file_routes_post_orders_to_intake_with_the_template_auth() {
     // Given the template and the OpenAPI file
     let (t, doc) = (template(), openapi());
-    // Then the only route is POST /orders
+    // Then the routes are POST /orders and GET /orders/{orderId}
     let paths = at(&doc, &["paths"]).as_hash().expect("paths is a mapping");
     let routes: Vec<(String, Vec<String>)> = paths
         .iter()
@@ -601,7 +681,13 @@ fn the_openapi_file_routes_post_orders_to_intake_with_the_template_auth() {
             (string(path, "path").to_owned(), methods)
         })
         .collect();
-    assert_eq!(routes, [("/orders".to_owned(), vec!["post".to_owned()])]);
+    assert_eq!(
+        routes,
+        [
+            ("/orders".to_owned(), vec!["post".to_owned()]),
+            ("/orders/{orderId}".to_owned(), vec!["get".to_owned()]),
+        ]
+    );
     // And the function may be invoked for exactly that route
     let source_arn = at(
         resource(&t, "IntakeApiPermission"),
@@ -623,7 +709,30 @@ fn the_openapi_file_routes_post_orders_to_intake_with_the_template_auth() {
         reference(&integration["uri"], "integration uri"),
         "IntakeFunction.Arn"
     );
-    // And authorization follows the AuthMode conditions of the template
+    // And GET /orders/{orderId} goes to the status function the same way,
+    // which may be invoked for that route only
+    let get = at(&doc, &["paths", "/orders/{orderId}", "get"]);
+    let integration = at(get, &["x-amazon-apigateway-integration"]);
+    assert_eq!(string(&integration["type"], "type"), "aws_proxy");
+    assert_eq!(
+        string(&integration["payloadFormatVersion"], "payloadFormatVersion"),
+        "2.0"
+    );
+    assert_eq!(
+        reference(&integration["uri"], "integration uri"),
+        "StatusFunction.Arn"
+    );
+    let source_arn = at(
+        resource(&t, "StatusApiPermission"),
+        &["Properties", "SourceArn"],
+    );
+    assert!(
+        string(source_arn, "SourceArn").ends_with("/GET/orders/*"),
+        "StatusApiPermission.SourceArn covers GET /orders/*: {source_arn:?}"
+    );
+    // And both routes have the same authorization (the same authorizer),
+    // following the AuthMode conditions of the template
+    assert_eq!(at(get, &["security"]), at(post, &["security"]));
     for (node, what) in [
         (at(post, &["security"]), "security"),
         (
@@ -667,6 +776,153 @@ fn the_documented_answers_of_post_orders_are_exactly_those_intake_gives() {
         documented,
         BTreeSet::from([202, 400, 413, 415, 422, 500, 503])
     );
+}
+
+#[test]
+fn the_documented_answers_of_get_order_are_exactly_those_status_gives() {
+    // Given the statuses the status function's code can answer; API Gateway
+    // routes only GET to it, so its 405 never reaches a client
+    let mut answers = statuses_in("status", STATUS_SOURCES);
+    assert!(answers.remove(&405), "status still refuses other methods");
+    // When the OpenAPI file's responses of GET /orders/{orderId} are read
+    let doc = openapi();
+    let documented: BTreeSet<u16> = at(&doc, &["paths", "/orders/{orderId}", "get", "responses"])
+        .as_hash()
+        .expect("responses is a mapping")
+        .keys()
+        .map(|k| string(k, "status").parse().expect("a status code"))
+        .collect();
+    // Then they are the same set
+    assert_eq!(documented, answers);
+    assert_eq!(documented, BTreeSet::from([200, 400, 404, 500, 503]));
+}
+
+#[test]
+fn the_documented_order_status_is_exactly_what_status_answers_and_no_personal_data() {
+    use orders_domain::contract::{CorrelationId, OrderMessage};
+    use orders_domain::domain::{OrderId, OrderRequest};
+    // Given the fullest view the status function renders (every optional field)
+    let request = OrderRequest::from_json(&serde_json::json!({
+        "customerName": "Ada Lovelace", "customerEmail": "ada@example.com",
+        "shippingAddress": "12 St James's Square, London", "currency": "EUR",
+        "items": [{"itemId": "book-1", "quantity": 2, "unitPrice": 1999}]
+    }))
+    .unwrap();
+    let message = OrderMessage::new(
+        OrderId::parse("A-1001").unwrap(),
+        CorrelationId::parse("c-1").unwrap(),
+        time::OffsetDateTime::now_utc(),
+        request.order,
+    );
+    let stored = adapters::record::StoredOrder::from_message(&message, message.accepted_at);
+    let view = serde_json::to_value(status::OrderView::from(&stored)).unwrap();
+    let rendered: BTreeSet<String> = view.as_object().unwrap().keys().cloned().collect();
+    // When the OpenAPI schema of the 200 is read
+    let doc = openapi();
+    let schema = at(&doc, &["components", "schemas", "OrderStatus"]);
+    let documented: BTreeSet<String> = at(schema, &["properties"])
+        .as_hash()
+        .unwrap()
+        .keys()
+        .map(|k| string(k, "property").to_owned())
+        .collect();
+    // Then they are the same fields, none of them personal data
+    assert_eq!(documented, rendered);
+    for personal in ["customerName", "customerEmail", "shippingAddress"] {
+        assert!(!documented.contains(personal), "{personal} documented");
+    }
+    let item: BTreeSet<String> = view["items"][0]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let documented_item: BTreeSet<String> =
+        at(schema, &["properties", "items", "items", "properties"])
+            .as_hash()
+            .unwrap()
+            .keys()
+            .map(|k| string(k, "property").to_owned())
+            .collect();
+    assert_eq!(documented_item, item);
+    // And the 202 points at it with a required Location header
+    let location = at(
+        &doc,
+        &[
+            "paths",
+            "/orders",
+            "post",
+            "responses",
+            "202",
+            "headers",
+            "Location",
+        ],
+    );
+    assert_eq!(location["required"].as_bool(), Some(true));
+}
+
+#[test]
+fn the_status_role_may_read_single_orders_and_nothing_else() {
+    // Given the status function's role
+    let t = template();
+    assert_eq!(
+        reference(
+            &resource(&t, "StatusFunction")["Properties"]["Role"],
+            "Role"
+        ),
+        "StatusRole.Arn"
+    );
+    let statements: Vec<&Yaml> = at(resource(&t, "StatusRole"), &["Properties", "Policies"])
+        .as_vec()
+        .expect("Policies is a list")
+        .iter()
+        .flat_map(|p| {
+            at(p, &["PolicyDocument", "Statement"])
+                .as_vec()
+                .unwrap()
+                .iter()
+        })
+        .collect();
+    let actions = |s: &Yaml| -> Vec<String> {
+        match &s["Action"] {
+            Yaml::String(a) => vec![a.clone()],
+            list => strings(list, "Action"),
+        }
+    };
+    // Then it allows exactly these actions
+    let all: BTreeSet<String> = statements.iter().flat_map(|s| actions(s)).collect();
+    assert_eq!(
+        all,
+        names(&[
+            "dynamodb:GetItem",
+            "kms:Decrypt",
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "xray:PutTraceSegments",
+            "xray:PutTelemetryRecords",
+        ])
+    );
+    for statement in &statements {
+        assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+        let acts = actions(statement);
+        let resource_of = || reference(&statement["Resource"], "Resource");
+        // GetItem on the orders table only
+        if acts.iter().any(|a| a.starts_with("dynamodb:")) {
+            assert_eq!(acts, ["dynamodb:GetItem"]);
+            assert_eq!(resource_of(), "OrdersTable.Arn");
+        }
+        // The table's key, only through DynamoDB
+        if acts.iter().any(|a| a.starts_with("kms:")) {
+            assert_eq!(resource_of(), "StackKey.Arn");
+            assert!(
+                !statement["Condition"]["StringEquals"]["kms:ViaService"].is_badvalue(),
+                "kms:Decrypt without kms:ViaService"
+            );
+        }
+        if acts.iter().any(|a| a.starts_with("logs:")) {
+            assert_eq!(resource_of(), "StatusLogGroup.Arn");
+        }
+    }
 }
 
 #[test]
@@ -758,4 +1014,358 @@ fn the_openapi_limits_are_the_domain_constants() {
             "{field} is documented but unknown to OrderRequest::from_json"
         );
     }
+}
+
+// ------------------------------------------------------- latency and tracing
+
+/// The metric filters that turn each stage's `age_ms` into a latency metric:
+/// (logical id, log group, the outcome the stage logs, metric name).
+const LATENCY_FILTERS: [(&str, &str, &str, &str); 3] = [
+    (
+        "IntakeEnqueuedLatencyMetric",
+        "IntakeLogGroup",
+        "accepted",
+        "AcceptedToEnqueuedMs",
+    ),
+    (
+        "WorkerPersistedLatencyMetric",
+        "WorkerLogGroup",
+        "persisted",
+        "AcceptedToPersistedMs",
+    ),
+    (
+        "NotifierNotifiedLatencyMetric",
+        "NotifierLogGroup",
+        "notified",
+        "AcceptedToNotifiedMs",
+    ),
+];
+
+/// Whether a JSON log line matches a CloudWatch JSON filter pattern of the
+/// form `{ $.a = "x" && $.b = * && $.c = 3 }` (the only forms this stack uses;
+/// anything else fails the test rather than being guessed at).
+/// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html>
+fn filter_matches(pattern: &str, line: &serde_json::Value) -> bool {
+    let inner = pattern
+        .trim()
+        .strip_prefix('{')
+        .and_then(|p| p.strip_suffix('}'))
+        .unwrap_or_else(|| panic!("not a JSON filter pattern: {pattern}"));
+    inner.split("&&").all(|term| {
+        let (selector, value) = term
+            .split_once('=')
+            .unwrap_or_else(|| panic!("unsupported term {term:?} in {pattern}"));
+        let field = selector
+            .trim()
+            .strip_prefix("$.")
+            .unwrap_or_else(|| panic!("unsupported selector {selector:?}"));
+        let actual = &line[field];
+        match value.trim() {
+            "*" => !actual.is_null(),
+            quoted if quoted.starts_with('"') => actual.as_str() == Some(quoted.trim_matches('"')),
+            number => actual.as_f64() == Some(number.parse::<f64>().unwrap()),
+        }
+    })
+}
+
+/// The dashboard body with `${…}` substitutions replaced: `"${X}"` by `"X"`,
+/// a bare `${X}` (a number) by `0`, so it parses as JSON.
+fn dashboard(t: &Yaml) -> serde_json::Value {
+    let body = string(
+        at(resource(t, "Dashboard"), &["Properties", "DashboardBody"]),
+        "DashboardBody",
+    );
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(start) = rest.find("${") {
+        let end = start + rest[start..].find('}').expect("closed ${");
+        out.push_str(&rest[..start]);
+        let quoted = rest[..start].ends_with('"');
+        out.push_str(if quoted { &rest[start + 2..end] } else { "0" });
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("DashboardBody is not JSON: {e}"))
+}
+
+#[test]
+fn every_function_traces_actively_and_its_role_may_write_traces() {
+    let t = template();
+    for (function, role) in [
+        ("IntakeFunction", "IntakeRole"),
+        ("WorkerFunction", "WorkerRole"),
+        ("NotifierFunction", "NotifierRole"),
+        ("StatusFunction", "StatusRole"),
+    ] {
+        assert_eq!(
+            string(function_property(&t, function, "Tracing"), "Tracing"),
+            "Active",
+            "{function}.Tracing"
+        );
+        assert_eq!(
+            reference(&resource(&t, function)["Properties"]["Role"], "Role"),
+            format!("{role}.Arn")
+        );
+        // AWSXRayDaemonWriteAccess's two actions, in the role's own policy.
+        let actions: BTreeSet<String> = at(resource(&t, role), &["Properties", "Policies"])
+            .as_vec()
+            .expect("Policies is a list")
+            .iter()
+            .flat_map(|p| {
+                at(p, &["PolicyDocument", "Statement"])
+                    .as_vec()
+                    .unwrap()
+                    .iter()
+            })
+            .filter(|s| s["Effect"].as_str() == Some("Allow"))
+            .flat_map(|s| match &s["Action"] {
+                Yaml::String(a) => vec![a.clone()],
+                list => strings(list, "Action"),
+            })
+            .collect();
+        for action in ["xray:PutTraceSegments", "xray:PutTelemetryRecords"] {
+            assert!(actions.contains(action), "{role} lacks {action}");
+        }
+    }
+}
+
+#[test]
+fn latency_metric_filters_read_the_age_each_stage_logs_in_milliseconds() {
+    let t = template();
+    for (id, log_group, outcome, metric) in LATENCY_FILTERS {
+        let properties = at(resource(&t, id), &["Properties"]);
+        assert_eq!(
+            string(at(resource(&t, id), &["Type"]), "Type"),
+            "AWS::Logs::MetricFilter"
+        );
+        assert_eq!(reference(&properties["LogGroupName"], id), log_group);
+        let pattern = string(&properties["FilterPattern"], "FilterPattern");
+        let transformations = properties["MetricTransformations"].as_vec().unwrap();
+        assert_eq!(transformations.len(), 1, "{id}");
+        let m = &transformations[0];
+        assert_eq!(reference(&m["MetricNamespace"], id), "MetricNamespace");
+        assert_eq!(string(&m["MetricName"], id), metric);
+        assert_eq!(
+            string(&m["MetricValue"], id),
+            format!("$.{}", adapters::telemetry::AGE_MS_FIELD)
+        );
+        assert_eq!(string(&m["Unit"], id), "Milliseconds");
+        // The pattern picks this stage's outcome line and only when it has an age.
+        let line = serde_json::json!({"outcome": outcome, "age_ms": 12});
+        assert!(filter_matches(pattern, &line), "{id}: {pattern}");
+        let ageless = serde_json::json!({"outcome": outcome});
+        assert!(!filter_matches(pattern, &ageless), "{id}: {pattern}");
+        let other = serde_json::json!({"outcome": "skipped", "age_ms": 12});
+        assert!(!filter_matches(pattern, &other), "{id}: {pattern}");
+    }
+    // The outcome names are the handlers' own.
+    assert_eq!(worker::Outcome::Persisted.as_str(), LATENCY_FILTERS[1].2);
+    assert_eq!(notifier::Outcome::Notified.as_str(), LATENCY_FILTERS[2].2);
+}
+
+#[test]
+fn notified_latency_alarm_watches_p99_of_the_notifier_metric_against_its_parameter() {
+    let t = template();
+    let alarm = at(resource(&t, "NotifiedLatencyAlarm"), &["Properties"]);
+    assert_eq!(
+        reference(&alarm["Namespace"], "Namespace"),
+        "MetricNamespace"
+    );
+    assert_eq!(
+        string(&alarm["MetricName"], "MetricName"),
+        LATENCY_FILTERS[2].3
+    );
+    assert_eq!(
+        string(&alarm["ExtendedStatistic"], "ExtendedStatistic"),
+        "p99"
+    );
+    assert!(
+        alarm["Statistic"].is_badvalue(),
+        "p99, not a plain statistic"
+    );
+    assert_eq!(int(&alarm["Period"], "Period"), 60, "per minute");
+    assert_eq!(
+        string(&alarm["ComparisonOperator"], "ComparisonOperator"),
+        "GreaterThanThreshold"
+    );
+    assert_eq!(
+        string(&alarm["TreatMissingData"], "TreatMissingData"),
+        "notBreaching",
+        "no orders is not slow orders"
+    );
+    assert_eq!(
+        reference(&alarm["Threshold"], "Threshold"),
+        "NotifiedLatencyAlarmMilliseconds"
+    );
+    let parameter = at(&t, &["Parameters", "NotifiedLatencyAlarmMilliseconds"]);
+    assert_eq!(int(&parameter["Default"], "Default"), 60_000, "60 s");
+    let actions = &alarm["AlarmActions"].as_vec().expect("AlarmActions")[0];
+    assert_eq!(reference(actions, "AlarmActions"), "OpsTopic");
+    let description = string(&alarm["AlarmDescription"], "AlarmDescription");
+    assert!(
+        description.contains("infra/RUNBOOK.md#notifiedlatencyalarm"),
+        "{description}"
+    );
+}
+
+#[test]
+fn dashboard_shows_p50_and_p99_latency_per_minute_of_metrics_the_filters_publish() {
+    let t = template();
+    let body = dashboard(&t);
+    let widgets = body["widgets"].as_array().expect("widgets");
+    for metric in ["AcceptedToPersistedMs", "AcceptedToNotifiedMs"] {
+        let widget = widgets
+            .iter()
+            .find(|w| {
+                w["properties"]["metrics"]
+                    .as_array()
+                    .is_some_and(|ms| ms.iter().any(|m| m[1] == metric))
+            })
+            .unwrap_or_else(|| panic!("no dashboard widget shows {metric}"));
+        assert_eq!(widget["properties"]["period"], 60, "{metric} per minute");
+        let stats: BTreeSet<&str> = widget["properties"]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m[1] == metric)
+            .map(|m| {
+                assert_eq!(m[0], "MetricNamespace", "{metric}'s namespace");
+                m.as_array().unwrap().last().unwrap()["stat"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{metric} has no stat"))
+            })
+            .collect();
+        assert_eq!(stats, BTreeSet::from(["p50", "p99"]), "{metric}");
+    }
+    // Every metric of the stack's namespace on the dashboard is published by
+    // one of the stack's metric filters (a renamed metric would draw nothing).
+    let published: BTreeSet<String> = at(&t, &["Resources"])
+        .as_hash()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"].as_str() == Some("AWS::Logs::MetricFilter"))
+        .flat_map(|r| {
+            r["Properties"]["MetricTransformations"]
+                .as_vec()
+                .unwrap()
+                .iter()
+        })
+        .map(|m| string(&m["MetricName"], "MetricName").to_owned())
+        .collect();
+    for widget in widgets {
+        for m in widget["properties"]["metrics"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if m[0] == "MetricNamespace" {
+                let name = m[1].as_str().unwrap();
+                assert!(
+                    published.contains(name),
+                    "dashboard shows unpublished {name}"
+                );
+            }
+        }
+    }
+}
+
+/// Drives one order through the shipped intake, worker and notifier handlers
+/// on the memory adapters and returns every JSON log line they wrote.
+async fn log_lines_of_one_order(trace_header: &str) -> (Vec<serde_json::Value>, Option<String>) {
+    use adapters::memory::{MemoryDeadLetters, MemoryPublisher, MemoryQueue, MemoryStore};
+    use adapters::record::ItemMapping;
+    use lambda_http::RequestExt;
+    use lambda_runtime::{Context, LambdaEvent};
+    use std::sync::Arc;
+
+    let capture = adapters::telemetry::LogCapture::default();
+    let _guard = capture.set_default();
+    let queue = Arc::new(MemoryQueue::default());
+    let mut context = Context::default();
+    context.xray_trace_id = Some(trace_header.to_owned());
+    let request = http::Request::builder()
+        .method("POST")
+        .uri("/orders")
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::from(
+            r#"{"orderID":"lat-1","customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"}"#,
+        ))
+        .unwrap()
+        .with_lambda_context(context);
+    let intake_deps = intake::Deps::new(queue.clone(), intake::GroupStrategy::Customer);
+    let response = intake::handle(&intake_deps, request).await.unwrap();
+    assert_eq!(response.status(), 202);
+    let outgoing = queue.sent().remove(0);
+
+    let store = Arc::new(MemoryStore::default());
+    let worker_deps = worker::Deps::new(store.clone(), Arc::new(MemoryDeadLetters::default()));
+    let sqs = serde_json::from_value(serde_json::json!({"Records": [{
+        "messageId": "m-1", "receiptHandle": "r-1", "body": outgoing.message.to_body(),
+        "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": outgoing.group_id,
+                       "AWSTraceHeader": trace_header},
+        "messageAttributes": {}, "eventSource": "aws:sqs",
+    }]}))
+    .unwrap();
+    worker::handle(&worker_deps, LambdaEvent::new(sqs, Context::default()))
+        .await
+        .unwrap();
+
+    let stored = store.get("lat-1").expect("stored");
+    let image: serde_dynamo::Item = stored.to_item().unwrap();
+    let stream = serde_json::from_value(serde_json::json!({"Records": [{
+        "eventID": "e-1", "eventName": "INSERT", "eventSource": "aws:dynamodb",
+        "awsRegion": "eu-west-1",
+        "eventSourceARN": "arn:aws:dynamodb:eu-west-1:1:table/orders/stream/x",
+        "dynamodb": {"ApproximateCreationDateTime": 1795514401,
+            "Keys": {"orderId": {"S": "lat-1"}}, "NewImage": serde_json::to_value(&image).unwrap(),
+            "SequenceNumber": "100", "SizeBytes": 1, "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    }]}))
+    .unwrap();
+    let notifier_deps = notifier::Deps::new(
+        Arc::new(MemoryPublisher::default()),
+        Arc::new(MemoryDeadLetters::default()),
+    );
+    notifier::handle(&notifier_deps, LambdaEvent::new(stream, Context::default()))
+        .await
+        .unwrap();
+
+    let lines = capture
+        .contents()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (lines, outgoing.trace_header)
+}
+
+#[tokio::test]
+async fn each_latency_filter_matches_exactly_one_line_its_stage_writes_with_a_numeric_age() {
+    let t = template();
+    let trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+    let (lines, sent_trace) = log_lines_of_one_order(trace).await;
+    for (id, _, _, _) in LATENCY_FILTERS {
+        let pattern = string(
+            at(resource(&t, id), &["Properties", "FilterPattern"]),
+            "FilterPattern",
+        );
+        let matched: Vec<&serde_json::Value> = lines
+            .iter()
+            .filter(|l| filter_matches(pattern, l))
+            .collect();
+        assert_eq!(matched.len(), 1, "{id} matches {matched:?} of {lines:?}");
+        let line = matched[0];
+        assert_eq!(line["order_id"], "lat-1", "{id}");
+        assert!(line["correlation_id"].is_string(), "{id}: correlation id");
+        assert!(
+            line[adapters::telemetry::AGE_MS_FIELD].is_u64(),
+            "{id}: {line}"
+        );
+    }
+    // Intake hands the invocation's trace header to SQS as AWSTraceHeader,
+    // and the worker logs the one the record carries.
+    assert_eq!(sent_trace.as_deref(), Some(trace));
+    let persisted = lines
+        .iter()
+        .find(|l| l["stage"] == "worker" && l["outcome"] == "persisted")
+        .expect("the worker's outcome line");
+    assert_eq!(persisted["trace_header"], trace);
 }

@@ -7,7 +7,7 @@ use adapters::ports::QueueError;
 use http::{HeaderValue, StatusCode, header};
 use orders_domain::domain::OrderId;
 
-use crate::problem::{Issue, Problem};
+use edge::{Issue, Problem};
 
 /// Seconds a client is asked to wait before retrying when the queue is
 /// unavailable: long enough for SQS throttling to ease, short enough to stay

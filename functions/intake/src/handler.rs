@@ -7,10 +7,11 @@
 //! half-sent.
 
 use adapters::ports::OutgoingOrder;
+use edge::{Issue, correlation_id, json_response};
+use http::HeaderValue;
 use http::header;
 use http::{Method, StatusCode};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use orders_domain::contract::{CorrelationId, OrderMessage};
 use orders_domain::domain::{Order, OrderId, OrderRequest};
 use serde_json::{Value, json};
@@ -19,10 +20,8 @@ use tracing::{Span, error, info, instrument};
 
 use crate::config::Deps;
 use crate::error::IntakeError;
-use crate::problem::{Issue, json_response};
 use crate::wire::{
-    ACCEPTED_STATUS, CORRELATION_ID_HEADER, IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_NAME,
-    MAX_BODY_BYTES,
+    ACCEPTED_STATUS, IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_NAME, MAX_BODY_BYTES, order_location,
 };
 use adapters::telemetry::ErrorChain;
 
@@ -45,12 +44,14 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, lam
     Span::current().record("correlation_id", correlation_id.as_str());
 
     let response = match accept(deps, &request, &correlation_id).await {
-        Ok(order_id) => {
+        Ok((order_id, accepted_at)) => {
             info!(
                 stage = "intake",
                 outcome = "accepted",
                 order_id = %order_id,
                 correlation_id = %correlation_id,
+                // Accepted -> enqueued: the first stage of the order's latency.
+                age_ms = adapters::telemetry::age_ms(accepted_at, OffsetDateTime::now_utc()),
                 "order accepted"
             );
             accepted(&order_id, &correlation_id)
@@ -63,13 +64,13 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, lam
     Ok(response)
 }
 
-/// Validates the request and enqueues the order; returns its id once the queue
-/// holds it.
+/// Validates the request and enqueues the order; returns its id and
+/// `acceptedAt` once the queue holds it.
 async fn accept(
     deps: &Deps,
     request: &Request,
     correlation_id: &CorrelationId,
-) -> Result<OrderId, IntakeError> {
+) -> Result<(OrderId, OffsetDateTime), IntakeError> {
     if request.method() != Method::POST {
         return Err(IntakeError::MethodNotAllowed);
     }
@@ -98,16 +99,31 @@ async fn accept(
         // client's retry is dropped by SQS while a different order reusing the id
         // reaches the worker, which reports the conflict.
         dedup_id: message.content_hash().as_str().to_owned(),
+        trace_header: trace_header(request),
         message,
     };
+    let accepted_at = outgoing.message.accepted_at;
     match deps.queue().enqueue(&outgoing).await {
-        Ok(()) => Ok(order_id),
+        Ok(()) => Ok((order_id, accepted_at)),
         Err(source) => Err(IntakeError::Queue {
             order_id,
             minted,
             source,
         }),
     }
+}
+
+/// This invocation's X-Ray trace header, which the runtime reads from the
+/// `Lambda-Runtime-Trace-Id` header of the invocation (`_X_AMZN_TRACE_ID` in
+/// other runtimes). Passed on to SQS as `AWSTraceHeader` so the worker's
+/// segment joins this trace
+/// (<https://docs.aws.amazon.com/xray/latest/devguide/xray-services-sqs.html>).
+fn trace_header(request: &Request) -> Option<String> {
+    use lambda_http::RequestExt as _;
+    request
+        .lambda_context_ref()
+        .and_then(|context| context.xray_trace_id.clone())
+        .filter(|id| !id.is_empty())
 }
 
 /// Parses the order and settles its id: the body's `orderID`, else the
@@ -143,6 +159,7 @@ fn resolve(
             issues.push(Issue {
                 pointer: Some(format!("/{key}")),
                 header: Some(IDEMPOTENCY_KEY_NAME),
+                parameter: None,
                 detail: format!(
                     "{key} and the {IDEMPOTENCY_KEY_NAME} header differ; send the same id in both, or only one"
                 ),
@@ -198,41 +215,25 @@ fn idempotency_key(request: &Request) -> Result<Option<OrderId>, Issue> {
         .map_err(|err| Issue::header(IDEMPOTENCY_KEY_NAME, format!("Idempotency-Key: {err}")))
 }
 
-/// The request's correlation id: the caller's `X-Correlation-Id` when it is
-/// 1–64 of `[A-Za-z0-9._:-]`, else API Gateway's request id (which also
-/// appears in its access logs), else a fresh one.
-fn correlation_id(request: &Request) -> CorrelationId {
-    request
-        .headers()
-        .get(CORRELATION_ID_HEADER)
-        .and_then(|value| value.to_str().ok())
-        .and_then(CorrelationId::from_client)
-        .or_else(|| gateway_request_id(request).and_then(CorrelationId::parse))
-        .unwrap_or_else(CorrelationId::generate)
-}
-
-/// API Gateway's id of this request, from the REST (v1) or HTTP API (v2) context.
-fn gateway_request_id(request: &Request) -> Option<&str> {
-    match request.request_context_ref()? {
-        RequestContext::ApiGatewayV1(context) => context.request_id.as_deref(),
-        RequestContext::ApiGatewayV2(context) => context.request_id.as_deref(),
-        _ => None,
-    }
-}
-
-/// The `202 Accepted` answer.
+/// The `202 Accepted` answer, with `Location` naming the order's status
+/// resource so a client can ask what became of it.
 fn accepted(order_id: &OrderId, correlation_id: &CorrelationId) -> Response<Body> {
     let body = json!({
         "orderId": order_id.as_str(),
         "status": ACCEPTED_STATUS,
         "correlationId": correlation_id.as_str(),
     });
-    json_response(
+    let mut response = json_response(
         StatusCode::ACCEPTED,
         "application/json",
         body.to_string(),
         correlation_id,
-    )
+    );
+    // An order id is visible ASCII by construction, so this always holds.
+    if let Ok(location) = HeaderValue::from_str(&order_location(order_id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
 }
 
 /// Most issue locations written to one log line; the answer lists them all.

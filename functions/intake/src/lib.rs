@@ -14,10 +14,11 @@
 mod config;
 mod error;
 mod handler;
-mod problem;
 mod wire;
 
 pub use config::{Deps, ENV_VARS, GroupStrategy};
+pub use edge::PROBLEM_CONTENT_TYPE;
 pub use handler::handle;
-pub use problem::PROBLEM_CONTENT_TYPE;
-pub use wire::{ACCEPTED_STATUS, CORRELATION_ID_HEADER, IDEMPOTENCY_KEY_HEADER, MAX_BODY_BYTES};
+pub use wire::{
+    ACCEPTED_STATUS, CORRELATION_ID_HEADER, IDEMPOTENCY_KEY_HEADER, MAX_BODY_BYTES, order_location,
+};

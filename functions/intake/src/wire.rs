@@ -3,13 +3,14 @@
 //! constant).
 
 use http::header::HeaderName;
+use orders_domain::domain::OrderId;
 
 /// Largest accepted request body, in bytes (64 KiB): far above any real order
 /// (100 items), far below what would slow the function down.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Request and response header carrying the correlation id.
-pub const CORRELATION_ID_HEADER: HeaderName = HeaderName::from_static("x-correlation-id");
+pub use edge::CORRELATION_ID_HEADER;
 
 /// Request header carrying the client's idempotency key when the body has no
 /// `orderID`.
@@ -20,3 +21,11 @@ pub(crate) const IDEMPOTENCY_KEY_NAME: &str = "Idempotency-Key";
 
 /// Value of `status` in the 202 answer.
 pub const ACCEPTED_STATUS: &str = "ACCEPTED";
+
+/// The `Location` of an accepted order: its status resource,
+/// `GET /orders/{orderId}` (relative to the API's base URL, as RFC 9110
+/// allows). An order id needs no percent-encoding: its alphabet is
+/// `[A-Za-z0-9._:-]`, all allowed in a path segment.
+pub fn order_location(order_id: &OrderId) -> String {
+    format!("/orders/{order_id}")
+}

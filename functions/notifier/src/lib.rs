@@ -10,6 +10,24 @@
 //! | `refused`  | the topic refused the event for good (permissions, key) | no, once in the notifier DLQ |
 //! | `poison`   | an `INSERT` whose `NewImage` is not a readable order    | no, once in the notifier DLQ |
 //! | `failed`   | publishing failed in a way a retry may fix              | yes: the checkpoint |
+//! | `pending`  | after the checkpoint in the batch: retried with it      | yes              |
+//!
+//! # Publishing in batches
+//!
+//! Consecutive `INSERT`s are published with SNS `PublishBatch`, up to ten
+//! entries (and 256 KiB) per call, so a batch of ten new orders costs one
+//! round trip instead of ten
+//! (<https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html>).
+//! Each entry succeeds or fails on its own, and the call answers `200` even
+//! when some failed, so every entry's result is read. Entries are numbered
+//! in stream order; the first one that failed in a way a retry may fix is
+//! the checkpoint. Entries of the same call after it may already be
+//! published: they are reported with it and published again on the retry
+//! (same `eventId`, dropped by consumers), which is the price of one round
+//! trip per ten records. A refused entry after the checkpoint is not
+//! dead-lettered now: the retry meets it again and dead-letters it then,
+//! once. An unreadable record ends the current call first, so side effects
+//! stay in stream order.
 //!
 //! # Checkpointing
 //!
@@ -22,7 +40,9 @@
 //! destination unpublished. So only a failure a retry may fix (throttling, a
 //! timeout, an SNS fault) becomes the checkpoint: the handler reports that
 //! record's `SequenceNumber` and stops, leaving the later records for the
-//! retry. A record that will fail the same way on every attempt (an
+//! retry (every later record of the batch is reported too, as `pending`, so
+//! the response itself says which records were not settled). A record that
+//! will fail the same way on every attempt (an
 //! unreadable image, a publish the topic refuses for good) must not hold the
 //! good records behind it hostage: the handler sends a description of it
 //! (table, key, sequence number, stream, reason; never the image) to the
@@ -39,7 +59,9 @@
 //! # Logs
 //!
 //! One line per processed record with `stage="notifier"`, `outcome`,
-//! `sequence_number`, and `order_id`/`correlation_id` when known. Images are
+//! `sequence_number`, and `order_id`/`correlation_id` when known; once the
+//! topic answered, `age_ms` (the order's age since `acceptedAt`: the stack's
+//! accepted → notified latency metric). Images are
 //! never logged: they hold the customer's name and address.
 
 use adapters::record::ItemMapping;
@@ -50,7 +72,7 @@ use adapters::config::{ConfigError, NOTIFIER_DLQ_URL, ORDER_EVENTS_TOPIC_ARN};
 use adapters::ports::{
     CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE,
     DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE, DeadLetter, DeadLetterQueue, DeadLetterReason,
-    EventPublisher,
+    EventPublisher, MAX_PUBLISH_BATCH_ENTRIES,
 };
 use adapters::record::{KEY_ATTRIBUTE, StoredOrder};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
@@ -139,6 +161,9 @@ pub enum Outcome {
     /// An `INSERT` whose new image cannot be read as an order; the record is
     /// in the notifier DLQ.
     Poison,
+    /// After the checkpoint in the batch: not settled (perhaps published in
+    /// the same call), retried from the checkpoint.
+    Pending,
 }
 
 impl Outcome {
@@ -150,12 +175,14 @@ impl Outcome {
             Self::Failed => "failed",
             Self::Refused => "refused",
             Self::Poison => "poison",
+            Self::Pending => "pending",
         }
     }
 
-    /// Whether the record must be reported as the checkpoint.
+    /// Whether the record must be reported: the checkpoint and every record
+    /// after it.
     pub fn is_failure(self) -> bool {
-        matches!(self, Self::Failed)
+        matches!(self, Self::Failed | Self::Pending)
     }
 }
 
@@ -180,86 +207,197 @@ pub fn batch_response<'a>(
 }
 
 /// Handles one stream batch: publishes `OrderCreated` for each `INSERT`, in
-/// order, dead-letters the records that can never be published, and
-/// checkpoints at the first failure a retry may fix. Never fails the whole
-/// invocation for a record problem.
+/// stream order and in `PublishBatch` calls of up to ten, dead-letters the
+/// records that can never be published, and checkpoints at the first failure
+/// a retry may fix. Never fails the whole invocation for a record problem.
 #[tracing::instrument(skip_all, fields(stage = STAGE, request_id = %event.context.request_id, records = event.payload.records.len()))]
 pub async fn handle(
     deps: &Deps,
     event: LambdaEvent<Event>,
 ) -> Result<DynamoDbEventResponse, lambda_runtime::Error> {
     let records = event.payload.records;
-    let mut outcomes: Vec<(Option<&str>, Outcome)> = Vec::with_capacity(records.len());
-    // Strictly sequential: the shard's order is the order of the events.
-    for (index, record) in records.iter().enumerate() {
-        let outcome = process_record(deps, record).await;
-        outcomes.push((record.change.sequence_number.as_deref(), outcome));
-        if outcome.is_failure() {
-            let remaining = records.len() - index - 1;
-            if remaining > 0 {
-                tracing::info!(
-                    stage = STAGE,
-                    remaining,
-                    "later records of this batch left for the retry from the checkpoint"
-                );
-            }
-            break;
-        }
-    }
-    Ok(batch_response(outcomes))
+    let outcomes = process_batch(deps, &records).await;
+    Ok(batch_response(records.iter().zip(outcomes).map(
+        |(record, outcome)| (record.change.sequence_number.as_deref(), outcome),
+    )))
 }
 
-/// Publishes (or skips, or dead-letters) and logs one record.
-async fn process_record(deps: &Deps, record: &EventRecord) -> Outcome {
-    let sequence_number = record.change.sequence_number.as_deref().unwrap_or_default();
-    let event_name = record.event_name.as_str();
-    if event_name != INSERT {
-        tracing::info!(
-            stage = STAGE,
-            outcome = Outcome::Skipped.as_str(),
-            sequence_number,
-            event_name,
-            order_id = key_order_id(record),
-            correlation_id = image_correlation_id(record),
-            "not an INSERT: acknowledged without publishing"
-        );
-        return Outcome::Skipped;
-    }
-    let stored = match StoredOrder::from_item(record.change.new_image.clone()) {
-        Ok(stored) => stored,
-        Err(err) => {
-            let dead_lettered =
-                send_dead_letter(deps, record, DeadLetterReason::Poison, &err.to_string()).await;
-            let outcome = if dead_lettered {
-                Outcome::Poison
-            } else {
-                Outcome::Failed
-            };
-            // serde_dynamo's message can quote the offending value (a name, an
-            // address), so only the top-level error is logged, not its source.
-            tracing::error!(
-                stage = STAGE,
-                outcome = outcome.as_str(),
-                reason = DeadLetterReason::Poison.as_str(),
-                sequence_number,
-                event_name,
-                order_id = key_order_id(record),
-                correlation_id = image_correlation_id(record),
-                dead_lettered,
-                error = %err,
-                "poison record: INSERT image is not a readable order"
-            );
-            return outcome;
+/// One outcome per record, in stream order: everything before the first
+/// `Failed` is settled, everything after it `Pending`.
+async fn process_batch(deps: &Deps, records: &[EventRecord]) -> Vec<Outcome> {
+    let mut outcomes: Vec<Outcome> = Vec::with_capacity(records.len());
+    // Consecutive INSERTs waiting for one PublishBatch call: (position, event).
+    let mut pending: Vec<(usize, OrderCreated)> = Vec::new();
+    for (index, record) in records.iter().enumerate() {
+        match read_record(record) {
+            Read::Skip => {
+                log_skipped(record);
+                outcomes.push(Outcome::Skipped);
+            }
+            Read::Publish(event) => {
+                pending.push((index, *event));
+                outcomes.push(Outcome::Pending);
+                if pending.len() == MAX_PUBLISH_BATCH_ENTRIES
+                    && publish_pending(deps, records, &mut pending, &mut outcomes).await
+                {
+                    return checkpointed(outcomes, records.len());
+                }
+            }
+            Read::Poison(err) => {
+                // Earlier INSERTs first, so a failure there stays the checkpoint.
+                if publish_pending(deps, records, &mut pending, &mut outcomes).await {
+                    return checkpointed(outcomes, records.len());
+                }
+                let outcome = dead_letter_poison(deps, record, &err).await;
+                outcomes.push(outcome);
+                if outcome.is_failure() {
+                    return checkpointed(outcomes, records.len());
+                }
+            }
         }
-    };
-    let event = OrderCreated::new(
-        stored.order_id,
-        stored.correlation_id,
-        stored.accepted_at,
-        stored.created_at,
-        &stored.order,
+    }
+    if publish_pending(deps, records, &mut pending, &mut outcomes).await {
+        return checkpointed(outcomes, records.len());
+    }
+    outcomes
+}
+
+/// Fills the outcomes of the records after the checkpoint with `Pending`.
+fn checkpointed(mut outcomes: Vec<Outcome>, records: usize) -> Vec<Outcome> {
+    let checkpoint = outcomes.iter().position(|o| *o == Outcome::Failed);
+    if let Some(checkpoint) = checkpoint {
+        for outcome in outcomes.iter_mut().skip(checkpoint + 1) {
+            *outcome = Outcome::Pending;
+        }
+        let remaining = records - checkpoint - 1;
+        if remaining > 0 {
+            tracing::info!(
+                stage = STAGE,
+                remaining,
+                "later records of this batch left for the retry from the checkpoint"
+            );
+        }
+    }
+    outcomes.resize(records, Outcome::Pending);
+    outcomes
+}
+
+/// What a stream record asks of the notifier.
+enum Read {
+    /// Not an `INSERT`: nothing to publish.
+    Skip,
+    /// An `INSERT` whose image is an order: publish this event.
+    Publish(Box<OrderCreated>),
+    /// An `INSERT` whose image is not a readable order.
+    Poison(adapters::record::RecordError),
+}
+
+fn read_record(record: &EventRecord) -> Read {
+    if record.event_name != INSERT {
+        return Read::Skip;
+    }
+    match StoredOrder::from_item(record.change.new_image.clone()) {
+        Ok(stored) => Read::Publish(Box::new(OrderCreated::new(
+            stored.order_id,
+            stored.correlation_id,
+            stored.accepted_at,
+            stored.created_at,
+            &stored.order,
+        ))),
+        Err(err) => Read::Poison(err),
+    }
+}
+
+fn log_skipped(record: &EventRecord) {
+    tracing::info!(
+        stage = STAGE,
+        outcome = Outcome::Skipped.as_str(),
+        sequence_number = record.change.sequence_number.as_deref().unwrap_or_default(),
+        event_name = record.event_name.as_str(),
+        order_id = key_order_id(record),
+        correlation_id = image_correlation_id(record),
+        "not an INSERT: acknowledged without publishing"
     );
-    match deps.publisher.publish(&event).await {
+}
+
+/// Dead-letters an unreadable `INSERT`; `Poison` once the DLQ holds it,
+/// else `Failed` (the checkpoint).
+async fn dead_letter_poison(
+    deps: &Deps,
+    record: &EventRecord,
+    err: &adapters::record::RecordError,
+) -> Outcome {
+    let dead_lettered =
+        send_dead_letter(deps, record, DeadLetterReason::Poison, &err.to_string()).await;
+    let outcome = if dead_lettered {
+        Outcome::Poison
+    } else {
+        Outcome::Failed
+    };
+    // serde_dynamo's message can quote the offending value (a name, an
+    // address), so only the top-level error is logged, not its source.
+    tracing::error!(
+        stage = STAGE,
+        outcome = outcome.as_str(),
+        reason = DeadLetterReason::Poison.as_str(),
+        sequence_number = record.change.sequence_number.as_deref().unwrap_or_default(),
+        event_name = record.event_name.as_str(),
+        order_id = key_order_id(record),
+        correlation_id = image_correlation_id(record),
+        dead_lettered,
+        error = %err,
+        "poison record: INSERT image is not a readable order"
+    );
+    outcome
+}
+
+/// Publishes the waiting events in one batch and settles their outcomes in
+/// stream order. Returns whether a checkpoint was set (the caller stops).
+async fn publish_pending(
+    deps: &Deps,
+    records: &[EventRecord],
+    pending: &mut Vec<(usize, OrderCreated)>,
+    outcomes: &mut [Outcome],
+) -> bool {
+    if pending.is_empty() {
+        return false;
+    }
+    let waiting = std::mem::take(pending);
+    let events: Vec<OrderCreated> = waiting.iter().map(|(_, e)| e.clone()).collect();
+    let mut results = deps.publisher.publish_batch(&events).await.into_iter();
+    let mut checkpoint = false;
+    for (index, event) in &waiting {
+        // A publisher owes one result per event; a missing one may or may not
+        // have been published, so it is retried.
+        let result = results.next().unwrap_or_else(|| {
+            Err(adapters::ports::PortError::Transient(
+                "the publisher returned no result for this event".into(),
+            ))
+        });
+        let Some(record) = records.get(*index) else {
+            continue;
+        };
+        outcomes[*index] = if checkpoint {
+            Outcome::Pending
+        } else {
+            settle(deps, record, event, result).await
+        };
+        checkpoint |= outcomes[*index].is_failure();
+    }
+    checkpoint
+}
+
+/// The outcome of one published (or not) event before the checkpoint.
+async fn settle(
+    deps: &Deps,
+    record: &EventRecord,
+    event: &OrderCreated,
+    result: adapters::ports::EntryResult,
+) -> Outcome {
+    let sequence_number = record.change.sequence_number.as_deref().unwrap_or_default();
+    // The order's age once SNS answered: the accepted -> notified latency.
+    let age_ms = adapters::telemetry::age_ms(event.accepted_at, time::OffsetDateTime::now_utc());
+    match result {
         Ok(()) => {
             tracing::info!(
                 stage = STAGE,
@@ -267,6 +405,7 @@ async fn process_record(deps: &Deps, record: &EventRecord) -> Outcome {
                 sequence_number,
                 order_id = %event.order_id,
                 correlation_id = %event.correlation_id,
+                age_ms,
                 event_id = event.event_id.as_str(),
                 "OrderCreated published"
             );
@@ -279,6 +418,7 @@ async fn process_record(deps: &Deps, record: &EventRecord) -> Outcome {
                 sequence_number,
                 order_id = %event.order_id,
                 correlation_id = %event.correlation_id,
+                age_ms,
                 error = %ErrorChain(&err),
                 transient = true,
                 "publish failed; retrying from this record"
@@ -305,6 +445,7 @@ async fn process_record(deps: &Deps, record: &EventRecord) -> Outcome {
                 sequence_number,
                 order_id = %event.order_id,
                 correlation_id = %event.correlation_id,
+                age_ms,
                 error = %ErrorChain(&err),
                 transient = false,
                 dead_lettered,

@@ -33,31 +33,38 @@
 //!
 //! # FIFO-safe partial batch failure
 //!
-//! Records are processed one at a time, in batch order. A failure holds back
-//! the later records of *its own* `MessageGroupId` only: they are reported in
-//! `batchItemFailures` without being processed, because a later message of a
-//! group must not be stored before an earlier one, and reporting only the
-//! failed record would let SQS delete the later ones out of order. Records of
-//! other groups in the batch carry on: a failure in one customer's group
-//! neither delays another's nor burns their receives. (Lambda's FIFO guidance:
-//! <https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting>;
-//! SQS orders messages within a group only:
-//! <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html>.)
-//! A record without a `MessageGroupId` (a standard queue) has no order to
-//! keep and holds nothing back. The mapping from outcomes to the response
-//! lives in one place, [`batch_response`].
+//! The records of one `MessageGroupId` are processed one at a time, in batch
+//! order; different groups of the batch are processed concurrently, since
+//! SQS orders messages within a group only
+//! (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/FIFO-queues-understanding-logic.html>).
+//! A batch of ten orders from ten customers therefore costs one store round
+//! trip, not ten. A failure holds back the later records of *its own* group
+//! only: they are reported in `batchItemFailures` without being processed,
+//! because a later message of a group must not be stored before an earlier
+//! one, and reporting only the failed record would let SQS delete the later
+//! ones out of order. Lambda's FIFO guidance: once a message fails, report it
+//! and every later message of the batch that must keep its order
+//! (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-errorhandling.html#services-sqs-batchfailurereporting>).
+//! Records of other groups carry on: a failure in one customer's group
+//! neither delays another's nor burns their receives. A record without a
+//! `MessageGroupId` (a standard queue) has no order to keep, runs on its own
+//! and holds nothing back. The mapping from outcomes to the response lives
+//! in one place, [`batch_response`]; which records are held back, in one
+//! place too, [`message_groups`].
 //!
 //! # Logs
 //!
 //! One line per record with `stage="worker"`, `outcome`, `message_id` and, once
-//! the body has been read, `order_id` and `correlation_id`. Bodies, names,
+//! the body has been read, `order_id`, `correlation_id` and `age_ms` (the
+//! order's age since `acceptedAt` when the store answered: the stack's
+//! accepted → persisted latency metric). Bodies, names,
 //! addresses and e-mails are never logged; decode errors are logged by category
 //! and position only, because serde's messages can quote the offending value.
 
 use adapters::telemetry::ErrorChain;
 use std::sync::Arc;
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use adapters::config::{ConfigError, ORDERS_TABLE_NAME, WORKER_DLQ_URL};
 use adapters::ports::{
@@ -188,8 +195,9 @@ pub fn batch_response<'a>(
     response
 }
 
-/// Handles one SQS batch: stores each order in order, dead-letters what can
-/// never succeed, and reports a failing record with the later records of its
+/// Handles one SQS batch: stores each order, its message group's records
+/// in order and different groups concurrently, dead-letters what can never
+/// succeed, and reports a failing record with the later records of its
 /// message group. Never fails the whole invocation for a record problem.
 #[tracing::instrument(skip_all, fields(stage = STAGE, request_id = %event.context.request_id, records = event.payload.records.len()))]
 pub async fn handle(
@@ -197,14 +205,55 @@ pub async fn handle(
     event: LambdaEvent<SqsEvent>,
 ) -> Result<SqsBatchResponse, lambda_runtime::Error> {
     let records = event.payload.records;
-    let mut outcomes: Vec<(&str, Outcome)> = Vec::with_capacity(records.len());
-    // Groups with a failed record in this batch: their later records wait.
-    let mut held_back: HashSet<&str> = HashSet::new();
-    // Strictly sequential: FIFO order within a message group is the contract.
-    for record in &records {
+    let groups = message_groups(records.iter().map(message_group));
+    // One future per group, polled together: I/O of different groups
+    // overlaps, while a group's own records wait for each other.
+    let per_group = groups
+        .iter()
+        .map(|indices| process_group(deps, &records, indices));
+    let mut outcomes: Vec<Outcome> = vec![Outcome::Skipped; records.len()];
+    for (indices, group_outcomes) in groups
+        .iter()
+        .zip(futures_util::future::join_all(per_group).await)
+    {
+        for (index, outcome) in indices.iter().zip(group_outcomes) {
+            outcomes[*index] = outcome;
+        }
+    }
+    Ok(batch_response(records.iter().zip(outcomes).map(
+        |(record, outcome)| (record.message_id.as_deref().unwrap_or_default(), outcome),
+    )))
+}
+
+/// The batch's records (by position) split into the sequences that must be
+/// processed in order: one per `MessageGroupId`, in batch order, and one of
+/// its own for each record without a group. Concatenated, the sequences hold
+/// every position exactly once.
+pub fn message_groups<'a>(groups: impl IntoIterator<Item = Option<&'a str>>) -> Vec<Vec<usize>> {
+    let mut sequences: Vec<Vec<usize>> = Vec::new();
+    let mut by_group: HashMap<&str, usize> = HashMap::new();
+    for (index, group) in groups.into_iter().enumerate() {
+        match group.and_then(|g| by_group.get(g).copied()) {
+            Some(sequence) => sequences[sequence].push(index),
+            None => {
+                if let Some(group) = group {
+                    by_group.insert(group, sequences.len());
+                }
+                sequences.push(vec![index]);
+            }
+        }
+    }
+    sequences
+}
+
+/// Processes one group's records in order; after the first failure the rest
+/// are skipped (held back), since they must not be stored before it.
+async fn process_group(deps: &Deps, records: &[SqsMessage], indices: &[usize]) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(indices.len());
+    let mut failed = false;
+    for record in indices.iter().filter_map(|i| records.get(*i)) {
         let message_id = record.message_id.as_deref().unwrap_or_default();
-        let group = message_group(record);
-        let outcome = if group.is_some_and(|g| held_back.contains(g)) {
+        let outcome = if failed {
             tracing::info!(
                 stage = STAGE,
                 outcome = Outcome::Skipped.as_str(),
@@ -216,14 +265,12 @@ pub async fn handle(
             process_record(deps, record, message_id).await
         };
         if outcome.is_failure() {
-            if let Some(group) = group {
-                held_back.insert(group);
-            }
+            failed = true;
             warn_if_moving_to_dlq(record, message_id, outcome);
         }
-        outcomes.push((message_id, outcome));
+        outcomes.push(outcome);
     }
-    Ok(batch_response(outcomes))
+    outcomes
 }
 
 /// The record's FIFO message group, if it came from a FIFO queue.
@@ -246,13 +293,30 @@ async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> O
     let order_id = &message.order_id;
     let correlation_id = &message.correlation_id;
     let stored = StoredOrder::from_message(&message, OffsetDateTime::now_utc());
-    match deps.store.put_if_absent(&stored).await {
+    let put = deps.store.put_if_absent(&stored).await;
+    // The order's age once the store answered: accepted -> persisted latency.
+    let age_ms = adapters::telemetry::age_ms(message.accepted_at, OffsetDateTime::now_utc());
+    match put {
         Ok(PutOutcome::Created) => {
-            log_ok(Outcome::Persisted, message_id, order_id, correlation_id);
+            log_ok(
+                Outcome::Persisted,
+                record,
+                message_id,
+                order_id,
+                correlation_id,
+                age_ms,
+            );
             Outcome::Persisted
         }
         Ok(PutOutcome::Duplicate) => {
-            log_ok(Outcome::Duplicate, message_id, order_id, correlation_id);
+            log_ok(
+                Outcome::Duplicate,
+                record,
+                message_id,
+                order_id,
+                correlation_id,
+                age_ms,
+            );
             Outcome::Duplicate
         }
         Ok(PutOutcome::Conflict { existing }) => {
@@ -271,6 +335,7 @@ async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> O
                 message_id,
                 order_id = %order_id,
                 correlation_id = %correlation_id,
+                age_ms,
                 stored_hash = existing.as_str(),
                 incoming_hash = stored.content_hash.as_str(),
                 dead_lettered,
@@ -291,6 +356,7 @@ async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> O
                     message_id,
                     order_id = %order_id,
                     correlation_id = %correlation_id,
+                    age_ms,
                     error = %chain,
                     "store unavailable; record will be retried"
                 );
@@ -301,6 +367,7 @@ async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> O
                     message_id,
                     order_id = %order_id,
                     correlation_id = %correlation_id,
+                    age_ms,
                     error = %chain,
                     "store refused the order"
                 );
@@ -361,13 +428,28 @@ async fn send_dead_letter(deps: &Deps, letter: &DeadLetter, message_id: &str) ->
     }
 }
 
-fn log_ok(outcome: Outcome, message_id: &str, order_id: &OrderId, correlation_id: &CorrelationId) {
+fn log_ok(
+    outcome: Outcome,
+    record: &SqsMessage,
+    message_id: &str,
+    order_id: &OrderId,
+    correlation_id: &CorrelationId,
+    age_ms: u64,
+) {
     tracing::info!(
         stage = STAGE,
         outcome = outcome.as_str(),
         message_id,
         order_id = %order_id,
         correlation_id = %correlation_id,
+        age_ms,
+        // Intake's X-Ray trace header, which SQS hands over as a system
+        // attribute: finds the joined intake + worker trace from this line.
+        // https://docs.aws.amazon.com/xray/latest/devguide/xray-services-sqs.html
+        trace_header = record
+            .attributes
+            .get(adapters::ports::AWS_TRACE_HEADER_ATTRIBUTE)
+            .map(String::as_str),
         "order stored"
     );
 }

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::ports::{BoxError, DeadLetterQueue, EventPublisher, OrderQueue, OrderStore};
+use adapters::ports::{
+    BoxError, DeadLetterQueue, EventPublisher, OrderQueue, OrderReader, OrderStore,
+};
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
 
@@ -63,12 +65,19 @@ pub struct SendMessage {
     pub dedup_id: Option<String>,
     /// String message attributes.
     pub message_attributes: HashMap<String, String>,
+    /// The X-Ray trace header, sent as the `AWSTraceHeader` message *system*
+    /// attribute: the only one `SendMessage` accepts in
+    /// `MessageSystemAttributes`, so it is a field of its own rather than a map
+    /// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html>).
+    /// Received back among the system attributes, where Lambda finds it
+    /// (<https://docs.aws.amazon.com/xray/latest/devguide/xray-services-sqs.html>).
+    pub trace_header: Option<String>,
 }
 
 /// A received message, with SQS's system attributes by their SQS names
 /// (`ApproximateReceiveCount`, `SentTimestamp`, `ApproximateFirstReceiveTimestamp`,
-/// `SenderId`, and on FIFO queues `MessageGroupId`, `MessageDeduplicationId`,
-/// `SequenceNumber`).
+/// `SenderId`, `AWSTraceHeader` when sent with one, and on FIFO queues
+/// `MessageGroupId`, `MessageDeduplicationId`, `SequenceNumber`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceivedMessage {
     /// The message id.
@@ -246,6 +255,8 @@ pub trait TableService: Send + Sync {
     async fn create_table(&self, table: &str) -> BackendResult<()>;
     /// The worker's port over this table.
     fn order_store(&self, table: &str) -> Arc<dyn OrderStore>;
+    /// The status function's port over this table (strongly consistent reads).
+    fn order_reader(&self, table: &str) -> Arc<dyn OrderReader>;
     /// Reads an item by order id (strongly consistent).
     async fn get(&self, table: &str, order_id: &str) -> BackendResult<Option<serde_dynamo::Item>>;
     /// Writes an item unconditionally (an update shows as MODIFY on the stream).

@@ -1,8 +1,9 @@
 //! Emulated API Gateway HTTP API: turns a real HTTP request into the payload
 //! format 2.0 event API Gateway sends, converts it with
 //! `lambda_http::request::from_str` (as the Lambda runtime does) and calls the
-//! intake handler that ships. Route `POST /orders`; `GET /_local/status` is the
-//! runner's own; `GET /openapi.json` serves the API's OpenAPI document
+//! intake handler that ships. Route `POST /orders`, and `GET /orders/{orderId}`
+//! for the status handler ([`status_route`]); `GET /_local/status` and
+//! the page that shows it, `GET /` ([`crate::dashboard`]), are the runner's own; `GET /openapi.json` serves the API's OpenAPI document
 //! ([`crate::openapi`]); anything else is a 404 problem.
 
 use std::net::SocketAddr;
@@ -26,6 +27,11 @@ use time::OffsetDateTime;
 
 use crate::stats::Counters;
 
+pub mod status_route;
+
+/// The runner's status answer (JSON), which the dashboard at `/` polls.
+pub const STATUS_PATH: &str = "/_local/status";
+
 /// API Gateway's payload limit.
 const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 
@@ -33,6 +39,10 @@ const MAX_PAYLOAD_BYTES: usize = 10 * 1024 * 1024;
 pub struct Gateway {
     /// The intake's dependencies.
     pub deps: intake::Deps,
+    /// The status function's dependencies (`GET /orders/{orderId}`).
+    pub status: status::Deps,
+    /// The emulated status function's ARN.
+    pub status_function_arn: String,
     /// The intake's (scaled) timeout.
     pub timeout: Duration,
     /// The emulated function's ARN.
@@ -57,7 +67,9 @@ fn not_found(method: &Method, path: &str) -> Response {
         "type": "about:blank",
         "title": "Not Found",
         "status": 404,
-        "detail": format!("no route for {method} {path}; the API has POST /orders"),
+        "detail": format!(
+            "no route for {method} {path}; the API has POST /orders and GET /orders/{{orderId}}"
+        ),
     });
     json_response(
         StatusCode::NOT_FOUND,
@@ -172,7 +184,14 @@ pub async fn handle(
 ) -> Response {
     let (parts, body) = request.into_parts();
     let path = parts.uri.path().to_owned();
-    if parts.method == Method::GET && path == "/_local/status" {
+    if parts.method == Method::GET && path == crate::dashboard::PATH {
+        return json_response(
+            StatusCode::OK,
+            "text/html; charset=utf-8",
+            crate::dashboard::PAGE.to_owned(),
+        );
+    }
+    if parts.method == Method::GET && path == STATUS_PATH {
         let status = gateway.pipeline.status().await;
         let body = serde_json::to_string(&status).unwrap_or_default();
         return json_response(StatusCode::OK, "application/json", body);
@@ -192,6 +211,9 @@ pub async fn handle(
                 internal_error()
             }
         };
+    }
+    if let Some(order_id) = status_route::order_id_segment(&parts.method, &path) {
+        return status_route::invoke(&gateway, &parts, peer, order_id).await;
     }
     if !(parts.method == Method::POST && path == "/orders") {
         return not_found(&parts.method, &path);
@@ -226,6 +248,8 @@ pub async fn handle(
     };
     let mut context = crate::mapping::invocation_context(&gateway.function_arn, gateway.timeout);
     context.request_id = request_id.clone();
+    // Lambda hands a traced function its trace header; intake passes it on.
+    context.xray_trace_id = Some(crate::mapping::new_trace_header());
     let lambda_request = lambda_request.with_lambda_context(context);
     let response = match tokio::time::timeout(
         gateway.timeout,

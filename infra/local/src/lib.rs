@@ -4,12 +4,14 @@
 //! SQS FIFO, DynamoDB Streams and SNS (or to any AWS endpoint), with emulated
 //! API Gateway and event source mappings.
 
+pub mod bare;
 pub mod chaos;
+pub mod dashboard;
 pub mod gateway;
 pub mod mapping;
 pub mod openapi;
 pub mod pipeline;
-pub mod replay;
+pub mod recent;
 pub mod state;
 pub mod stats;
 

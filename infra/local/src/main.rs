@@ -63,29 +63,15 @@ struct Args {
     /// On Ctrl-C/SIGTERM, how long to let queued work finish, in seconds.
     #[arg(long, default_value_t = 10)]
     drain_timeout: u64,
-    /// Run an operations command instead of the pipeline.
+    /// Run another mode instead of the pipeline (operations commands are in
+    /// `orders-ops`).
     #[command(subcommand)]
     command: Option<Command>,
 }
 
-/// Operations commands.
+/// Modes other than running the pipeline.
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Replay the notifier DLQ: read each failed stream batch's records from the
-    /// stream again, publish them through the notifier handler, and delete the
-    /// DLQ messages that succeed. Uses `--endpoint-url` when given, else the
-    /// AWS account of the environment's credentials.
-    ReplayNotifierDlq {
-        /// URL of the notifier DLQ (stack output `NotifierDlqUrl`).
-        #[arg(long)]
-        dlq_url: String,
-        /// Name of the orders table whose stream to read (`OrdersTableName`).
-        #[arg(long)]
-        table: String,
-        /// ARN of the order-events topic to publish to (`OrderEventsTopicArn`).
-        #[arg(long)]
-        topic_arn: String,
-    },
     /// The chaos run: the whole pipeline on the embedded backends, careful
     /// clients posting distinct orders, seeded faults across every stage, and
     /// an independent ledger. The last line is the verdict; the exit status is
@@ -105,6 +91,10 @@ enum Command {
         #[arg(long, default_value_t = 16)]
         clients: usize,
     },
+    /// Benchmark yardstick: a bare HTTP server answering 202 to everything
+    /// on --host/--port (what `make bench` compares the pipeline with).
+    #[command(name = "bare-202", hide = true)]
+    Bare202,
 }
 
 /// Whether an endpoint URL points at this machine.
@@ -169,57 +159,15 @@ async fn wait_for_signal() {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    adapters::telemetry::init_with(adapters::telemetry::LogFormat::from_env(), std::io::stderr);
+    // The extra layer keeps the last orders and failures for `/` and
+    // `/_local/status`, from the same outcome lines CloudWatch reads.
+    adapters::telemetry::init_with_layer(
+        adapters::telemetry::LogFormat::from_env(),
+        std::io::stderr,
+        orders_local::recent::layer(),
+    );
     if !(args.time_scale.is_finite() && args.time_scale > 0.0) {
         return Err("--time-scale must be a positive number".into());
-    }
-    if let Some(Command::ReplayNotifierDlq {
-        dlq_url,
-        table,
-        topic_arn,
-    }) = &args.command
-    {
-        let sdk = match &args.endpoint_url {
-            Some(endpoint) => sdk_config(endpoint, &args.region).await,
-            None => {
-                aws_config::defaults(aws_config::BehaviorVersion::latest())
-                    .region(aws_config::Region::new(args.region.clone()))
-                    .load()
-                    .await
-            }
-        };
-        let backends = Backends::aws(&sdk);
-        let deps = notifier::Deps::for_replay(backends.topics.event_publisher(topic_arn));
-        let report = orders_local::replay::replay_notifier_dlq(
-            backends.queues.as_ref(),
-            backends.tables.as_ref(),
-            table,
-            dlq_url,
-            &deps,
-        )
-        .await?;
-        println!(
-            "replayed {} message(s), {} record(s); left in the DLQ: still failing {}, \
-             not wholly in the stream {}, poison {}, unreadable {}",
-            report.replayed.len(),
-            report.records,
-            report.still_failing.len(),
-            report.incomplete.len(),
-            report.poison.len(),
-            report.unreadable.len()
-        );
-        // Which messages, so an operator can find them in the DLQ.
-        for (list, ids) in [
-            ("still failing", &report.still_failing),
-            ("not wholly in the stream", &report.incomplete),
-            ("poison", &report.poison),
-            ("unreadable", &report.unreadable),
-        ] {
-            for id in ids {
-                println!("  {list}: {id}");
-            }
-        }
-        return Ok(());
     }
     if let Some(Command::Chaos {
         seed,
@@ -243,6 +191,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         if !report.holds() {
             std::process::exit(1);
         }
+        return Ok(());
+    }
+    if let Some(Command::Bare202) = &args.command {
+        orders_local::bare::serve(SocketAddr::new(args.host, args.port)).await?;
         return Ok(());
     }
     let time_scale = TimeScale(args.time_scale);
@@ -295,6 +247,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if args.endpoint_url.is_none() {
         println!("  outbox:    {}", args.outbox.display());
     }
+    println!("  page:      {url}/   (live view, open it in a browser)");
     println!("  status:    curl {url}/_local/status");
     println!("Try it:");
     println!(

@@ -86,6 +86,37 @@ pub struct Pipeline {
     http: JoinHandle<()>,
     stop_mappings: watch::Sender<bool>,
     mappings: Vec<JoinHandle<()>>,
+    /// Where the mappings run (see [`mapping_runtime`]); `None` once shut down.
+    mapping_runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// Threads of the mappings' own runtime.
+const MAPPING_THREADS: usize = 2;
+
+/// The event source mappings run on their own threads, as on AWS the worker
+/// and notifier run beside API Gateway rather than on its capacity: a
+/// backlog being worked off, or a slow e-mail write in the notifier, then
+/// never queues an HTTP request behind it, and the mappings keep their share
+/// of the machine however many clients are connected.
+fn mapping_runtime() -> Result<tokio::runtime::Runtime, PipelineError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(MAPPING_THREADS)
+        .thread_name("orders-local-mappings")
+        .enable_all()
+        .build()
+        .map_err(|e| PipelineError::Setup {
+            what: "the mappings' runtime",
+            source: crate::backend::BackendError::Call(Box::new(e)),
+        })
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which an async caller must not do.
+        if let Some(runtime) = self.mapping_runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl Pipeline {
@@ -130,6 +161,7 @@ impl Pipeline {
 
         let (stop_mappings, stop_rx) = watch::channel(false);
         let mut mappings = Vec::new();
+        let runtime = mapping_runtime()?;
         let worker_mapping = Arc::new(SqsMapping {
             queues: backends.queues.clone(),
             queue_url: resources.orders_queue_url.clone(),
@@ -144,9 +176,7 @@ impl Pipeline {
             counters: counters.clone(),
         });
         for _ in 0..WORKER_MAX_CONCURRENCY {
-            mappings.push(tokio::spawn(
-                worker_mapping.clone().run_poller(stop_rx.clone()),
-            ));
+            mappings.push(runtime.spawn(worker_mapping.clone().run_poller(stop_rx.clone())));
         }
         // Over an endpoint the stream outlives this process: resume after the
         // checkpoints kept there instead of announcing every order again.
@@ -172,10 +202,12 @@ impl Pipeline {
             idle_at: shared.notifier_idle_at.clone(),
             pending_count: shared.notifier_pending.clone(),
         };
-        mappings.push(tokio::spawn(stream_mapping.run(stop_rx)));
+        mappings.push(runtime.spawn(stream_mapping.run(stop_rx)));
 
         let gateway = Arc::new(crate::gateway::Gateway {
             deps: intake::Deps::new(ports.queue.clone(), config.group_strategy),
+            status: status::Deps::new(backends.tables.order_reader(&resources.table)),
+            status_function_arn: function_arn("status"),
             timeout: Duration::from_secs(INTAKE_TIMEOUT_SECS),
             function_arn: function_arn("intake"),
             counters,
@@ -214,6 +246,7 @@ impl Pipeline {
             http,
             stop_mappings,
             mappings,
+            mapping_runtime: Some(runtime),
         })
     }
 

@@ -133,6 +133,8 @@ impl Shared {
             stages,
             queues,
             invocations,
+            recent_orders: crate::recent::global().orders(),
+            recent_failures: crate::recent::global().failures(),
         }
     }
 

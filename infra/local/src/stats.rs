@@ -103,4 +103,11 @@ pub struct Status {
     pub queues: std::collections::BTreeMap<String, QueueStatus>,
     /// Invocation counters of the emulated event source mappings.
     pub invocations: std::collections::BTreeMap<String, u64>,
+    /// The last orders (ids, status, age at each stage), newest first
+    /// ([`crate::recent`]).
+    #[serde(default)]
+    pub recent_orders: Vec<crate::recent::RecentOrder>,
+    /// The last failures with their reasons, newest first.
+    #[serde(default)]
+    pub recent_failures: Vec<crate::recent::RecentFailure>,
 }

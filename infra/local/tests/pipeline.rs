@@ -249,6 +249,7 @@ async fn a_poison_message_goes_to_the_worker_dlq_at_once_while_other_groups_flow
                 group_id: Some("poison-group".into()),
                 dedup_id: Some("poison-1".into()),
                 message_attributes: HashMap::new(),
+                trace_header: None,
             },
         )
         .await
@@ -711,7 +712,7 @@ async fn the_notifier_dlq_replays_once_the_cause_is_fixed_and_keeps_what_still_f
         let backends = backends.clone();
         let (table, dlq) = (r.table.clone(), r.on_failure_queue_url.clone());
         async move {
-            orders_local::replay::replay_notifier_dlq(
+            orders_ops::replay::replay_notifier_dlq(
                 backends.queues.as_ref(),
                 backends.tables.as_ref(),
                 &table,
@@ -798,7 +799,7 @@ async fn a_dlq_range_whose_start_was_trimmed_from_the_stream_is_neither_publishe
 
     // When replayed
     let deps = notifier::Deps::for_replay(backends.topics.event_publisher(&r.topic_arn));
-    let report = orders_local::replay::replay_notifier_dlq(
+    let report = orders_ops::replay::replay_notifier_dlq(
         backends.queues.as_ref(),
         backends.tables.as_ref(),
         &r.table,

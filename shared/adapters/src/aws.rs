@@ -20,11 +20,17 @@ use crate::ports::{
 use crate::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 
-/// Loads the SDK configuration from the environment (region, credentials,
-/// `AWS_ENDPOINT_URL`). Resolves nothing over the network: credentials are
-/// fetched lazily on the first call.
+mod order_reader;
+pub use order_reader::DynamoOrderReader;
+
+mod lambda;
+pub use lambda::{WARM_UP_TIMEOUT, lambda_sdk_config, warm_up_queue, warm_up_table, warm_up_topic};
+
+/// The SDK configuration of a Lambda function: [`lambda_sdk_config`], from the
+/// environment only (region, credentials, `AWS_ENDPOINT_URL`). Resolves
+/// nothing over the network: credentials are read on the first call.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    lambda_sdk_config()
 }
 
 /// Error codes AWS services use for throttling and transient faults.
@@ -110,16 +116,30 @@ impl OrderQueue for SqsOrderQueue {
     async fn enqueue(&self, order: &OutgoingOrder) -> Result<(), QueueError> {
         let correlation = sqs_string_attribute(order.message.correlation_id.as_str())
             .map_err(QueueError::Rejected)?;
-        let result = self
+        let mut request = self
             .client
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(order.message.to_body())
             .message_group_id(&order.group_id)
             .message_deduplication_id(&order.dedup_id)
-            .message_attributes(CORRELATION_ID_ATTRIBUTE, correlation)
-            .send()
-            .await;
+            .message_attributes(CORRELATION_ID_ATTRIBUTE, correlation);
+        if let Some(trace_header) = &order.trace_header {
+            // A system attribute, not a message attribute: it does not count
+            // against the 10 message attributes and Lambda passes it on as
+            // `attributes.AWSTraceHeader`.
+            // https://docs.aws.amazon.com/xray/latest/devguide/xray-services-sqs.html
+            let value = aws_sdk_sqs::types::MessageSystemAttributeValue::builder()
+                .data_type("String")
+                .string_value(trace_header)
+                .build()
+                .map_err(|e| QueueError::Rejected(Box::new(e)))?;
+            request = request.message_system_attributes(
+                aws_sdk_sqs::types::MessageSystemAttributeNameForSends::AwsTraceHeader,
+                value,
+            );
+        }
+        let result = request.send().await;
         match result {
             Ok(_) => Ok(()),
             Err(err) if is_transient(&err) => Err(QueueError::Unavailable(Box::new(err))),
@@ -291,27 +311,196 @@ fn sns_string_attribute(
         .map_err(|e| PortError::Permanent(Box::new(e)))
 }
 
-#[async_trait]
-impl EventPublisher for SnsEventPublisher {
-    async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
-        self.client
-            .publish()
-            .topic_arn(&self.topic_arn)
+/// What one event becomes on the topic: the same for `Publish` and for a
+/// `PublishBatch` entry.
+struct SnsEntry {
+    message: String,
+    subject: String,
+    schema_version: String,
+}
+
+impl SnsEntry {
+    fn new(event: &OrderCreated) -> Self {
+        Self {
+            message: sns_message_structure(event),
+            subject: event.email_subject(),
+            schema_version: event.schema_version.to_string(),
+        }
+    }
+
+    /// Bytes this entry adds to a batch: the message, the subject and the
+    /// attributes' names, types and values (SNS counts "each message's body
+    /// and attributes" towards the batch total,
+    /// <https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html>).
+    fn size(&self) -> usize {
+        let attribute = |name: &str, value: &str| name.len() + "String".len() + value.len();
+        self.message.len()
+            + self.subject.len()
+            + attribute(EVENT_TYPE_ATTRIBUTE, ORDER_CREATED_EVENT_TYPE)
+            + attribute(SCHEMA_VERSION_ATTRIBUTE, &self.schema_version)
+    }
+
+    fn batch_entry(
+        &self,
+        id: usize,
+    ) -> Result<aws_sdk_sns::types::PublishBatchRequestEntry, PortError> {
+        aws_sdk_sns::types::PublishBatchRequestEntry::builder()
+            .id(id.to_string())
             .message_structure("json")
-            .message(sns_message_structure(event))
-            .subject(event.email_subject())
+            .message(&self.message)
+            .subject(&self.subject)
             .message_attributes(
                 EVENT_TYPE_ATTRIBUTE,
                 sns_string_attribute(ORDER_CREATED_EVENT_TYPE)?,
             )
             .message_attributes(
                 SCHEMA_VERSION_ATTRIBUTE,
-                sns_string_attribute(&event.schema_version.to_string())?,
+                sns_string_attribute(&self.schema_version)?,
+            )
+            .build()
+            .map_err(|e| PortError::Permanent(Box::new(e)))
+    }
+}
+
+/// The size [`SnsEventPublisher`] counts for one event in a `PublishBatch`
+/// call, so fakes and emulators pack batches the same way.
+pub fn sns_entry_size(event: &OrderCreated) -> usize {
+    SnsEntry::new(event).size()
+}
+
+/// One entry of a `PublishBatch` call failed (`BatchResultErrorEntry`).
+#[derive(Debug, thiserror::Error)]
+#[error("SNS refused the batch entry: {code} (sender fault: {sender_fault})")]
+pub struct BatchEntryError {
+    /// The error code SNS gave the entry.
+    pub code: String,
+    /// Whether the request was at fault (`SenderFault`).
+    pub sender_fault: bool,
+}
+
+impl BatchEntryError {
+    /// A fault on the service's side (`SenderFault: false`) or a throttling
+    /// code may pass on retry; a sender fault will not
+    /// (<https://docs.aws.amazon.com/sns/latest/api/API_BatchResultErrorEntry.html>).
+    pub fn into_port_error(self) -> PortError {
+        if !self.sender_fault || is_transient_code(&self.code) {
+            PortError::Transient(Box::new(self))
+        } else {
+            PortError::Permanent(Box::new(self))
+        }
+    }
+}
+
+/// An entry of a `PublishBatch` call that did not get its own answer.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchCallError {
+    /// The call as a whole failed; the error is reported on the call's first
+    /// entry, and this one shares its class.
+    #[error("the PublishBatch call carrying this entry failed as a whole")]
+    CallFailed,
+    /// The response listed the entry neither as successful nor as failed:
+    /// it may or may not have been published, so it is retried.
+    #[error("the PublishBatch response did not mention this entry")]
+    NoAnswer,
+}
+
+impl SnsEventPublisher {
+    /// One `PublishBatch` call for `entries` (at most ten, ids `0..n`);
+    /// one result per entry, in order.
+    async fn publish_batch_call(&self, entries: &[SnsEntry]) -> Vec<crate::ports::EntryResult> {
+        let mut request = self.client.publish_batch().topic_arn(&self.topic_arn);
+        for (id, entry) in entries.iter().enumerate() {
+            match entry.batch_entry(id) {
+                Ok(entry) => request = request.publish_batch_request_entries(entry),
+                Err(err) => return whole_call_failed(entries.len(), err),
+            }
+        }
+        let output = match request.send().await {
+            Ok(output) => output,
+            Err(err) => return whole_call_failed(entries.len(), port_error(err)),
+        };
+        let mut results: Vec<Option<crate::ports::EntryResult>> =
+            (0..entries.len()).map(|_| None).collect();
+        let slot = |id: &str| id.parse::<usize>().ok().filter(|i| *i < entries.len());
+        for ok in output.successful() {
+            if let Some(index) = ok.id().and_then(slot) {
+                results[index] = Some(Ok(()));
+            }
+        }
+        for failed in output.failed() {
+            if let Some(index) = slot(failed.id()) {
+                let error = BatchEntryError {
+                    code: failed.code().to_owned(),
+                    sender_fault: failed.sender_fault(),
+                };
+                results[index] = Some(Err(error.into_port_error()));
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| {
+                r.unwrap_or_else(|| Err(PortError::Transient(Box::new(BatchCallError::NoAnswer))))
+            })
+            .collect()
+    }
+}
+
+/// Every entry of a call that failed as a whole: the first carries the error,
+/// the others the same class.
+fn whole_call_failed(entries: usize, err: PortError) -> Vec<crate::ports::EntryResult> {
+    let transient = err.is_transient();
+    let mut results = vec![Err(err)];
+    results.extend((1..entries).map(|_| {
+        let source = Box::new(BatchCallError::CallFailed);
+        Err(if transient {
+            PortError::Transient(source)
+        } else {
+            PortError::Permanent(source)
+        })
+    }));
+    results.truncate(entries);
+    results
+}
+
+#[async_trait]
+impl EventPublisher for SnsEventPublisher {
+    async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
+        let entry = SnsEntry::new(event);
+        self.client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message_structure("json")
+            .message(entry.message)
+            .subject(entry.subject)
+            .message_attributes(
+                EVENT_TYPE_ATTRIBUTE,
+                sns_string_attribute(ORDER_CREATED_EVENT_TYPE)?,
+            )
+            .message_attributes(
+                SCHEMA_VERSION_ATTRIBUTE,
+                sns_string_attribute(&entry.schema_version)?,
             )
             .send()
             .await
             .map_err(port_error)?;
         Ok(())
+    }
+
+    /// `PublishBatch`, up to ten entries and 256 KiB per call
+    /// ([`crate::ports::publish_batch_ranges`]); each entry's result is read
+    /// from the response's `Successful` and `Failed` lists, since a call that
+    /// answers `200` may still have failed some entries
+    /// (<https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html>).
+    /// Calls go one after another, so a caller's checkpoint logic sees the
+    /// results in the order of `events`.
+    async fn publish_batch(&self, events: &[OrderCreated]) -> Vec<crate::ports::EntryResult> {
+        let entries: Vec<SnsEntry> = events.iter().map(SnsEntry::new).collect();
+        let sizes: Vec<usize> = entries.iter().map(SnsEntry::size).collect();
+        let mut results = Vec::with_capacity(events.len());
+        for range in crate::ports::publish_batch_ranges(&sizes) {
+            results.extend(self.publish_batch_call(&entries[range]).await);
+        }
+        results
     }
 }
 

@@ -12,11 +12,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use async_trait::async_trait;
 
 use crate::ports::{
-    DeadLetter, DeadLetterQueue, EventPublisher, OrderQueue, OrderStore, OutgoingOrder, PortError,
-    PutOutcome, QueueError,
+    DeadLetter, DeadLetterQueue, EventPublisher, OrderQueue, OrderReader, OrderStore,
+    OutgoingOrder, PortError, PutOutcome, QueueError,
 };
+use crate::ports::{EntryResult, publish_batch_ranges};
 use crate::record::StoredOrder;
 use orders_domain::contract::OrderCreated;
+use orders_domain::domain::OrderId;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A test that panicked while holding the lock must not hide the data.
@@ -170,10 +172,25 @@ impl OrderStore for MemoryStore {
     }
 }
 
-/// An [`EventPublisher`] that records every event it publishes.
+/// The same map read back, as the status function reads the table: faults
+/// injected for an order apply to reads of it too.
+#[async_trait]
+impl OrderReader for MemoryStore {
+    async fn get(&self, order_id: &OrderId) -> Result<Option<StoredOrder>, PortError> {
+        if let Some(fault) = lock(&self.faults).take(order_id.as_str()) {
+            return Err(port_fault(fault));
+        }
+        Ok(lock(&self.items).get(order_id.as_str()).cloned())
+    }
+}
+
+/// An [`EventPublisher`] that records every event it publishes and the size
+/// of every batch call. Faults apply per entry, as `PublishBatch` reports
+/// them: a failed entry does not stop the others of its call.
 #[derive(Debug, Default)]
 pub struct MemoryPublisher {
     published: Mutex<Vec<OrderCreated>>,
+    batch_calls: Mutex<Vec<usize>>,
     faults: Mutex<Faults>,
 }
 
@@ -184,16 +201,35 @@ impl MemoryPublisher {
     pub fn published(&self) -> Vec<OrderCreated> {
         lock(&self.published).clone()
     }
-}
 
-#[async_trait]
-impl EventPublisher for MemoryPublisher {
-    async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
+    /// The number of entries of each batch call so far, in order.
+    pub fn batch_calls(&self) -> Vec<usize> {
+        lock(&self.batch_calls).clone()
+    }
+
+    fn publish_one(&self, event: &OrderCreated) -> Result<(), PortError> {
         if let Some(fault) = lock(&self.faults).take(event.order_id.as_str()) {
             return Err(port_fault(fault));
         }
         lock(&self.published).push(event.clone());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl EventPublisher for MemoryPublisher {
+    async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
+        self.publish_one(event)
+    }
+
+    async fn publish_batch(&self, events: &[OrderCreated]) -> Vec<EntryResult> {
+        let sizes: Vec<usize> = events.iter().map(crate::aws::sns_entry_size).collect();
+        let mut results = Vec::with_capacity(events.len());
+        for range in publish_batch_ranges(&sizes) {
+            lock(&self.batch_calls).push(range.len());
+            results.extend(events[range].iter().map(|e| self.publish_one(e)));
+        }
+        results
     }
 }
 

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 
 use crate::record::StoredOrder;
 use orders_domain::contract::{OrderCreated, OrderMessage};
-use orders_domain::domain::ContentHash;
+use orders_domain::domain::{ContentHash, OrderId};
 
 /// A boxed error from an adapter, kept as a source for the log.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -23,7 +23,19 @@ pub struct OutgoingOrder {
     pub group_id: String,
     /// FIFO `MessageDeduplicationId`: equal ids within 5 minutes are dropped by SQS.
     pub dedup_id: String,
+    /// The sender's X-Ray trace header (`Root=…;Parent=…;Sampled=…`), sent as
+    /// the `AWSTraceHeader` message *system* attribute so the worker's segment
+    /// joins intake's trace. `None` outside Lambda or with tracing off.
+    /// <https://docs.aws.amazon.com/xray/latest/devguide/xray-services-sqs.html>
+    pub trace_header: Option<String>,
 }
+
+/// The SQS message system attribute that carries an X-Ray trace header: the
+/// only one `SendMessage` accepts in `MessageSystemAttributes`
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html>),
+/// and the name under which Lambda hands it to the worker in a record's
+/// `attributes`.
+pub const AWS_TRACE_HEADER_ATTRIBUTE: &str = "AWSTraceHeader";
 
 /// The queue could not take a message.
 #[derive(Debug, thiserror::Error)]
@@ -118,12 +130,89 @@ pub trait OrderStore: Send + Sync {
     async fn put_if_absent(&self, order: &StoredOrder) -> Result<PutOutcome, PortError>;
 }
 
+/// Reads stored orders by id, for the status function.
+#[async_trait]
+pub trait OrderReader: Send + Sync {
+    /// The order stored under `order_id`, read strongly consistently so an
+    /// order the worker has stored is never reported missing; `None` when the
+    /// table holds no item with that key.
+    async fn get(&self, order_id: &OrderId) -> Result<Option<StoredOrder>, PortError>;
+}
+
+/// Most entries one SNS `PublishBatch` call takes
+/// (<https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html>).
+pub const MAX_PUBLISH_BATCH_ENTRIES: usize = 10;
+
+/// Most bytes of all the messages of one `PublishBatch` call together
+/// ("the total aggregate size of all messages ... can't exceed 256 KiB").
+pub const MAX_PUBLISH_BATCH_BYTES: usize = 256 * 1024;
+
+/// Splits entries of the given payload sizes, in order, into consecutive
+/// ranges that one `PublishBatch` call each may carry: at most
+/// [`MAX_PUBLISH_BATCH_ENTRIES`] entries and [`MAX_PUBLISH_BATCH_BYTES`] in
+/// all. An entry larger than the limit on its own gets a call to itself, so
+/// the service answers for it alone and its neighbours are not refused with
+/// it. The one packing rule every publisher adapter applies.
+pub fn publish_batch_ranges(sizes: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = 0;
+    let mut bytes = 0;
+    for (index, size) in sizes.iter().enumerate() {
+        let full = index - start == MAX_PUBLISH_BATCH_ENTRIES
+            || (index > start && bytes + size > MAX_PUBLISH_BATCH_BYTES);
+        if full {
+            ranges.push(start..index);
+            start = index;
+            bytes = 0;
+        }
+        bytes += size;
+    }
+    if start < sizes.len() {
+        ranges.push(start..sizes.len());
+    }
+    ranges
+}
+
+/// The result of publishing one entry of a batch.
+pub type EntryResult = Result<(), PortError>;
+
 /// Publishes order events.
 #[async_trait]
 pub trait EventPublisher: Send + Sync {
     /// Publishes one OrderCreated event with its per-protocol renderings.
     async fn publish(&self, event: &OrderCreated) -> Result<(), PortError>;
+
+    /// Publishes several events, in as few calls as the service allows
+    /// (SNS `PublishBatch`: [`publish_batch_ranges`]). Returns exactly one
+    /// result per event, in the order of `events`: entries of one call
+    /// succeed or fail on their own, and an entry the service gave no answer
+    /// for is a transient failure (it may or may not have been published).
+    ///
+    /// The default, for ports without a batch call, publishes one event at
+    /// a time and stops at the first failure a retry may fix: the later
+    /// events fail with [`NotAttempted`] (transient) instead of being
+    /// published past what will be the caller's checkpoint.
+    async fn publish_batch(&self, events: &[OrderCreated]) -> Vec<EntryResult> {
+        let mut results = Vec::with_capacity(events.len());
+        let mut stopped = false;
+        for event in events {
+            let result = if stopped {
+                Err(PortError::Transient(Box::new(NotAttempted)))
+            } else {
+                self.publish(event).await
+            };
+            stopped |= matches!(&result, Err(err) if err.is_transient());
+            results.push(result);
+        }
+        results
+    }
 }
+
+/// An event of a batch that was not sent, because an earlier one failed in a
+/// way a retry may fix.
+#[derive(Debug, thiserror::Error)]
+#[error("not published: an earlier event of the batch failed")]
+pub struct NotAttempted;
 
 /// Why a stage sent a message to its own dead-letter queue at once instead of
 /// letting the trigger retry it: retrying cannot change the answer.
@@ -234,6 +323,41 @@ pub trait DeadLetterQueue: Send + Sync {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Given any entry sizes, the ranges cover every entry once, in order,
+        /// and each range fits one `PublishBatch` call (or is one oversized
+        /// entry alone), and no two neighbouring ranges could have been one.
+        #[test]
+        fn publish_batch_ranges_cover_every_entry_within_the_limits(
+            sizes in proptest::collection::vec(
+                prop_oneof![1usize..40_000, 200_000usize..300_000],
+                0..40,
+            )
+        ) {
+            let ranges = publish_batch_ranges(&sizes);
+            let mut next = 0;
+            for range in &ranges {
+                prop_assert_eq!(range.start, next);
+                prop_assert!(range.end > range.start);
+                prop_assert!(range.len() <= MAX_PUBLISH_BATCH_ENTRIES);
+                let bytes: usize = sizes[range.clone()].iter().sum();
+                prop_assert!(bytes <= MAX_PUBLISH_BATCH_BYTES || range.len() == 1);
+                next = range.end;
+            }
+            prop_assert_eq!(next, sizes.len());
+            // Greedy: a range ends only where the next entry does not fit.
+            for pair in ranges.windows(2) {
+                let bytes: usize = sizes[pair[0].clone()].iter().sum();
+                prop_assert!(
+                    pair[0].len() == MAX_PUBLISH_BATCH_ENTRIES
+                        || bytes + sizes[pair[1].start] > MAX_PUBLISH_BATCH_BYTES,
+                    "{:?} could have taken entry {}", pair[0], pair[1].start
+                );
+            }
+        }
+    }
 
     #[test]
     fn given_what_is_stored_under_a_taken_id_then_one_outcome_for_every_adapter() {

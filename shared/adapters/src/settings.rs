@@ -9,6 +9,9 @@ pub const INTAKE_TIMEOUT_SECS: u64 = 5;
 pub const WORKER_TIMEOUT_SECS: u64 = 10;
 /// Timeout of the notifier function, seconds.
 pub const NOTIFIER_TIMEOUT_SECS: u64 = 10;
+/// Timeout of the status function, seconds: one `GetItem`, like intake's one
+/// `SendMessage`, well inside API Gateway's 30-second integration limit.
+pub const STATUS_TIMEOUT_SECS: u64 = 5;
 
 /// Visibility timeout of the orders queue: AWS asks for at least six times the
 /// worker's timeout so a batch is not redelivered while it is still running.
@@ -47,6 +50,14 @@ pub const NOTIFIER_MAX_RETRY_ATTEMPTS: Option<u32> = None;
 /// vanishing silently when the stream trims it, is then reported with its
 /// position, to be announced again from the table.
 pub const NOTIFIER_MAX_RECORD_AGE_SECS: u64 = 24 * 3600;
+/// Notifier event source mapping: batches of one shard processed at once
+/// (`ParallelizationFactor`). Lambda keeps the records of one partition key
+/// (one order) in order across them
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html#services-ddb-shards>),
+/// so a shard's throughput grows tenfold without reordering an order's
+/// records; `infra/CAPACITY.md` derives the value. The local runner runs one
+/// batch per shard at a time, which is the same guarantee with less overlap.
+pub const NOTIFIER_PARALLELIZATION_FACTOR: u32 = 10;
 /// Notifier event source mapping: split a failing batch in two and retry.
 pub const NOTIFIER_BISECT_ON_ERROR: bool = true;
 /// Notifier event source mapping: only these stream event names reach the function.

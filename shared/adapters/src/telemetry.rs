@@ -75,6 +75,51 @@ where
     };
 }
 
+/// Installs the global subscriber like [`init_with`], plus `extra`, a layer
+/// that sees every event at `INFO` and above whatever `RUST_LOG` says (the
+/// level filter applies to the printed lines only). The local runner uses it
+/// to keep its dashboard's recent orders from the stages' outcome lines, the
+/// same lines the deployed stack's metric filters read.
+pub fn init_with_layer<W, L>(format: LogFormat, writer: W, extra: L)
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    L: tracing_subscriber::Layer<tracing_subscriber::Registry> + Send + Sync + 'static,
+{
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    let printed = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_target(false);
+    let printed = match format {
+        LogFormat::Json => printed
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .boxed(),
+        LogFormat::Text => printed.with_ansi(false).compact().boxed(),
+    };
+    let extra = extra.with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    let _already_set = tracing_subscriber::registry()
+        .with(extra)
+        .with(printed.with_filter(env_filter()))
+        .try_init();
+}
+
+/// The name of the numeric log field every stage's outcome line carries: the
+/// order's age since intake accepted it (`acceptedAt`), in milliseconds. The
+/// stack's metric filters turn it into the `AcceptedToEnqueuedMs`,
+/// `AcceptedToPersistedMs` and `AcceptedToNotifiedMs` metrics (p50/p99 on the
+/// dashboard, p99 of the last one alarmed).
+pub const AGE_MS_FIELD: &str = "age_ms";
+
+/// Milliseconds from `accepted_at` to `now`: the `age_ms` field. Clamped to 0
+/// when the clocks of two machines disagree, so a metric never goes negative.
+pub fn age_ms(accepted_at: time::OffsetDateTime, now: time::OffsetDateTime) -> u64 {
+    u64::try_from((now - accepted_at).whole_milliseconds()).unwrap_or(0)
+}
+
 /// Displays an error and every source below it, `outer: inner: root`, so a log
 /// line keeps the whole cause chain (`tracing::error!(error = %ErrorChain(&err))`).
 pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
@@ -222,5 +267,15 @@ mod tests {
         assert!(out.contains("\"order_id\":\"o-1\""), "{out}");
         assert!(out.contains("persisted"));
         assert!(!out.contains("o-2"), "{out}");
+    }
+
+    #[test]
+    fn given_an_age_then_it_is_whole_milliseconds_and_never_negative() {
+        let accepted = time::OffsetDateTime::UNIX_EPOCH;
+        let later =
+            accepted + time::Duration::milliseconds(1_234) + time::Duration::microseconds(999);
+        assert_eq!(age_ms(accepted, later), 1_234);
+        assert_eq!(age_ms(later, accepted), 0, "clock skew clamps to 0");
+        assert_eq!(age_ms(accepted, accepted), 0);
     }
 }

@@ -10,6 +10,7 @@
 //! and readers reject versions they do not know as poison rather than guessing.
 //! Timestamps are RFC 3339 in UTC; money is integer minor units.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
@@ -167,8 +168,8 @@ impl OrderMessage {
     }
 }
 
-/// One line of an [`OrderCreated`] event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One line of an `OrderCreated` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCreatedItem {
     /// The item.
@@ -177,6 +178,8 @@ pub struct OrderCreatedItem {
     pub quantity: Quantity,
     /// Unit price in minor units, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    // Written only when known, never as `null`.
+    #[schemars(with = "u64", range(max = crate::domain::MAX_UNIT_PRICE_MINOR))]
     pub unit_price: Option<u64>,
 }
 
@@ -186,17 +189,23 @@ pub struct OrderCreatedItem {
 /// that need them read the order from the table under their own grant. `eventId`
 /// is deterministic per order, so consumers can drop the rare duplicate delivery
 /// (stream retries publish at least once).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// The schema attributes feed `crate::schema` (the published JSON Schema);
+// the doc comments become its descriptions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OrderCreated {
     /// Always `OrderCreated`.
+    #[schemars(extend("const" = ORDER_CREATED_EVENT_TYPE))]
     pub event_type: String,
-    /// Always [`ORDER_CREATED_SCHEMA_VERSION`].
+    /// Always 1 in this version; readers refuse a version they do not know.
+    #[schemars(extend("const" = ORDER_CREATED_SCHEMA_VERSION))]
     pub schema_version: u32,
-    /// `OrderCreated:<orderId>`: stable across redeliveries.
+    /// `OrderCreated:<orderId>`: stable across redeliveries; the deduplication key.
+    #[schemars(regex(pattern = "^OrderCreated:[A-Za-z0-9._:-]{1,64}$"))]
     pub event_id: String,
     /// When the order was stored.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub occurred_at: OffsetDateTime,
     /// The request's correlation id.
     pub correlation_id: CorrelationId,
@@ -204,18 +213,24 @@ pub struct OrderCreated {
     pub order_id: OrderId,
     /// When intake accepted it.
     #[serde(with = "time::serde::rfc3339")]
+    #[schemars(with = "String", extend("format" = "date-time"))]
     pub accepted_at: OffsetDateTime,
     /// Number of lines.
+    #[schemars(range(min = 1, max = crate::domain::MAX_ITEMS))]
     pub line_count: usize,
     /// Total units over all lines.
+    #[schemars(range(min = 1))]
     pub unit_count: u64,
     /// The lines.
+    #[schemars(length(min = 1, max = crate::domain::MAX_ITEMS))]
     pub items: Vec<OrderCreatedItem>,
     /// Currency of the prices, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Currency")]
     pub currency: Option<Currency>,
     /// Order total in minor units, when every line has a price.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "u64")]
     pub total: Option<u64>,
 }
 
@@ -257,26 +272,88 @@ impl OrderCreated {
         serde_json::to_string(self).unwrap_or_default()
     }
 
-    /// The short, readable text sent to e-mail subscribers (no raw JSON).
+    /// The readable text sent to e-mail subscribers: what was ordered (each
+    /// line with its quantity and unit price when given, the total with its
+    /// currency), when it was accepted, and the `orders-ops` command that shows
+    /// the customer's details to someone with access to the table. It carries
+    /// no name, address or e-mail itself: SNS e-mail is unencrypted and lands
+    /// in mailboxes the stack does not control. Plain printable ASCII (ids
+    /// and correlation ids are ASCII by construction), lines under 78
+    /// characters for ordinary orders, columns aligned for a fixed-width
+    /// plain-text client; the golden files in `tests/golden/` pin the layout.
     pub fn email_text(&self) -> String {
-        let mut text = format!(
-            "New order {}\n\nItems: {} line(s), {} unit(s)\n",
-            self.order_id, self.line_count, self.unit_count
-        );
-        if let (Some(total), Some(currency)) = (self.total, &self.currency) {
-            text.push_str(&format!(
-                "Total: {}\n",
-                crate::domain::Money::from_minor(total).display_with(currency)
-            ));
-        }
+        use std::fmt::Write as _;
+        let money = |minor: u64| match &self.currency {
+            Some(currency) => crate::domain::Money::from_minor(minor).display_with(currency),
+            // A price without a currency cannot pass validation; say what the
+            // number is rather than inventing a unit.
+            None => format!("{minor} (minor units)"),
+        };
         let accepted = self
             .accepted_at
             .format(&time::format_description::well_known::Rfc3339)
             .unwrap_or_default();
-        text.push_str(&format!(
-            "Accepted: {accepted}\nCorrelation id: {}\n",
-            self.correlation_id
-        ));
+        let plural = |n: u64, one: &str, many: &str| {
+            if n == 1 {
+                format!("1 {one}")
+            } else {
+                format!("{n} {many}")
+            }
+        };
+        let mut text = String::new();
+        // `write!` into a String cannot fail.
+        let _ = write!(
+            text,
+            "New order {}\n\nAccepted:       {accepted}\nCorrelation id: {}\n\nItems ({}, {}):\n",
+            self.order_id,
+            self.correlation_id,
+            plural(self.line_count as u64, "line", "lines"),
+            plural(self.unit_count, "unit", "units"),
+        );
+        // Columns: item id, quantity, then (when priced) unit price and line
+        // total, each right-aligned so the amounts line up.
+        let rows: Vec<[String; 4]> = self
+            .items
+            .iter()
+            .map(|item| {
+                let quantity = item.quantity.get();
+                let (price, line_total) =
+                    item.unit_price.map_or((String::new(), String::new()), |p| {
+                        (money(p), money(p.saturating_mul(u64::from(quantity))))
+                    });
+                [
+                    item.item_id.as_str().to_owned(),
+                    quantity.to_string(),
+                    price,
+                    line_total,
+                ]
+            })
+            .collect();
+        let width = |col: usize| rows.iter().map(|r| r[col].len()).max().unwrap_or(0);
+        let (w_id, w_qty, w_price, w_total) = (width(0), width(1), width(2), width(3));
+        for [id, quantity, price, line_total] in &rows {
+            let _ = write!(text, "  {id:<w_id$}  x {quantity:>w_qty$}");
+            if !price.is_empty() {
+                let _ = write!(text, "  at {price:>w_price$} = {line_total:>w_total$}");
+            }
+            text.push('\n');
+        }
+        match self.total {
+            Some(total) => {
+                let _ = write!(text, "\nTotal: {}\n", money(total));
+            }
+            None if self.items.iter().any(|i| i.unit_price.is_some()) => {
+                text.push_str("\nTotal: not known (some lines have no unit price)\n");
+            }
+            None => text.push_str("\nTotal: not known (no unit prices were given)\n"),
+        }
+        let _ = write!(
+            text,
+            "\nThe customer's name, address and e-mail are not in this message.\n\
+             With access to the orders table, show them with:\n\n    \
+             orders-ops order show {} --show-personal-data\n",
+            self.order_id
+        );
         text
     }
 
@@ -403,7 +480,7 @@ mod tests {
         assert_eq!(v["eventId"], "OrderCreated:23214");
         assert_eq!(v["unitCount"], 22);
         let text = e.email_text();
-        assert!(text.contains("23214") && text.contains("22 unit(s)"));
+        assert!(text.contains("23214") && text.contains("item456  x 22"));
         assert!(!text.contains('{'));
         let back: OrderCreated = serde_json::from_str(&json).unwrap();
         assert_eq!(back, e);

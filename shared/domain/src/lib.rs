@@ -1,6 +1,7 @@
 //! The order pipeline's domain, free of AWS: the types a client request is
 //! parsed into ([`domain`]), the versioned message contracts between the
-//! stages ([`contract`]) and the model of a stored order ([`record`]).
+//! stages ([`contract`]), the JSON Schema published for the event contract
+//! ([`schema`]) and the model of a stored order ([`record`]).
 //!
 //! Cargo keeps this crate clean: its dependency tree has no AWS SDK, no
 //! serde_dynamo and no Lambda crate. Adapters (the `adapters` crate) own the
@@ -9,3 +10,4 @@
 pub mod contract;
 pub mod domain;
 pub mod record;
+pub mod schema;

@@ -570,3 +570,5 @@ fn given_no_table_name_when_deps_are_built_from_the_environment_then_the_variabl
         Err(ConfigError::Missing(ORDERS_TABLE_NAME))
     ));
 }
+
+mod groups;

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::aws::DynamoOrderStore;
-use adapters::ports::OrderStore;
+use adapters::aws::{DynamoOrderReader, DynamoOrderStore};
+use adapters::ports::{OrderReader, OrderStore};
 use adapters::record::KEY_ATTRIBUTE;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -140,6 +140,10 @@ impl TableService for AwsTables {
 
     fn order_store(&self, table: &str) -> Arc<dyn OrderStore> {
         Arc::new(DynamoOrderStore::new(self.client.clone(), table))
+    }
+
+    fn order_reader(&self, table: &str) -> Arc<dyn OrderReader> {
+        Arc::new(DynamoOrderReader::new(self.client.clone(), table))
     }
 
     async fn get(&self, table: &str, order_id: &str) -> BackendResult<Option<serde_dynamo::Item>> {

@@ -144,6 +144,18 @@ impl QueueService for AwsQueues {
                 .map_err(|e| BackendError::Call(Box::new(e)))?;
             request = request.message_attributes(name, value);
         }
+        if let Some(trace_header) = &message.trace_header {
+            // https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SendMessage.html
+            let value = aws_sdk_sqs::types::MessageSystemAttributeValue::builder()
+                .data_type("String")
+                .string_value(trace_header)
+                .build()
+                .map_err(|e| BackendError::Call(Box::new(e)))?;
+            request = request.message_system_attributes(
+                aws_sdk_sqs::types::MessageSystemAttributeNameForSends::AwsTraceHeader,
+                value,
+            );
+        }
         let out = request
             .send()
             .await

@@ -14,10 +14,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use adapters::ports::{OrderStore, PortError, PutOutcome, StoredUnderId, put_outcome_when_taken};
+use adapters::ports::{
+    OrderReader, OrderStore, PortError, PutOutcome, StoredUnderId, put_outcome_when_taken,
+};
 use adapters::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamViewType};
+use orders_domain::domain::OrderId;
 use serde_dynamo::{AttributeValue, Item};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -247,6 +250,13 @@ impl TableService for EmbeddedTables {
         })
     }
 
+    fn order_reader(&self, table: &str) -> Arc<dyn OrderReader> {
+        Arc::new(EmbeddedOrderReader {
+            tables: self.clone(),
+            table: table.to_owned(),
+        })
+    }
+
     async fn get(&self, table: &str, order_id: &str) -> BackendResult<Option<Item>> {
         let tables = lock(&self.inner.tables);
         let t = tables
@@ -401,6 +411,28 @@ impl OrderStore for EmbeddedOrderStore {
                 put_outcome_when_taken(stored, &order.content_hash)
             }
         }
+    }
+}
+
+/// The status function's port over an embedded table, with
+/// `DynamoOrderReader`'s semantics: a read sees every write before it (the
+/// embedded table has one copy, so every read is strongly consistent).
+struct EmbeddedOrderReader {
+    tables: EmbeddedTables,
+    table: String,
+}
+
+#[async_trait]
+impl OrderReader for EmbeddedOrderReader {
+    async fn get(&self, order_id: &OrderId) -> Result<Option<StoredOrder>, PortError> {
+        let item = self
+            .tables
+            .get(&self.table, order_id.as_str())
+            .await
+            .map_err(|e| PortError::Permanent(Box::new(e)))?;
+        item.map(StoredOrder::from_item)
+            .transpose()
+            .map_err(|e| PortError::Permanent(Box::new(e)))
     }
 }
 

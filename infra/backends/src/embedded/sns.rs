@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use adapters::ports::{EventPublisher, PortError};
+use adapters::ports::{EntryResult, EventPublisher, PortError};
 use async_trait::async_trait;
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 use time::OffsetDateTime;
@@ -41,6 +41,18 @@ pub struct Publication {
 }
 
 impl Publication {
+    /// Bytes SNS counts for this message in a batch: body, subject and
+    /// attributes (names, type and values).
+    pub fn size(&self) -> usize {
+        self.message.len()
+            + self.subject.as_ref().map_or(0, String::len)
+            + self
+                .attributes
+                .iter()
+                .map(|(name, value)| name.len() + "String".len() + value.len())
+                .sum::<usize>()
+    }
+
     /// The text for one protocol: its key of the structure, else `default`.
     fn rendering(&self, protocol: &str) -> BackendResult<String> {
         if !self.json_structure {
@@ -54,6 +66,62 @@ impl Publication {
             .map(str::to_owned)
             .ok_or_else(|| BackendError::Call("message structure has no default key".into()))
     }
+}
+
+/// One entry of a `PublishBatch` call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchEntry {
+    /// The entry's id, unique within the call.
+    pub id: String,
+    /// What to publish.
+    pub publication: Publication,
+    /// `MessageGroupId`, required by FIFO topics.
+    pub group_id: Option<String>,
+}
+
+/// An entry of a `PublishBatch` call that was not published
+/// (`BatchResultErrorEntry`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BatchFailure {
+    /// The entry's id.
+    pub id: String,
+    /// The error code.
+    pub code: &'static str,
+    /// Whether the request was at fault.
+    pub sender_fault: bool,
+}
+
+/// The answer to a `PublishBatch` call: entries succeed or fail one by one.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchAnswer {
+    /// `(entry id, message id)` of every published entry.
+    pub successful: Vec<(String, String)>,
+    /// Every entry that was not published.
+    pub failed: Vec<BatchFailure>,
+}
+
+/// A `PublishBatch` call refused as a whole, with SNS's error code.
+#[derive(Debug, thiserror::Error)]
+#[error("PublishBatch refused: {code}")]
+pub struct BatchRefused {
+    /// `EmptyBatchRequest`, `TooManyEntriesInBatchRequest`,
+    /// `BatchEntryIdsNotDistinct`, `InvalidBatchEntryId`,
+    /// `BatchRequestTooLong` or `InvalidParameter`.
+    pub code: &'static str,
+}
+
+fn refused(code: &'static str) -> BackendError {
+    BackendError::Call(Box::new(BatchRefused { code }))
+}
+
+/// Whether an entry id is what SNS accepts: "up to 80 characters ...
+/// alphanumeric characters, hyphens (-), and underscores (_)"
+/// (<https://docs.aws.amazon.com/sns/latest/api/API_PublishBatchRequestEntry.html>).
+fn valid_entry_id(id: &str) -> bool {
+    (1..=80).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +238,57 @@ impl EmbeddedTopics {
             }
         }
         Ok(message_id)
+    }
+
+    /// `PublishBatch`, as SNS answers it
+    /// (<https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html>):
+    /// the call is refused as a whole when it is empty, has more than ten
+    /// entries, repeats or misspells an entry id, carries more than 256 KiB
+    /// in all, or (FIFO topic) lacks a group id; otherwise each entry is
+    /// published or failed on its own, and the answer lists both.
+    pub async fn publish_batch(
+        &self,
+        topic_arn: &str,
+        entries: &[BatchEntry],
+    ) -> BackendResult<BatchAnswer> {
+        if entries.is_empty() {
+            return Err(refused("EmptyBatchRequest"));
+        }
+        if entries.len() > adapters::ports::MAX_PUBLISH_BATCH_ENTRIES {
+            return Err(refused("TooManyEntriesInBatchRequest"));
+        }
+        if !entries.iter().all(|e| valid_entry_id(&e.id)) {
+            return Err(refused("InvalidBatchEntryId"));
+        }
+        let ids: std::collections::HashSet<&str> = entries.iter().map(|e| e.id.as_str()).collect();
+        if ids.len() != entries.len() {
+            return Err(refused("BatchEntryIdsNotDistinct"));
+        }
+        let total: usize = entries.iter().map(|e| e.publication.size()).sum();
+        if total > adapters::ports::MAX_PUBLISH_BATCH_BYTES {
+            return Err(refused("BatchRequestTooLong"));
+        }
+        if topic_arn.ends_with(".fifo") && entries.iter().any(|e| e.group_id.is_none()) {
+            return Err(refused("InvalidParameter"));
+        }
+        if !lock(&self.inner.topics).contains_key(topic_arn) {
+            return Err(BackendError::NotFound(format!("topic {topic_arn}")));
+        }
+        let mut answer = BatchAnswer::default();
+        for entry in entries {
+            match self.publish(topic_arn, &entry.publication).await {
+                Ok(message_id) => answer.successful.push((entry.id.clone(), message_id)),
+                Err(err) => {
+                    tracing::warn!(entry = %entry.id, error = &err as &dyn std::error::Error, "PublishBatch entry refused");
+                    answer.failed.push(BatchFailure {
+                        id: entry.id.clone(),
+                        code: "InvalidParameter",
+                        sender_fault: true,
+                    });
+                }
+            }
+        }
+        Ok(answer)
     }
 
     async fn deliver_to_queue(
@@ -311,29 +430,86 @@ struct EmbeddedEventPublisher {
     topic_arn: String,
 }
 
+/// The publication of one event: what `SnsEventPublisher` sends.
+fn publication(event: &OrderCreated) -> Publication {
+    Publication {
+        message: adapters::aws::sns_message_structure(event),
+        json_structure: true,
+        subject: Some(event.email_subject()),
+        attributes: HashMap::from([
+            (
+                adapters::ports::EVENT_TYPE_ATTRIBUTE.to_owned(),
+                ORDER_CREATED_EVENT_TYPE.to_owned(),
+            ),
+            (
+                adapters::ports::SCHEMA_VERSION_ATTRIBUTE.to_owned(),
+                event.schema_version.to_string(),
+            ),
+        ]),
+    }
+}
+
 #[async_trait]
 impl EventPublisher for EmbeddedEventPublisher {
     async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
-        let publication = Publication {
-            message: adapters::aws::sns_message_structure(event),
-            json_structure: true,
-            subject: Some(event.email_subject()),
-            attributes: HashMap::from([
-                (
-                    adapters::ports::EVENT_TYPE_ATTRIBUTE.to_owned(),
-                    ORDER_CREATED_EVENT_TYPE.to_owned(),
-                ),
-                (
-                    adapters::ports::SCHEMA_VERSION_ATTRIBUTE.to_owned(),
-                    event.schema_version.to_string(),
-                ),
-            ]),
-        };
         self.topics
-            .publish(&self.topic_arn, &publication)
+            .publish(&self.topic_arn, &publication(event))
             .await
             .map(|_| ())
             .map_err(|e| PortError::Permanent(Box::new(e)))
+    }
+
+    /// `PublishBatch` calls packed as `SnsEventPublisher` packs them, each
+    /// entry's result read from the answer.
+    async fn publish_batch(&self, events: &[OrderCreated]) -> Vec<EntryResult> {
+        let entries: Vec<BatchEntry> = events
+            .iter()
+            .enumerate()
+            .map(|(index, event)| BatchEntry {
+                id: index.to_string(),
+                publication: publication(event),
+                group_id: None,
+            })
+            .collect();
+        let sizes: Vec<usize> = entries.iter().map(|e| e.publication.size()).collect();
+        let mut results = Vec::with_capacity(events.len());
+        for range in adapters::ports::publish_batch_ranges(&sizes) {
+            let call = &entries[range];
+            match self.topics.publish_batch(&self.topic_arn, call).await {
+                Ok(answer) => {
+                    results.extend(call.iter().map(|entry| entry_result(&answer, &entry.id)))
+                }
+                Err(err) => {
+                    let mut first = Some(err);
+                    results.extend(call.iter().map(|_| {
+                        let source: adapters::ports::BoxError = match first.take() {
+                            Some(err) => Box::new(err),
+                            None => Box::new(adapters::aws::BatchCallError::CallFailed),
+                        };
+                        Err(PortError::Permanent(source))
+                    }));
+                }
+            }
+        }
+        results
+    }
+}
+
+/// One entry's result in an answer; an entry the answer does not mention
+/// may or may not have been published, so it is transient.
+fn entry_result(answer: &BatchAnswer, id: &str) -> EntryResult {
+    if answer.successful.iter().any(|(ok, _)| ok == id) {
+        return Ok(());
+    }
+    match answer.failed.iter().find(|f| f.id == id) {
+        Some(failure) => Err(adapters::aws::BatchEntryError {
+            code: failure.code.to_owned(),
+            sender_fault: failure.sender_fault,
+        }
+        .into_port_error()),
+        None => Err(PortError::Transient(Box::new(
+            adapters::aws::BatchCallError::NoAnswer,
+        ))),
     }
 }
 
@@ -428,6 +604,87 @@ mod tests {
         assert!(text.contains("To: ops@example.com"));
         assert!(text.ends_with("Hello\r\n"));
         std::fs::remove_dir_all(outbox).unwrap();
+    }
+
+    fn entry(id: &str) -> BatchEntry {
+        BatchEntry {
+            id: id.into(),
+            publication: publication(),
+            group_id: None,
+        }
+    }
+
+    fn refusal(result: BackendResult<BatchAnswer>) -> &'static str {
+        match result {
+            Err(BackendError::Call(source)) => source.downcast_ref::<BatchRefused>().unwrap().code,
+            other => panic!("expected a refused call, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn publish_batch_refuses_what_sns_refuses_as_a_whole() {
+        let (_, topics, arn, _) = setup().await;
+        let eleven: Vec<BatchEntry> = (0..11).map(|i| entry(&i.to_string())).collect();
+        assert_eq!(
+            refusal(topics.publish_batch(&arn, &[]).await),
+            "EmptyBatchRequest"
+        );
+        assert_eq!(
+            refusal(topics.publish_batch(&arn, &eleven).await),
+            "TooManyEntriesInBatchRequest"
+        );
+        assert_eq!(
+            refusal(topics.publish_batch(&arn, &[entry("a"), entry("a")]).await),
+            "BatchEntryIdsNotDistinct"
+        );
+        assert_eq!(
+            refusal(topics.publish_batch(&arn, &[entry("no spaces")]).await),
+            "InvalidBatchEntryId"
+        );
+        let mut big = entry("big");
+        big.publication.message = format!(r#"{{"default":"{}"}}"#, "x".repeat(300_000));
+        assert_eq!(
+            refusal(topics.publish_batch(&arn, &[big]).await),
+            "BatchRequestTooLong"
+        );
+        let fifo = topics.create_topic("events.fifo").await.unwrap();
+        assert_eq!(
+            refusal(topics.publish_batch(&fifo, &[entry("a")]).await),
+            "InvalidParameter"
+        );
+    }
+
+    #[tokio::test]
+    async fn publish_batch_answers_each_entry_and_publishes_the_good_ones() {
+        let (queues, topics, arn, _) = setup().await;
+        let raw = standard(&queues, "raw").await;
+        topics
+            .subscribe_queue(&arn, &raw, None, true)
+            .await
+            .unwrap();
+        let mut broken = entry("b");
+        broken.publication.message = r#"{"email":"no default"}"#.into();
+
+        let answer = topics
+            .publish_batch(&arn, &[entry("a"), broken, entry("c")])
+            .await
+            .unwrap();
+
+        let ok: Vec<&str> = answer
+            .successful
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        assert_eq!(ok, ["a", "c"]);
+        assert_eq!(
+            answer.failed,
+            [BatchFailure {
+                id: "b".into(),
+                code: "InvalidParameter",
+                sender_fault: true
+            }]
+        );
+        assert_eq!(queues.depth(&raw).await.unwrap().visible, 2);
     }
 
     #[tokio::test]

@@ -99,13 +99,9 @@ impl EmbeddedQueues {
                         .into(),
                 )
             })?;
-            let window = self.inner.dedup_window;
-            queue
-                .dedup
-                .retain(|_, (at, _)| now.duration_since(*at) < window);
-            if let Some((_, id)) = queue.dedup.get(&dedup) {
+            if let Some(id) = queue.dedup.get(&dedup, now, self.inner.dedup_window) {
                 // Accepted but not enqueued again, with the first send's id.
-                return Ok(id.clone());
+                return Ok(id.to_owned());
             }
             (Some(group), Some(dedup))
         } else {
@@ -113,7 +109,7 @@ impl EmbeddedQueues {
         };
         let id = uuid::Uuid::new_v4().to_string();
         if let Some(d) = &dedup_id {
-            queue.dedup.insert(d.clone(), (now, id.clone()));
+            queue.dedup.insert(d.clone(), now, id.clone());
         }
         queue.enqueue(Message {
             id: id.clone(),
@@ -121,6 +117,7 @@ impl EmbeddedQueues {
             group_id,
             dedup_id,
             attributes: message.message_attributes.clone(),
+            trace_header: message.trace_header.clone(),
             sent_ms: epoch_millis(),
             sequence_number: None,
             receive_count: 0,
@@ -138,7 +135,7 @@ impl EmbeddedQueues {
     pub fn peek(&self, queue_url: &str) -> BackendResult<Vec<ReceivedMessage>> {
         let mut state = lock(&self.inner.state);
         let queue = state.queue_mut(queue_url)?;
-        Ok(queue.messages.iter().map(Message::received).collect())
+        Ok(queue.messages().map(Message::received).collect())
     }
 
     /// Ends the visibility timeout of every in-flight message of a queue now,
@@ -150,12 +147,7 @@ impl EmbeddedQueues {
     pub fn expire_visibility(&self, queue_url: &str) -> BackendResult<usize> {
         let now = Instant::now();
         let mut state = lock(&self.inner.state);
-        let queue = state.queue_mut(queue_url)?;
-        let mut expired = 0;
-        for message in queue.messages.iter_mut().filter(|m| m.in_flight(now)) {
-            message.invisible_until = Some(now);
-            expired += 1;
-        }
+        let expired = state.queue_mut(queue_url)?.expire_all(now);
         drop(state);
         self.inner.changed.notify_waiters();
         Ok(expired)
@@ -226,16 +218,12 @@ impl QueueService for EmbeddedQueues {
         let mut state = lock(&self.inner.state);
         let queue = state.queue_mut(queue_url)?;
         // A receipt is valid while its receive's visibility lasts, as on FIFO queues.
-        let position = queue
-            .messages
-            .iter()
-            .position(|m| m.receipt.as_deref() == Some(receipt_handle) && m.in_flight(now));
-        let Some(position) = position else {
+        let Some((arrival, _)) = queue.by_receipt(receipt_handle, now) else {
             return Err(BackendError::NotFound(format!(
                 "receipt handle {receipt_handle}"
             )));
         };
-        queue.messages.remove(position);
+        queue.remove(arrival);
         drop(state);
         self.inner.changed.notify_waiters();
         Ok(())
@@ -250,10 +238,8 @@ impl QueueService for EmbeddedQueues {
         let now = Instant::now();
         let mut state = lock(&self.inner.state);
         let queue = state.queue_mut(queue_url)?;
-        let message = queue
-            .messages
-            .iter_mut()
-            .find(|m| m.receipt.as_deref() == Some(receipt_handle) && m.in_flight(now))
+        let (_, message) = queue
+            .by_receipt(receipt_handle, now)
             .ok_or_else(|| BackendError::NotFound(format!("receipt handle {receipt_handle}")))?;
         message.invisible_until = Some(now + timeout);
         drop(state);
@@ -265,9 +251,9 @@ impl QueueService for EmbeddedQueues {
         let now = Instant::now();
         let mut state = lock(&self.inner.state);
         let queue = state.queue_mut(queue_url)?;
-        let in_flight = queue.messages.iter().filter(|m| m.in_flight(now)).count() as u64;
+        let in_flight = queue.in_flight(now) as u64;
         Ok(QueueDepth {
-            visible: queue.messages.len() as u64 - in_flight,
+            visible: queue.len() as u64 - in_flight,
             in_flight,
         })
     }
@@ -307,6 +293,7 @@ impl DeadLetterQueue for EmbeddedDeadLetters {
                 .iter()
                 .map(|(name, value)| ((*name).to_owned(), value.clone()))
                 .collect(),
+            trace_header: None,
         };
         self.queues
             .send_now(&self.queue_url, &message)
@@ -332,6 +319,7 @@ impl OrderQueue for EmbeddedOrderQueue {
                 adapters::ports::CORRELATION_ID_ATTRIBUTE.to_owned(),
                 order.message.correlation_id.as_str().to_owned(),
             )]),
+            trace_header: order.trace_header.clone(),
         };
         self.queues
             .send_now(&self.queue_url, &message)

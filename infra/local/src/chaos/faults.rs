@@ -10,12 +10,13 @@
 //! repeats work).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use adapters::ports::{
-    EventPublisher, OrderQueue, OrderStore, OutgoingOrder, PortError, PutOutcome, QueueError,
+    EntryResult, EventPublisher, OrderQueue, OrderStore, OutgoingOrder, PortError, PutOutcome,
+    QueueError,
 };
 use adapters::record::StoredOrder;
 use async_trait::async_trait;
@@ -100,6 +101,11 @@ pub struct FaultPlan {
     injected: AtomicUsize,
     attempts: Mutex<HashMap<(Stage, String), u32>>,
     counts: Mutex<BTreeMap<&'static str, u64>>,
+    /// Entries the real topic published in a batch call after an entry of
+    /// the same call failed: the notifier reports them with the failed one
+    /// (its checkpoint) and publishes them again, so each may be announced
+    /// twice.
+    published_after_failure: AtomicU64,
 }
 
 impl FaultPlan {
@@ -113,7 +119,14 @@ impl FaultPlan {
             injected: AtomicUsize::new(0),
             attempts: Mutex::new(HashMap::new()),
             counts: Mutex::new(BTreeMap::new()),
+            published_after_failure: AtomicU64::new(0),
         }
+    }
+
+    /// Entries published after a failed entry of the same batch call so far
+    /// (each may be announced once more by the retry from the checkpoint).
+    pub fn published_after_failure(&self) -> u64 {
+        self.published_after_failure.load(Ordering::Relaxed)
     }
 
     /// The fault for this call of `stage` about `order_id`, if any.
@@ -263,8 +276,7 @@ pub struct ChaosPublisher {
 impl EventPublisher for ChaosPublisher {
     async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
         match self.plan.fault(Stage::Notifier, event.order_id.as_str()) {
-            Some("sns-throttled") => Err(PortError::Transient("injected: Throttling".into())),
-            Some("sns-failure") => Err(PortError::Transient("injected: InternalError".into())),
+            Some(kind @ ("sns-throttled" | "sns-failure")) => Err(injected_entry_failure(kind)),
             Some(_) => {
                 self.inner.publish(event).await?;
                 crash().await;
@@ -272,6 +284,58 @@ impl EventPublisher for ChaosPublisher {
             }
             None => self.inner.publish(event).await,
         }
+    }
+
+    /// Faults per entry, as `PublishBatch` reports them: a throttled or
+    /// failed entry fails alone while the rest of its call goes to the real
+    /// topic in one call; a crash comes after that call, before anything
+    /// is answered.
+    async fn publish_batch(&self, events: &[OrderCreated]) -> Vec<EntryResult> {
+        let faults: Vec<Option<&'static str>> = events
+            .iter()
+            .map(|e| self.plan.fault(Stage::Notifier, e.order_id.as_str()))
+            .collect();
+        let refused = |fault: &Option<&str>| matches!(fault, Some("sns-throttled" | "sns-failure"));
+        let forwarded: Vec<OrderCreated> = events
+            .iter()
+            .zip(&faults)
+            .filter(|(_, fault)| !refused(fault))
+            .map(|(event, _)| event.clone())
+            .collect();
+        let mut answers = if forwarded.is_empty() {
+            Vec::new()
+        } else {
+            self.inner.publish_batch(&forwarded).await
+        }
+        .into_iter();
+        if faults.iter().any(|f| f.is_some() && !refused(f)) {
+            crash().await;
+        }
+        let results: Vec<EntryResult> = faults
+            .iter()
+            .map(|fault| match fault {
+                Some(kind) if refused(fault) => Err(injected_entry_failure(kind)),
+                _ => answers
+                    .next()
+                    .unwrap_or_else(|| Err(PortError::Transient("no answer for the entry".into()))),
+            })
+            .collect();
+        if let Some(first_failed) = results.iter().position(Result::is_err) {
+            let after = results[first_failed..].iter().filter(|r| r.is_ok()).count();
+            self.plan
+                .published_after_failure
+                .fetch_add(after as u64, Ordering::Relaxed);
+        }
+        results
+    }
+}
+
+/// The error of an entry the plan throttles or fails.
+fn injected_entry_failure(kind: &str) -> PortError {
+    if kind == "sns-throttled" {
+        PortError::Transient("injected: Throttling".into())
+    } else {
+        PortError::Transient("injected: InternalError".into())
     }
 }
 

@@ -107,6 +107,9 @@ pub struct ChaosReport {
     pub unreadable_events: u64,
     /// The ledger's verdict.
     pub tally: Tally,
+    /// Entries published after a failed entry of the same `PublishBatch`
+    /// call (each may be announced twice).
+    pub published_after_failure: u64,
     /// Whether the pipeline settled before the deadline.
     pub settled: bool,
     /// Wall-clock seconds.
@@ -136,9 +139,13 @@ impl ChaosReport {
     }
 
     /// Duplicates are allowed only where a notifier invocation crashed
-    /// between a publish and its checkpoint: at most a batch per crash.
+    /// between a publish and its checkpoint (at most a batch per crash), or
+    /// where an entry of a `PublishBatch` call was published after a failed
+    /// entry of the same call (the checkpoint is the failed one, so the
+    /// retry publishes it again).
     pub fn duplicates_explained(&self) -> bool {
-        self.tally.duplicate_notifications <= self.notifier_crashes() * NOTIFIER_BATCH_SIZE as u64
+        self.tally.duplicate_notifications
+            <= self.notifier_crashes() * NOTIFIER_BATCH_SIZE as u64 + self.published_after_failure
     }
 
     /// The report, the verdict last.
@@ -161,11 +168,13 @@ impl ChaosReport {
             ),
             format!(
                 "chaos: timeouts: worker={} notifier={}; crashes between publish and checkpoint: {} \
-                 (duplicate notifications allowed: at most {} per crash){}",
+                 (duplicate notifications allowed: at most {} per crash, plus {} entries published \
+                 after a failed entry of their batch){}",
                 self.timeouts.0,
                 self.timeouts.1,
                 self.notifier_crashes(),
                 NOTIFIER_BATCH_SIZE,
+                self.published_after_failure,
                 if self.duplicates_explained() {
                     ""
                 } else {
@@ -336,6 +345,7 @@ async fn run_in(
         ),
         unreadable_events: announcements.unreadable,
         tally,
+        published_after_failure: plan.published_after_failure(),
         settled,
         secs: started.elapsed().as_secs(),
     })

@@ -6,9 +6,12 @@ use std::sync::Arc;
 use adapters::memory::{Fault, MemoryQueue};
 use adapters::telemetry::LogCapture;
 use http::HeaderValue;
+use lambda_http::RequestExt;
+use lambda_http::request::RequestContext;
 
 use super::*;
 use crate::config::GroupStrategy;
+use crate::wire::CORRELATION_ID_HEADER;
 
 const V1_LEGACY: &str = include_str!("../../../../../events/apigw-v1-legacy-order.json");
 const V2_ORDER: &str = include_str!("../../../../../events/apigw-v2-order.json");
@@ -112,6 +115,7 @@ async fn given_the_legacy_v1_event_when_handled_twice_then_one_message_with_stab
             json!({"orderId": "23214", "status": "ACCEPTED", "correlationId": V1_REQUEST_ID})
         );
         assert_eq!(header_of(response, "x-correlation-id"), V1_REQUEST_ID);
+        assert_eq!(header_of(response, header::LOCATION), "/orders/23214");
     }
     let sent = queue.sent();
     assert_eq!(sent.len(), 1, "the retry is deduplicated");

@@ -211,3 +211,157 @@ async fn given_every_character_sqs_allows_when_sent_then_it_is_enqueued_unchange
     q.send(&url, &msg("g", "d", body)).await.unwrap();
     assert_eq!(bodies(&q.peek(&url).unwrap()), [body]);
 }
+
+/// The FIFO rules as the emulator first wrote them, one scan of the whole
+/// queue per call: the reference the indexed queue must agree with.
+mod model {
+    pub struct Msg {
+        pub body: String,
+        pub group: String,
+        pub in_flight: bool,
+        pub receipt: Option<usize>,
+        pub count: u32,
+    }
+
+    #[derive(Default)]
+    pub struct Fifo {
+        pub msgs: Vec<Msg>,
+        pub dlq: Vec<String>,
+        next_receipt: usize,
+    }
+
+    impl Fifo {
+        /// Bodies and receive counts delivered, with their receipt numbers.
+        pub fn receive(&mut self, max: usize, max_receives: u32) -> Vec<(String, u32, usize)> {
+            let blocked: Vec<String> = self
+                .msgs
+                .iter()
+                .filter(|m| m.in_flight)
+                .map(|m| m.group.clone())
+                .collect();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < self.msgs.len() && out.len() < max {
+                let m = &mut self.msgs[i];
+                if m.in_flight || blocked.contains(&m.group) {
+                    i += 1;
+                    continue;
+                }
+                if m.count >= max_receives {
+                    let m = self.msgs.remove(i);
+                    self.dlq.push(m.body);
+                    continue;
+                }
+                m.count += 1;
+                m.in_flight = true;
+                m.receipt = Some(self.next_receipt);
+                out.push((m.body.clone(), m.count, self.next_receipt));
+                self.next_receipt += 1;
+                i += 1;
+            }
+            out
+        }
+
+        fn valid(&self, receipt: usize) -> Option<usize> {
+            self.msgs
+                .iter()
+                .position(|m| m.in_flight && m.receipt == Some(receipt))
+        }
+
+        pub fn delete(&mut self, receipt: usize) -> bool {
+            self.valid(receipt).map(|i| self.msgs.remove(i)).is_some()
+        }
+
+        pub fn release(&mut self, receipt: usize) -> bool {
+            self.valid(receipt)
+                .map(|i| self.msgs[i].in_flight = false)
+                .is_some()
+        }
+
+        pub fn in_flight(&self) -> usize {
+            self.msgs.iter().filter(|m| m.in_flight).count()
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Send(u8),
+    Receive(usize),
+    Delete(usize),
+    Release(usize),
+    ExpireAll,
+}
+
+fn op() -> impl proptest::strategy::Strategy<Value = Op> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (0u8..5).prop_map(Op::Send),
+        3 => (1usize..=10).prop_map(Op::Receive),
+        3 => any::<usize>().prop_map(Op::Delete),
+        1 => any::<usize>().prop_map(Op::Release),
+        1 => Just(Op::ExpireAll),
+    ]
+}
+
+proptest::proptest! {
+    /// Whatever the sends, receives, deletes, visibility changes and
+    /// expiries, the queue delivers exactly what the one-scan rules do: the
+    /// same messages in the same order with the same receive counts, the same
+    /// receipts valid, the same depth, the same redrives.
+    #[test]
+    fn fifo_queue_agrees_with_the_one_scan_rules(ops in proptest::collection::vec(op(), 1..120)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        rt.block_on(async {
+            let q = EmbeddedQueues::new(1.0);
+            let dlq = q.create_queue(&fifo("m-dlq.fifo", 60_000, None)).await.unwrap();
+            let url = q
+                .create_queue(&fifo("m.fifo", 60_000, Some(Redrive { dlq_url: dlq.clone(), max_receive_count: 3 })))
+                .await
+                .unwrap();
+            let mut model = model::Fifo::default();
+            // Receipts handed out so far: the queue's and the model's.
+            let mut receipts: Vec<(String, usize)> = Vec::new();
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Send(group) => {
+                        let body = format!("m{n}");
+                        q.send(&url, &msg(&format!("g{group}"), &body, &body)).await.unwrap();
+                        model.msgs.push(model::Msg { body, group: format!("g{group}"), in_flight: false, receipt: None, count: 0 });
+                    }
+                    Op::Receive(max) => {
+                        let got = q.receive(&url, max, Duration::ZERO).await.unwrap();
+                        let want = model.receive(max, 3);
+                        let got_view: Vec<(&str, u32)> = got.iter().map(|m| (m.body.as_str(), m.receive_count())).collect();
+                        let want_view: Vec<(&str, u32)> = want.iter().map(|(b, c, _)| (b.as_str(), *c)).collect();
+                        assert_eq!(got_view, want_view, "receive {max}");
+                        receipts.extend(got.iter().zip(&want).map(|(g, w)| (g.receipt_handle.clone(), w.2)));
+                    }
+                    Op::Delete(i) | Op::Release(i) if receipts.is_empty() => { let _ = i; }
+                    Op::Delete(i) => {
+                        let (real, modelled) = &receipts[i % receipts.len()];
+                        assert_eq!(q.delete(&url, real).await.is_ok(), model.delete(*modelled), "delete");
+                    }
+                    Op::Release(i) => {
+                        let (real, modelled) = &receipts[i % receipts.len()];
+                        let released = q.change_visibility(&url, real, Duration::ZERO).await.is_ok();
+                        assert_eq!(released, model.release(*modelled), "release");
+                    }
+                    Op::ExpireAll => {
+                        let expired = q.expire_visibility(&url).unwrap();
+                        assert_eq!(expired, model.in_flight());
+                        for m in &mut model.msgs { m.in_flight = false; }
+                    }
+                }
+                let depth = q.depth(&url).await.unwrap();
+                assert_eq!(depth.in_flight as usize, model.in_flight());
+                assert_eq!((depth.visible + depth.in_flight) as usize, model.msgs.len());
+            }
+            let left: Vec<String> = q.peek(&url).unwrap().into_iter().map(|m| m.body).collect();
+            let model_left: Vec<String> = model.msgs.iter().map(|m| m.body.clone()).collect();
+            assert_eq!(left, model_left);
+            let dead: Vec<String> = q.peek(&dlq).unwrap().into_iter().map(|m| m.body).collect();
+            assert_eq!(dead, model.dlq);
+        });
+    }
+}

@@ -27,8 +27,8 @@
 //! from `TRIM_HORIZON`, a closed shard until `GetRecords` answers no next
 //! iterator, an open one until its reads come back empty.
 //!
-//! Works on any [`Backends`](crate::Backends): the embedded emulators, moto, or
-//! a real account (`orders-local replay-notifier-dlq`).
+//! Works on any [`Backends`](orders_backends::Backends): the embedded emulators, moto, or
+//! a real account (`orders-ops dlq redrive notifier`).
 
 use std::cmp::Ordering;
 use std::collections::HashSet;
@@ -39,7 +39,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use lambda_runtime::{Context, LambdaEvent};
 use notifier::dead_letter::NotifierDeadLetter;
 
-use crate::backend::{
+use orders_backends::backend::{
     BackendError, BackendResult, QueueService, ShardInfo, StreamShards, TableService,
 };
 
@@ -58,7 +58,8 @@ const EMPTY_READS_AT_END: usize = 3;
 const EMPTY_READS_CLOSED_LIMIT: usize = 100;
 
 /// What one replay run did, by DLQ message id.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReplayReport {
     /// Messages whose records were all published again (and deleted from the DLQ).
     pub replayed: Vec<String>,
@@ -75,6 +76,32 @@ pub struct ReplayReport {
     pub poison: Vec<String>,
     /// Messages that are not notifier DLQ messages (left in the DLQ).
     pub unreadable: Vec<String>,
+}
+
+impl ReplayReport {
+    /// The report as lines of text: the counts, then which messages stayed
+    /// and why, so an operator can find them in the DLQ.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = vec![format!(
+            "replayed {} message(s), {} record(s); left in the DLQ: still failing {}, \
+             not wholly in the stream {}, poison {}, unreadable {}",
+            self.replayed.len(),
+            self.records,
+            self.still_failing.len(),
+            self.incomplete.len(),
+            self.poison.len(),
+            self.unreadable.len()
+        )];
+        for (list, ids) in [
+            ("still failing", &self.still_failing),
+            ("not wholly in the stream", &self.incomplete),
+            ("poison", &self.poison),
+            ("unreadable", &self.unreadable),
+        ] {
+            lines.extend(ids.iter().map(|id| format!("  {list}: {id}")));
+        }
+        lines
+    }
 }
 
 /// One shard's records, read from its trim horizon without a gap, in order.

@@ -13,9 +13,9 @@ use serde_dynamo::AttributeValue;
 use time::OffsetDateTime;
 
 use super::*;
-use crate::backend::{QueueSpec, RecordPage, SendMessage, ShardPage};
-use crate::embedded::sqs::EmbeddedQueues;
 use adapters::record::ItemMapping;
+use orders_backends::backend::{QueueSpec, RecordPage, SendMessage, ShardPage};
+use orders_backends::embedded::sqs::EmbeddedQueues;
 
 const STREAM_ARN: &str =
     "arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2026-01-01T00:00:00.000";

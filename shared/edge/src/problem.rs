@@ -1,5 +1,5 @@
 //! RFC 9457 problem details (`application/problem+json`), the body of every
-//! error answer.
+//! error answer of the HTTP functions.
 //!
 //! A problem names what went wrong and, for invalid requests, every offending
 //! field (as a JSON pointer into the body) or header. It never echoes a value the
@@ -16,7 +16,8 @@ use serde_json::json;
 pub const PROBLEM_CONTENT_TYPE: &str = "application/problem+json";
 
 /// One thing wrong with a request: a body field (`pointer`), a header
-/// (`header`), or both when they contradict each other.
+/// (`header`), both when they contradict each other, or a path parameter
+/// (`parameter`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Issue {
     /// RFC 6901 JSON pointer into the body; `""` is the whole body.
@@ -25,6 +26,9 @@ pub struct Issue {
     /// Name of the offending request header.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub header: Option<&'static str>,
+    /// Name of the offending path parameter (as in the route, e.g. `orderId`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parameter: Option<&'static str>,
     /// What is wrong, without the value.
     pub detail: String,
 }
@@ -35,21 +39,34 @@ impl Issue {
         Self {
             pointer: None,
             header: Some(name),
+            parameter: None,
             detail: detail.into(),
         }
     }
 
-    /// Where the issue is, for log lines: the pointer, else `header:<name>`.
+    /// A problem with a path parameter.
+    pub fn parameter(name: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            pointer: None,
+            header: None,
+            parameter: Some(name),
+            detail: detail.into(),
+        }
+    }
+
+    /// Where the issue is, for log lines: the pointer, else `header:<name>`,
+    /// else `parameter:<name>`.
     ///
     /// A pointer can hold the client's own text (the name of an unknown
     /// field), so each segment that is not a short plain word or index is
     /// logged as `<field>`: a client cannot put a name, an address or a
     /// megabyte into the log by misspelling a field.
     pub fn location(&self) -> String {
-        match (&self.pointer, self.header) {
-            (Some(pointer), _) => loggable_pointer(pointer),
-            (None, Some(header)) => format!("header:{header}"),
-            (None, None) => String::new(),
+        match (&self.pointer, self.header, self.parameter) {
+            (Some(pointer), _, _) => loggable_pointer(pointer),
+            (None, Some(header), _) => format!("header:{header}"),
+            (None, None, Some(parameter)) => format!("parameter:{parameter}"),
+            (None, None, None) => String::new(),
         }
     }
 }
@@ -77,6 +94,7 @@ impl From<FieldError> for Issue {
         Self {
             pointer: Some(err.pointer),
             header: None,
+            parameter: None,
             detail: err.detail,
         }
     }
@@ -185,7 +203,7 @@ pub fn json_response(
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     // A correlation id is visible ASCII by construction, so this always holds.
     if let Ok(value) = HeaderValue::from_str(correlation_id.as_str()) {
-        headers.insert(crate::wire::CORRELATION_ID_HEADER, value);
+        headers.insert(crate::CORRELATION_ID_HEADER, value);
     }
     response
 }

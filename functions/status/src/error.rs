@@ -1,0 +1,203 @@
+//! Why a status request did not answer `200`, and the one mapping from that
+//! to an HTTP status and problem body.
+//!
+//! Client mistakes and a missing order say precisely what is the matter;
+//! failures on our side (5xx) are opaque to the client and logged in full
+//! with their cause chain.
+
+use adapters::ports::PortError;
+use edge::{Issue, Problem};
+use http::{HeaderValue, StatusCode, header};
+use orders_domain::domain::OrderId;
+
+use crate::absence::{Absence, NOT_FOUND_RETRY_AFTER_SECS};
+
+/// Seconds a client is asked to wait when the table could not be read for a
+/// reason that passes (throttling, a timeout): as long as intake asks.
+pub const READ_RETRY_AFTER_SECS: u32 = 2;
+
+/// The queue's retention in days, for the words of a problem.
+const RETENTION_DAYS: u64 = adapters::settings::ORDERS_QUEUE_RETENTION_SECS / (24 * 3600);
+
+/// A status request that did not find a stored order.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusError {
+    /// Only `GET` reads an order.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The `orderId` path parameter is not an order id. Never empty.
+    #[error("invalid order id: {} issue(s)", .0.len())]
+    InvalidOrderId(Vec<Issue>),
+    /// No order with this id is stored.
+    #[error("order {order_id} is not stored")]
+    NotFound {
+        /// The order asked about.
+        order_id: OrderId,
+        /// Whether it may still be on its way.
+        absence: Absence,
+    },
+    /// The table could not be read.
+    #[error("order {order_id} could not be read")]
+    Read {
+        /// The order asked about.
+        order_id: OrderId,
+        /// What the table said.
+        #[source]
+        source: PortError,
+    },
+}
+
+impl StatusError {
+    /// Whether the answer is a 4xx (the request, or an order not stored)
+    /// rather than a fault of this service (5xx).
+    pub fn is_client_error(&self) -> bool {
+        !matches!(self, Self::Read { .. })
+    }
+
+    /// The order concerned, when the id was valid.
+    pub fn order_id(&self) -> Option<&OrderId> {
+        match self {
+            Self::NotFound { order_id, .. } | Self::Read { order_id, .. } => Some(order_id),
+            _ => None,
+        }
+    }
+
+    /// The outcome word of the log line and metric filters.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::NotFound { .. } => "not-found",
+            Self::MethodNotAllowed | Self::InvalidOrderId(_) => "rejected",
+            Self::Read { .. } => "failed",
+        }
+    }
+
+    /// Where the request was wrong, for the log: parameter names, never values.
+    pub fn locations(&self) -> Vec<String> {
+        match self {
+            Self::InvalidOrderId(issues) => issues.iter().map(Issue::location).collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The problem details answer.
+    pub fn problem(&self) -> Problem {
+        match self {
+            Self::MethodNotAllowed => Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "an order's status is read with GET",
+            )
+            .with_header(header::ALLOW, HeaderValue::from_static("GET")),
+            Self::InvalidOrderId(issues) => Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-order-id",
+                "Invalid order id",
+                "the order id in the path is not one this API accepts; see errors",
+            )
+            .with_errors(issues.clone()),
+            Self::NotFound {
+                absence: Absence::MayBeQueued,
+                ..
+            } => Problem::new(
+                StatusCode::NOT_FOUND,
+                "order-not-found",
+                "Order not found",
+                format!(
+                    "no order with this id is stored yet. An accepted order is stored moments \
+                     after its 202 (later while the pipeline retries), so ask again after \
+                     Retry-After seconds; an id that was never accepted stays not found, and \
+                     one accepted more than {RETENTION_DAYS} days ago that is still missing \
+                     was set aside for an operator (quote the correlation id to support)"
+                ),
+            )
+            .with_header(
+                header::RETRY_AFTER,
+                HeaderValue::from(NOT_FOUND_RETRY_AFTER_SECS),
+            ),
+            Self::NotFound {
+                absence: Absence::Expired,
+                ..
+            } => Problem::new(
+                StatusCode::NOT_FOUND,
+                "order-not-found",
+                "Order not found",
+                format!(
+                    "no order with this id is stored, and this service minted the id more than \
+                     {RETENTION_DAYS} days ago, longer than an order can wait on the queue: it \
+                     was never accepted, or it was set aside for an operator (quote the \
+                     correlation id to support). Asking again will not change the answer"
+                ),
+            ),
+            Self::Read {
+                source: PortError::Transient(_),
+                ..
+            } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service-unavailable",
+                "Service unavailable",
+                "the order's status could not be read; retry later",
+            )
+            .with_header(
+                header::RETRY_AFTER,
+                HeaderValue::from(READ_RETRY_AFTER_SECS),
+            ),
+            Self::Read {
+                source: PortError::Permanent(_),
+                ..
+            } => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal-error",
+                "Internal error",
+                "the order's status could not be read",
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use adapters::telemetry::ErrorChain;
+
+    fn id() -> OrderId {
+        OrderId::parse("o-1").unwrap()
+    }
+
+    #[test]
+    fn given_a_read_failure_then_the_chain_names_every_cause_and_the_answer_is_opaque() {
+        let err = StatusError::Read {
+            order_id: id(),
+            source: PortError::Permanent("AccessDenied for arn:aws:dynamodb:secret".into()),
+        };
+        assert_eq!(
+            ErrorChain(&err).to_string(),
+            "order o-1 could not be read: permanent failure: AccessDenied for arn:aws:dynamodb:secret"
+        );
+        let problem = err.problem();
+        assert_eq!(problem.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!problem.detail.contains("AccessDenied"));
+        assert!(!err.is_client_error());
+        assert_eq!(err.outcome(), "failed");
+    }
+
+    #[test]
+    fn given_each_absence_then_only_a_possibly_queued_order_carries_retry_after() {
+        let retry_after = |absence| {
+            StatusError::NotFound {
+                order_id: id(),
+                absence,
+            }
+            .problem()
+            .headers
+            .into_iter()
+            .find(|(name, _)| name == header::RETRY_AFTER)
+            .map(|(_, value)| value)
+        };
+        assert_eq!(
+            retry_after(Absence::MayBeQueued),
+            Some(HeaderValue::from(NOT_FOUND_RETRY_AFTER_SECS))
+        );
+        assert_eq!(retry_after(Absence::Expired), None);
+    }
+}

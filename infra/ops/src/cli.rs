@@ -1,0 +1,461 @@
+//! The command line: flags, subcommands, and running one of them.
+
+use std::io::Write;
+use std::net::IpAddr;
+
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use serde::Serialize;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{OpsError, OpsResult};
+use crate::peek::Stage;
+use crate::redrive::{Method, RedriveOptions};
+use crate::render::Style;
+use crate::renotify::Selection;
+use crate::target::{Clients, Target};
+
+/// Operates the order pipeline: what is queued and failing, what is in the
+/// dead-letter queues and why, and moving or re-announcing it once the cause
+/// is fixed. Targets a deployed stack (`--stack`) or `orders-local`'s
+/// resources on any endpoint (`--endpoint-url` with `--name-prefix`).
+/// infra/RUNBOOK.md says which command answers which alarm.
+#[derive(Debug, Parser)]
+#[command(name = "orders-ops", version)]
+pub struct Cli {
+    /// The deployed stack whose outputs name the queues, table and topic.
+    #[arg(
+        long,
+        global = true,
+        env = "ORDERS_STACK",
+        conflicts_with = "name_prefix"
+    )]
+    pub stack: Option<String>,
+    /// An AWS-compatible endpoint (moto, LocalStack) instead of AWS's own.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    pub endpoint_url: Option<String>,
+    /// The resource name prefix `orders-local --name-prefix` used.
+    #[arg(long, global = true)]
+    pub name_prefix: Option<String>,
+    /// Region (default: the SDK's, from AWS_REGION or the profile).
+    #[arg(long, global = true, env = "AWS_REGION")]
+    pub region: Option<String>,
+    /// Print JSON for scripts instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Per stage: queue depth, in-flight, age of the oldest message, DLQ
+    /// depth and alarm states.
+    Status,
+    /// Look at or move a dead-letter queue's messages.
+    Dlq {
+        /// What to do with it.
+        #[command(subcommand)]
+        action: DlqAction,
+    },
+    /// Publish OrderCreated again from the table (past the stream's 24 hours);
+    /// consumers drop repeats by eventId.
+    Renotify(RenotifyArgs),
+    /// Stored orders.
+    Order {
+        /// What to do.
+        #[command(subcommand)]
+        action: OrderAction,
+    },
+}
+
+/// `dlq` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DlqAction {
+    /// Each message's failure reason, stage, order id, correlation id and
+    /// age; moves nothing.
+    Peek {
+        /// Which DLQ.
+        stage: Stage,
+        /// At most this many messages.
+        #[arg(short = 'n', long = "max", default_value_t = 10)]
+        n: usize,
+        /// Also print message bodies (a worker DLQ body holds the customer's
+        /// name and address).
+        #[arg(long)]
+        show_personal_data: bool,
+    },
+    /// Move the messages back once their cause is fixed. worker: to the
+    /// orders queue (SQS's move task where the endpoint has it, else
+    /// message by message). notifier: read each failed range from the stream
+    /// again and publish it through the notifier's handler.
+    Redrive {
+        /// Which DLQ.
+        stage: Stage,
+        /// Count what would move; move nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Move at most this many (worker; message by message).
+        #[arg(long)]
+        max: Option<u64>,
+    },
+}
+
+/// `renotify` flags.
+#[derive(Debug, ClapArgs)]
+#[group(required = true, multiple = true)]
+pub struct RenotifyArgs {
+    /// One order id.
+    #[arg(long, conflicts_with_all = ["since", "until"])]
+    pub order: Option<String>,
+    /// Orders created at or after this instant (RFC 3339, e.g. 2026-11-24T00:00:00Z).
+    #[arg(long, requires = "until")]
+    pub since: Option<String>,
+    /// Orders created before this instant (RFC 3339).
+    #[arg(long, requires = "since")]
+    pub until: Option<String>,
+}
+
+/// `order` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum OrderAction {
+    /// Status and timestamps of one stored order.
+    Show {
+        /// The order id.
+        id: String,
+        /// Also print the customer's name, e-mail and address.
+        #[arg(long)]
+        show_personal_data: bool,
+    },
+}
+
+/// Whether an endpoint URL points at this machine.
+pub fn is_loopback(url: &str) -> bool {
+    let host = url
+        .split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or_default();
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// The SDK configuration: the default chain, with `--region` and
+/// `--endpoint-url` when given. A loopback endpoint without credentials in
+/// the environment gets dummy ones (moto and LocalStack accept any).
+pub async fn sdk_config(cli: &Cli) -> OpsResult<aws_config::SdkConfig> {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = &cli.region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
+    if let Some(endpoint) = &cli.endpoint_url {
+        loader = loader.endpoint_url(endpoint);
+        let has_credentials = [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_PROFILE",
+            "AWS_WEB_IDENTITY_TOKEN_FILE",
+        ]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some());
+        if is_loopback(endpoint) && !has_credentials {
+            loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "orders-ops",
+            ));
+        }
+    }
+    let sdk = loader.load().await;
+    if sdk.region().is_none() {
+        return Err(OpsError::Invalid(
+            "no region: give --region or set AWS_REGION".to_owned(),
+        ));
+    }
+    Ok(sdk)
+}
+
+fn parse_instant(flag: &str, text: &str) -> OpsResult<OffsetDateTime> {
+    OffsetDateTime::parse(text, &Rfc3339).map_err(|_| {
+        OpsError::Invalid(format!(
+            "{flag} {text:?} is not an RFC 3339 instant (e.g. 2026-11-24T00:00:00Z)"
+        ))
+    })
+}
+
+/// What renotify is asked for.
+pub fn selection(args: &RenotifyArgs) -> OpsResult<Selection> {
+    match (&args.order, &args.since, &args.until) {
+        (Some(id), None, None) => Ok(Selection::Order(id.clone())),
+        (None, Some(since), Some(until)) => {
+            let (since, until) = (
+                parse_instant("--since", since)?,
+                parse_instant("--until", until)?,
+            );
+            if since >= until {
+                return Err(OpsError::Invalid(
+                    "--since must be before --until".to_owned(),
+                ));
+            }
+            Ok(Selection::Created { since, until })
+        }
+        _ => Err(OpsError::Invalid(
+            "give --order ID, or --since T with --until T".to_owned(),
+        )),
+    }
+}
+
+/// Writes `value` as JSON or `lines` as text to standard output.
+fn emit<T: Serialize>(json: bool, value: &T, lines: impl FnOnce() -> Vec<String>) -> OpsResult<()> {
+    let mut out = std::io::stdout().lock();
+    if json {
+        serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::other)?;
+        writeln!(out)?;
+    } else {
+        for line in lines() {
+            writeln!(out, "{line}")?;
+        }
+    }
+    Ok(())
+}
+
+/// Resolves the target and runs the command.
+pub async fn run(cli: Cli) -> OpsResult<()> {
+    let sdk = sdk_config(&cli).await?;
+    let clients = Clients::new(&sdk);
+    let target = match (&cli.stack, &cli.name_prefix) {
+        (Some(stack), _) => Target::from_stack(&clients, stack).await?,
+        (None, Some(prefix)) => {
+            let endpoint = cli.endpoint_url.as_deref().unwrap_or("AWS");
+            Target::from_prefix(&clients, endpoint, prefix).await?
+        }
+        (None, None) => return Err(OpsError::NoTarget),
+    };
+    let style = Style::detect();
+    match cli.command {
+        Command::Status => {
+            let status = crate::status::status(&clients, &target).await?;
+            emit(cli.json, &status, || crate::status::lines(&status, style))
+        }
+        Command::Dlq {
+            action:
+                DlqAction::Peek {
+                    stage,
+                    n,
+                    show_personal_data,
+                },
+        } => {
+            let url = dlq_url(&target, stage);
+            let peeked = crate::peek::peek(&clients, stage, url, n, show_personal_data).await?;
+            emit(cli.json, &peeked, || {
+                crate::peek::lines(stage, url, &peeked)
+            })
+        }
+        Command::Dlq {
+            action:
+                DlqAction::Redrive {
+                    stage: Stage::Worker,
+                    dry_run,
+                    max,
+                },
+        } => {
+            let report = crate::redrive::redrive(
+                &clients,
+                &target.worker_dlq_url,
+                &target.orders_queue_url,
+                RedriveOptions { dry_run, max },
+            )
+            .await?;
+            emit(cli.json, &report, || {
+                let mut lines = Vec::new();
+                if let Some(reason) = &report.fallback_reason {
+                    lines.push(format!("moving message by message: {reason}"));
+                }
+                lines.push(match report.method {
+                    Method::DryRun => format!(
+                        "dry run: would move {} of {} message(s) to the orders queue",
+                        report.moved, report.found
+                    ),
+                    _ => format!(
+                        "moved {} message(s) to the orders queue{}",
+                        report.moved,
+                        if report.interrupted {
+                            " (interrupted: run it again to go on)"
+                        } else {
+                            ""
+                        }
+                    ),
+                });
+                lines
+            })
+        }
+        Command::Dlq {
+            action:
+                DlqAction::Redrive {
+                    stage: Stage::Notifier,
+                    dry_run,
+                    max,
+                },
+        } => {
+            if max.is_some() {
+                return Err(OpsError::Invalid(
+                    "--max applies to the worker DLQ; the notifier DLQ is replayed whole"
+                        .to_owned(),
+                ));
+            }
+            let report = if dry_run {
+                let peeked = crate::peek::peek(
+                    &clients,
+                    Stage::Notifier,
+                    &target.notifier_dlq_url,
+                    usize::MAX,
+                    false,
+                )
+                .await?;
+                return emit(cli.json, &peeked, || {
+                    let mut lines = vec![format!(
+                        "dry run: would replay {} message(s):",
+                        peeked.len()
+                    )];
+                    lines.extend(
+                        crate::peek::lines(Stage::Notifier, &target.notifier_dlq_url, &peeked)
+                            .into_iter()
+                            .skip(1),
+                    );
+                    lines
+                });
+            } else {
+                let topic_arn = target.topic_arn(&clients).await?;
+                let backends = orders_backends::Backends::aws(&sdk);
+                let deps = notifier::Deps::for_replay(backends.topics.event_publisher(&topic_arn));
+                crate::replay::replay_notifier_dlq(
+                    backends.queues.as_ref(),
+                    backends.tables.as_ref(),
+                    &target.table,
+                    &target.notifier_dlq_url,
+                    &deps,
+                )
+                .await?
+            };
+            emit(cli.json, &report, || report.lines())
+        }
+        Command::Renotify(args) => {
+            let selection = selection(&args)?;
+            let topic_arn = target.topic_arn(&clients).await?;
+            let items = crate::renotify::select(&clients, &target.table, &selection).await?;
+            let backends = orders_backends::Backends::aws(&sdk);
+            let deps = notifier::Deps::for_replay(backends.topics.event_publisher(&topic_arn));
+            let report = crate::renotify::renotify(&deps, &target.table, &items).await;
+            emit(cli.json, &report, || {
+                let mut lines = vec![format!(
+                    "published {} OrderCreated event(s) again; failed {}, unreadable {}",
+                    report.published.len(),
+                    report.failed.len(),
+                    report.unreadable.len()
+                )];
+                for (list, ids) in [
+                    ("published", &report.published),
+                    ("failed", &report.failed),
+                    ("unreadable", &report.unreadable),
+                ] {
+                    lines.extend(ids.iter().map(|id| format!("  {list}: {id}")));
+                }
+                lines
+            })?;
+            if report.failed.is_empty() && report.unreadable.is_empty() {
+                Ok(())
+            } else {
+                Err(OpsError::Invalid(format!(
+                    "{} order(s) not published again: fix the cause and run it again",
+                    report.failed.len() + report.unreadable.len()
+                )))
+            }
+        }
+        Command::Order {
+            action:
+                OrderAction::Show {
+                    id,
+                    show_personal_data,
+                },
+        } => {
+            let view = crate::order::show(&clients, &target.table, &id, show_personal_data).await?;
+            emit(cli.json, &view, || view.lines())
+        }
+    }
+}
+
+fn dlq_url(target: &Target, stage: Stage) -> &str {
+    match stage {
+        Stage::Worker => &target.worker_dlq_url,
+        Stage::Notifier => &target.notifier_dlq_url,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_flag_and_subcommand_is_documented() {
+        Cli::command().debug_assert();
+        fn walk(command: &clap::Command) {
+            for arg in command.get_arguments() {
+                assert!(
+                    arg.get_help().is_some(),
+                    "{} {} has no help",
+                    command.get_name(),
+                    arg.get_id()
+                );
+            }
+            for sub in command.get_subcommands() {
+                assert!(sub.get_about().is_some(), "{} has no help", sub.get_name());
+                walk(sub);
+            }
+        }
+        walk(&Cli::command());
+    }
+
+    #[test]
+    fn renotify_takes_one_order_or_a_window_of_instants() {
+        let args = |order: Option<&str>, since: Option<&str>, until: Option<&str>| RenotifyArgs {
+            order: order.map(str::to_owned),
+            since: since.map(str::to_owned),
+            until: until.map(str::to_owned),
+        };
+        assert_eq!(
+            selection(&args(Some("23214"), None, None)).unwrap(),
+            Selection::Order("23214".into())
+        );
+        assert!(matches!(
+            selection(&args(
+                None,
+                Some("2026-11-24T00:00:00Z"),
+                Some("2026-11-25T00:00:00Z")
+            )),
+            Ok(Selection::Created { .. })
+        ));
+        let backwards = selection(&args(
+            None,
+            Some("2026-11-25T00:00:00Z"),
+            Some("2026-11-24T00:00:00Z"),
+        ));
+        assert_eq!(
+            backwards.unwrap_err().to_string(),
+            "--since must be before --until"
+        );
+        let bad = selection(&args(None, Some("yesterday"), Some("2026-11-24T00:00:00Z")));
+        assert!(bad.unwrap_err().to_string().contains("RFC 3339"));
+    }
+
+    #[test]
+    fn loopback_endpoints_are_recognised() {
+        assert!(is_loopback("http://127.0.0.1:5000"));
+        assert!(is_loopback("http://localhost:4566/"));
+        assert!(!is_loopback("https://sqs.us-east-1.amazonaws.com"));
+    }
+}

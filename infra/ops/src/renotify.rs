@@ -1,0 +1,203 @@
+//! `orders-ops renotify`: announces stored orders again, from the table.
+//!
+//! For orders whose stream records are gone (the stream keeps them 24 hours,
+//! so a notifier DLQ message older than that cannot be replayed), the item
+//! itself is the source: each is handed to the notifier's own handler as a
+//! synthetic `INSERT` record whose `NewImage` is the item, exactly what the
+//! stream would have delivered. The event is therefore the one the notifier
+//! builds (`OrderCreated` with the same `eventId`, `OrderCreated:<orderId>`,
+//! the same per-protocol message and attributes), and consumers drop it if
+//! they had it already. Rewriting the items would not do: a `MODIFY` does not
+//! pass the notifier's `INSERT` filter.
+//!
+//! Orders are read one by id (`GetItem`) or by their `createdAt` between two
+//! instants (a `Scan` of the table, filtered here: the table has no index on
+//! time, and the instants are compared as instants, not as strings).
+
+use std::collections::HashMap;
+
+use adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_runtime::{Context, LambdaEvent};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::error::{OpsError, OpsResult, aws};
+use crate::target::Clients;
+
+/// Which orders.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Selection {
+    /// One order by id.
+    Order(String),
+    /// Orders created in `[since, until)`.
+    Created {
+        /// From (inclusive).
+        since: OffsetDateTime,
+        /// Until (exclusive).
+        until: OffsetDateTime,
+    },
+}
+
+/// What a renotify did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RenotifyReport {
+    /// Orders whose event was published again.
+    pub published: Vec<String>,
+    /// Orders whose publish failed (run it again for those).
+    pub failed: Vec<String>,
+    /// Items that are not readable orders (ids only).
+    pub unreadable: Vec<String>,
+}
+
+/// Reads the selected items of `table`.
+pub async fn select(
+    clients: &Clients,
+    table: &str,
+    selection: &Selection,
+) -> OpsResult<Vec<HashMap<String, AttributeValue>>> {
+    let what = format!("table {table}");
+    match selection {
+        Selection::Order(id) => {
+            let out = clients
+                .dynamo
+                .get_item()
+                .table_name(table)
+                .key(KEY_ATTRIBUTE, AttributeValue::S(id.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map_err(aws("dynamodb:GetItem", &what))?;
+            out.item.map(|item| vec![item]).ok_or(OpsError::NotFound {
+                what: format!("order {id} in table {table}"),
+            })
+        }
+        Selection::Created { since, until } => {
+            let mut items = Vec::new();
+            let mut start: Option<HashMap<String, AttributeValue>> = None;
+            loop {
+                let out = clients
+                    .dynamo
+                    .scan()
+                    .table_name(table)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(aws("dynamodb:Scan", &what))?;
+                for item in out.items() {
+                    if created_at(item).is_some_and(|t| *since <= t && t < *until) {
+                        items.push(item.clone());
+                    }
+                }
+                match out.last_evaluated_key {
+                    Some(key) if !key.is_empty() => start = Some(key),
+                    _ => return Ok(items),
+                }
+            }
+        }
+    }
+}
+
+fn created_at(item: &HashMap<String, AttributeValue>) -> Option<OffsetDateTime> {
+    let AttributeValue::S(text) = item.get("createdAt")? else {
+        return None;
+    };
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+fn order_id(item: &HashMap<String, AttributeValue>) -> String {
+    match item.get(KEY_ATTRIBUTE) {
+        Some(AttributeValue::S(id)) => id.clone(),
+        _ => "(no orderId)".to_owned(),
+    }
+}
+
+/// The stream record the notifier would have received for `item`.
+pub fn insert_record(item: &HashMap<String, AttributeValue>, table: &str) -> EventRecord {
+    let image: serde_dynamo::Item = item.clone().into();
+    let id = order_id(item);
+    let mut record = EventRecord::default();
+    record.event_name = "INSERT".to_owned();
+    record.event_source = Some("aws:dynamodb".to_owned());
+    record.event_source_arn = Some(format!("orders-ops:renotify:table/{table}"));
+    record.change.keys = serde_dynamo::Item::from(HashMap::from([(
+        KEY_ATTRIBUTE.to_owned(),
+        serde_dynamo::AttributeValue::S(id.clone()),
+    )]));
+    // Not a stream position: names the record in the notifier's log lines.
+    record.change.sequence_number = Some(format!("renotify-{id}"));
+    record.change.new_image = image;
+    record
+}
+
+/// Publishes `OrderCreated` again for each item, through the notifier's
+/// handler with `deps` (built with [`notifier::Deps::for_replay`], so nothing
+/// is dead-lettered: a failure is reported instead).
+pub async fn renotify(
+    deps: &notifier::Deps,
+    table: &str,
+    items: &[HashMap<String, AttributeValue>],
+) -> RenotifyReport {
+    let mut report = RenotifyReport::default();
+    for item in items {
+        let id = order_id(item);
+        if StoredOrder::from_item(item.clone()).is_err() {
+            report.unreadable.push(id);
+            continue;
+        }
+        let mut event = Event::default();
+        event.records = vec![insert_record(item, table)];
+        match notifier::handle(deps, LambdaEvent::new(event, Context::default())).await {
+            Ok(response) if response.batch_item_failures.is_empty() => report.published.push(id),
+            _ => report.failed.push(id),
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use adapters::memory::MemoryPublisher;
+    use orders_domain::contract::{CorrelationId, OrderMessage};
+    use orders_domain::domain::OrderRequest;
+
+    use super::*;
+
+    fn item(id: &str) -> HashMap<String, AttributeValue> {
+        let request = OrderRequest::from_json(&serde_json::json!({
+            "orderID": id, "customerName": "Harry Kane",
+            "items": [{"itemId": "item456", "quantity": 22}],
+            "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam"}))
+        .unwrap();
+        let now = OffsetDateTime::now_utc();
+        let message = OrderMessage::new(
+            request.order_id.unwrap(),
+            CorrelationId::parse("c-1").unwrap(),
+            now,
+            request.order,
+        );
+        StoredOrder::from_message(&message, now).to_item().unwrap()
+    }
+
+    #[tokio::test]
+    async fn given_stored_items_when_renotified_then_each_gets_the_notifiers_event_with_its_stable_id()
+     {
+        let publisher = Arc::new(MemoryPublisher::default());
+        let deps = notifier::Deps::for_replay(publisher.clone());
+        let mut broken = item("broken");
+        broken.remove("items");
+        let report = renotify(&deps, "orders", &[item("a-1"), broken, item("a-2")]).await;
+        assert_eq!(report.published, vec!["a-1", "a-2"]);
+        assert_eq!(report.unreadable, vec!["broken"]);
+        let ids: Vec<String> = publisher
+            .published()
+            .iter()
+            .map(|e| e.event_id.as_str().to_owned())
+            .collect();
+        assert_eq!(ids, vec!["OrderCreated:a-1", "OrderCreated:a-2"]);
+    }
+}

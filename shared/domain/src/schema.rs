@@ -1,0 +1,198 @@
+//! JSON Schema of the published event contract, generated from the Rust types.
+//!
+//! Non-Rust consumers validate `OrderCreated` v1 against
+//! `shared/domain/schema/order-created.v1.schema.json`; Rust consumers use
+//! [`crate::contract::OrderCreated`] itself. The committed file is
+//! [`order_created_v1`] pretty-printed, and a test fails when they differ, so
+//! the schema cannot drift from the type. Regenerate it after an (additive)
+//! change with `UPDATE_SCHEMA=1 cargo test -p orders-domain schema`.
+//!
+//! The schema describes what the notifier *writes* (schemars' serialize
+//! contract): optional fields are absent, never `null`. It does not forbid
+//! unknown properties, because fields may be added within v1 and readers
+//! ignore what they do not know.
+//!
+//! The value types below carry their validation rules into the schema by
+//! hand (patterns, lengths, ranges): their serde form is a plain string or
+//! integer checked by `TryFrom`, which schemars cannot see.
+
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings, json_schema};
+
+use crate::contract::{CorrelationId, OrderCreated};
+use crate::domain::{Currency, ItemId, MAX_ID_LEN, MAX_QUANTITY, OrderId, Quantity};
+
+/// Where the committed v1 schema lives, relative to this crate's directory.
+pub const ORDER_CREATED_V1_SCHEMA_PATH: &str = "schema/order-created.v1.schema.json";
+
+/// The `$id` of the v1 schema: a name, not a location to fetch.
+const ORDER_CREATED_V1_ID: &str = "urn:orders:schema:order-created:v1";
+
+/// Pattern of order ids and item ids: 1–64 of `[A-Za-z0-9._:-]`.
+const ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,64}$";
+
+/// The JSON Schema (draft 2020-12) of `OrderCreated` v1 as written by the
+/// notifier.
+pub fn order_created_v1() -> Schema {
+    let mut schema = SchemaGenerator::new(SchemaSettings::draft2020_12().for_serialize())
+        .into_root_schema_for::<OrderCreated>();
+    schema.insert("$id".into(), ORDER_CREATED_V1_ID.into());
+    schema
+}
+
+/// [`order_created_v1`] as the committed file holds it: pretty JSON and a
+/// final newline.
+pub fn order_created_v1_text() -> String {
+    // A schema is a JSON object of strings, numbers and arrays: it serialises.
+    let mut text = serde_json::to_string_pretty(&order_created_v1()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// A string of 1–64 of `[A-Za-z0-9._:-]`, the alphabet of order and item ids.
+fn id_schema(description: &str) -> Schema {
+    json_schema!({
+        "type": "string",
+        "description": description,
+        "minLength": 1,
+        "maxLength": MAX_ID_LEN,
+        "pattern": ID_PATTERN,
+    })
+}
+
+impl JsonSchema for OrderId {
+    fn schema_name() -> Cow<'static, str> {
+        "OrderId".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        id_schema("Identifies one order; the idempotency key of the whole pipeline.")
+    }
+}
+
+impl JsonSchema for ItemId {
+    fn schema_name() -> Cow<'static, str> {
+        "ItemId".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        id_schema("Identifies a catalogue item.")
+    }
+}
+
+impl JsonSchema for Currency {
+    fn schema_name() -> Cow<'static, str> {
+        "Currency".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "ISO 4217 alphabetic currency code, e.g. EUR.",
+            "pattern": "^[A-Z]{3}$",
+        })
+    }
+}
+
+impl JsonSchema for CorrelationId {
+    fn schema_name() -> Cow<'static, str> {
+        "CorrelationId".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // What readers accept (`CorrelationId::parse`): 1–128 visible ASCII
+        // characters. Client-chosen ids are narrower, minted ones are UUIDs,
+        // API Gateway's request ids are base64.
+        json_schema!({
+            "type": "string",
+            "description": "Carries one request's identity through every stage and log line.",
+            "minLength": 1,
+            "maxLength": 128,
+            "pattern": "^[!-~]{1,128}$",
+        })
+    }
+}
+
+impl JsonSchema for Quantity {
+    fn schema_name() -> Cow<'static, str> {
+        "Quantity".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "integer",
+            "description": "Units of one item.",
+            "minimum": 1,
+            "maximum": MAX_QUANTITY,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::ORDER_CREATED_SCHEMA_VERSION;
+    use std::path::Path;
+
+    /// Given the committed schema, when it is generated again from the type,
+    /// then both are byte for byte the same (or, with `UPDATE_SCHEMA=1`, the
+    /// committed file is rewritten).
+    #[test]
+    fn committed_order_created_schema_equals_the_generated_one() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(ORDER_CREATED_V1_SCHEMA_PATH);
+        let generated = order_created_v1_text();
+        if std::env::var_os("UPDATE_SCHEMA").is_some_and(|v| !v.is_empty() && v != "0") {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "{} is not the schema of OrderCreated; if the type changed on purpose \
+             (additive changes only within v1), run \
+             `UPDATE_SCHEMA=1 cargo test -p orders-domain schema` and commit the file",
+            path.display()
+        );
+    }
+
+    /// Given the v1 schema, then it pins the type and version, requires
+    /// what the notifier always writes, and leaves room for added fields.
+    #[test]
+    fn schema_pins_type_and_version_and_allows_additions() {
+        let schema = serde_json::to_value(order_created_v1()).unwrap();
+        assert_eq!(schema["properties"]["eventType"]["const"], "OrderCreated");
+        assert_eq!(
+            schema["properties"]["schemaVersion"]["const"],
+            ORDER_CREATED_SCHEMA_VERSION
+        );
+        let required: Vec<&str> = schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        for field in [
+            "eventType",
+            "schemaVersion",
+            "eventId",
+            "occurredAt",
+            "correlationId",
+            "orderId",
+            "acceptedAt",
+            "lineCount",
+            "unitCount",
+            "items",
+        ] {
+            assert!(required.contains(&field), "{field} not required");
+        }
+        for optional in ["currency", "total"] {
+            assert!(!required.contains(&optional), "{optional} required");
+        }
+        assert!(schema.get("additionalProperties").is_none());
+        assert_eq!(
+            schema["$schema"],
+            "https://json-schema.org/draft/2020-12/schema"
+        );
+    }
+}

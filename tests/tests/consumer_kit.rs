@@ -1,0 +1,383 @@
+//! The consumer kit, checked the way a consuming team would use it:
+//!
+//! - every filter policy the documentation shows (`infra/README.md`'s
+//!   `json filter-policy` blocks and the default of
+//!   `infra/consumer-template.yaml`) lets through what the notifier really
+//!   publishes (an order stored, read from the table's stream, handed to the
+//!   notifier's handler), on the embedded SNS and over moto; a policy that
+//!   would never match fails here, naming where it is shown;
+//! - what those queues receive reads with `OrderCreated::from_sqs_body`
+//!   (raw and enveloped) and is valid against the committed JSON Schema;
+//! - the example consumer's sample events are valid against it too;
+//! - the example consumer's DynamoDB idempotency store claims, completes and
+//!   releases over moto as it does in memory;
+//! - acceptance: a Python consumer written from the guide and the schema
+//!   only (`tests/consumer/consume.py`, boto3) reads a queue subscribed as
+//!   the guide says to `orders-local` running over moto, and receives and
+//!   validates the event of an order posted over HTTP.
+
+// Test code, helpers included: a failed call stops the test with its cause.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_lambda_events::event::dynamodb::Event;
+use lambda_runtime::{Context, LambdaEvent};
+use order_consumer::idempotency::{Claim, DynamoDbProcessedEvents, KEY_ATTRIBUTE, ProcessedEvents};
+use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
+use orders_local::backend::{Backends, QueueSpec};
+use orders_tests::consumer::{
+    consumer_script, documented_filter_policies, order_created_schema, python, python_available,
+    validate_order_created,
+};
+use orders_tests::fixtures::{order_message, stored_order};
+use orders_tests::services::{drain, read_stream};
+use orders_tests::{MotoStack, require_moto, unique_name, workspace_root};
+
+/// Enough for any delivery that should happen.
+const ARRIVES_WITHIN: Duration = Duration::from_secs(10);
+
+/// A policy no OrderCreated v1 matches: proves that fan-out was complete
+/// and filtering applied when the other queues are checked.
+const NEVER_MATCHES: &str = r#"{"eventType":["OrderCancelled"]}"#;
+
+fn standard(name: &str) -> QueueSpec {
+    QueueSpec {
+        name: unique_name(name),
+        fifo: false,
+        visibility_timeout: Duration::from_secs(30),
+        redrive: None,
+    }
+}
+
+/// One order through the real path to the topic: stored with the worker's
+/// port, read back from the table's stream, published by the notifier's
+/// handler. Returns the order id.
+async fn announce_one_order(b: &Backends, topic: &str) -> String {
+    let table = unique_name("kit-orders");
+    b.tables.create_table(&table).await.unwrap();
+    let order_id = unique_name("kit");
+    let stored = stored_order(&order_message(&order_id, "Harry Kane", 2));
+    b.tables
+        .order_store(&table)
+        .put_if_absent(&stored)
+        .await
+        .unwrap();
+    let mut reader = b.tables.open_stream(&table).await.unwrap();
+    let records = read_stream(reader.as_mut(), 1, ARRIVES_WITHIN).await;
+    assert_eq!(records.len(), 1, "the stored order on the stream");
+    let event: Event = serde_json::from_value(serde_json::json!({ "Records": records })).unwrap();
+    let dlq = b.queues.create_queue(&standard("kit-ndlq")).await.unwrap();
+    let deps = notifier::Deps::new(
+        b.topics.event_publisher(topic),
+        b.queues.dead_letter_queue(&dlq),
+    );
+    let response = notifier::handle(&deps, LambdaEvent::new(event, Context::default()))
+        .await
+        .unwrap();
+    assert!(response.batch_item_failures.is_empty());
+    order_id
+}
+
+/// Each documented filter policy gets one raw-delivery queue; the template's
+/// policy also an enveloped one. All receive the event with its attributes,
+/// the never-matching control receives nothing, and every body is valid
+/// against the schema.
+async fn documented_filter_policies_match_what_the_notifier_publishes(b: &Backends) {
+    let policies = documented_filter_policies();
+    // Three `json filter-policy` blocks, two `aws sns subscribe` lines, the
+    // template's default.
+    assert!(
+        policies.len() >= 6,
+        "the guide shows its policies: {policies:?}"
+    );
+    policies_match_what_the_notifier_publishes(b, &policies).await;
+}
+
+/// The check itself, for any policies (where shown, policy); the last one
+/// also gets an enveloped subscription.
+async fn policies_match_what_the_notifier_publishes(b: &Backends, policies: &[(String, String)]) {
+    let topic = b
+        .topics
+        .create_topic(&unique_name("kit-events"))
+        .await
+        .unwrap();
+    let mut raw_queues = Vec::new();
+    for (shown_at, policy) in policies {
+        let queue = b.queues.create_queue(&standard("kit-raw")).await.unwrap();
+        b.topics
+            .subscribe_queue(&topic, &queue, Some(policy), true)
+            .await
+            .unwrap_or_else(|e| panic!("{shown_at}: {policy} refused: {e}"));
+        raw_queues.push((shown_at, policy, queue));
+    }
+    let (_, template_policy) = policies.last().unwrap();
+    let enveloped = b.queues.create_queue(&standard("kit-env")).await.unwrap();
+    b.topics
+        .subscribe_queue(&topic, &enveloped, Some(template_policy), false)
+        .await
+        .unwrap();
+    let control = b.queues.create_queue(&standard("kit-none")).await.unwrap();
+    b.topics
+        .subscribe_queue(&topic, &control, Some(NEVER_MATCHES), true)
+        .await
+        .unwrap();
+
+    let order_id = announce_one_order(b, &topic).await;
+
+    let mut bodies = Vec::new();
+    for (shown_at, policy, queue) in &raw_queues {
+        let got = drain(b.queues.as_ref(), queue, 1, ARRIVES_WITHIN).await;
+        assert_eq!(
+            got.len(),
+            1,
+            "the filter policy shown at {shown_at} never matched what the notifier publishes: {policy}"
+        );
+        let event = OrderCreated::from_sqs_body(&got[0].body).unwrap();
+        assert_eq!(event.order_id.as_str(), order_id);
+        assert_eq!(event.dedup_key(), format!("OrderCreated:{order_id}"));
+        assert_eq!(
+            got[0]
+                .message_attributes
+                .get("eventType")
+                .map(String::as_str),
+            Some(ORDER_CREATED_EVENT_TYPE)
+        );
+        assert_eq!(
+            got[0]
+                .message_attributes
+                .get("schemaVersion")
+                .map(String::as_str),
+            Some("1")
+        );
+        bodies.push(got[0].body.clone());
+    }
+    let got = drain(b.queues.as_ref(), &enveloped, 1, ARRIVES_WITHIN).await;
+    assert_eq!(got.len(), 1);
+    let envelope: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(envelope["Type"], "Notification");
+    assert_eq!(
+        OrderCreated::from_sqs_body(&got[0].body).unwrap(),
+        OrderCreated::from_sqs_body(&bodies[0]).unwrap()
+    );
+    bodies.push(envelope["Message"].as_str().unwrap().to_owned());
+    let none = drain(b.queues.as_ref(), &control, 1, Duration::from_millis(500)).await;
+    assert!(none.is_empty(), "{NEVER_MATCHES} matched");
+
+    validate_order_created(&bodies);
+}
+
+orders_tests::on_both_backends!(documented_filter_policies_match_what_the_notifier_publishes);
+
+/// The check has teeth: a policy that looks right but never matches (the
+/// attribute is `OrderCreated`, and exact matching is case-sensitive) fails it.
+#[tokio::test]
+#[should_panic(expected = "never matched what the notifier publishes")]
+async fn a_policy_that_never_matches_fails_the_check() {
+    let outbox = orders_tests::TempDir::new("kit-outbox");
+    let backends = Backends::embedded(outbox.path().to_path_buf());
+    let policies = [
+        (
+            "a typo".to_owned(),
+            r#"{"eventType":["orderCreated"]}"#.to_owned(),
+        ),
+        documented_filter_policies().pop().unwrap(),
+    ];
+    policies_match_what_the_notifier_publishes(&backends, &policies).await;
+}
+
+/// The example consumer's sample (one raw body, one SNS envelope) holds
+/// valid v1 events.
+#[test]
+fn the_example_consumers_sample_events_are_valid_against_the_schema() {
+    let sample: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            workspace_root().join("examples/order-consumer/events/order-consumer-sqs.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let mut events = Vec::new();
+    for record in sample["Records"].as_array().unwrap() {
+        let body = record["body"].as_str().unwrap();
+        let value: serde_json::Value = serde_json::from_str(body).unwrap();
+        let event = match value["Message"].as_str() {
+            Some(inner) => inner.to_owned(),
+            None => body.to_owned(),
+        };
+        OrderCreated::from_sqs_body(body).unwrap();
+        events.push(event);
+    }
+    assert_eq!(events.len(), 2);
+    validate_order_created(&events);
+}
+
+fn unix_now() -> i64 {
+    i64::try_from(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+/// The store a team deploys, over moto: a second claim waits, a lapsed one
+/// is taken over, a released one is free at once, a completed one is a
+/// duplicate and cannot be released.
+#[tokio::test]
+async fn the_example_consumers_dynamodb_store_claims_once() {
+    let moto = require_moto!();
+    let client = aws_sdk_dynamodb::Client::new(&moto.sdk_config());
+    let table = unique_name("kit-processed");
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(aws_sdk_dynamodb::types::BillingMode::PayPerRequest)
+        .attribute_definitions(
+            aws_sdk_dynamodb::types::AttributeDefinition::builder()
+                .attribute_name(KEY_ATTRIBUTE)
+                .attribute_type(aws_sdk_dynamodb::types::ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            aws_sdk_dynamodb::types::KeySchemaElement::builder()
+                .attribute_name(KEY_ATTRIBUTE)
+                .key_type(aws_sdk_dynamodb::types::KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let store = DynamoDbProcessedEvents::new(client, &table);
+    let now = unix_now();
+
+    assert_eq!(store.claim("e-1", now, now + 60).await.unwrap(), Claim::New);
+    assert_eq!(
+        store.claim("e-1", now + 1, now + 61).await.unwrap(),
+        Claim::InProgress
+    );
+    assert_eq!(
+        store.claim("e-1", now + 61, now + 121).await.unwrap(),
+        Claim::New
+    );
+    store.release("e-1").await.unwrap();
+    assert_eq!(
+        store.claim("e-1", now + 62, now + 122).await.unwrap(),
+        Claim::New
+    );
+    store.complete("e-1", now + 3600).await.unwrap();
+    store.release("e-1").await.unwrap();
+    assert_eq!(
+        store.claim("e-1", now + 63, now + 123).await.unwrap(),
+        Claim::AlreadyDone
+    );
+}
+
+/// Acceptance: `orders-local` over moto (as the guide's local test says), a
+/// team queue subscribed with the template's attributes (raw delivery,
+/// filter policy on the message attributes), an order posted over HTTP, and
+/// the Python consumer reading the queue: it receives the event, valid
+/// against the committed schema, with the documented attributes.
+#[tokio::test]
+async fn a_python_consumer_written_from_the_guide_receives_and_validates_the_event() {
+    let moto = require_moto!();
+    if !python_available() {
+        return;
+    }
+    let stack = MotoStack::new(moto, "kit");
+    let pipeline = stack.start(&[]).await;
+    let topic_arn = stack.topic_arn().await;
+
+    // The team's queue and subscription, as infra/consumer-template.yaml
+    // makes them (moto has no AWS::SNS::Subscription resource, so the same
+    // attributes are set through the API, as the guide's CLI lines do).
+    let queue_url = stack
+        .sqs
+        .create_queue()
+        .queue_name(stack.name("payments-order-events"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let queue_arn = orders_tests::queue_attribute(
+        &stack.sqs,
+        &queue_url,
+        aws_sdk_sqs::types::QueueAttributeName::QueueArn,
+    )
+    .await
+    .unwrap();
+    let (_, policy) = documented_filter_policies().pop().unwrap();
+    stack
+        .sns
+        .subscribe()
+        .topic_arn(&topic_arn)
+        .protocol("sqs")
+        .endpoint(&queue_arn)
+        .attributes("RawMessageDelivery", "true")
+        .attributes("FilterPolicyScope", "MessageAttributes")
+        .attributes("FilterPolicy", &policy)
+        .send()
+        .await
+        .unwrap();
+
+    let order_id = unique_name("kit-order");
+    let body = serde_json::json!({
+        "orderID": order_id, "customerName": "Harry Kane",
+        "items": [{"itemId": "item456", "quantity": 22}],
+        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam",
+    });
+    let response = reqwest::Client::new()
+        .post(format!("{}/orders", pipeline.url))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+
+    let endpoint = moto.endpoint().to_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python())
+            .arg(consumer_script())
+            .args(["--endpoint-url", &endpoint, "--queue-url", &queue_url])
+            .arg("--schema")
+            .arg(order_created_schema())
+            .args(["--expect", "1", "--wait-seconds", "60"])
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env_remove("AWS_PROFILE")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "consume.py failed:\n{stdout}{}\norders-local's log:\n{}",
+        String::from_utf8_lossy(&output.stderr),
+        pipeline.log()
+    );
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{stdout}");
+    assert_eq!(lines[0]["eventId"], format!("OrderCreated:{order_id}"));
+    assert_eq!(lines[0]["orderId"], order_id.as_str());
+    assert_eq!(
+        lines[0]["attributes"]["eventType"],
+        ORDER_CREATED_EVENT_TYPE
+    );
+    assert_eq!(lines[0]["attributes"]["schemaVersion"], "1");
+    assert_eq!(
+        lines[1],
+        serde_json::json!({"handled": 1, "duplicates": 0, "invalid": 0})
+    );
+}
