@@ -9,6 +9,9 @@
 //! `bench/python/per_order.py` does the same work the way the old Python
 //! function did; `bench/run.sh` compares the two.
 
+// `criterion_group!` defines a public function it cannot document.
+#![allow(missing_docs)]
+
 use std::collections::HashMap;
 use std::hint::black_box;
 

@@ -7,10 +7,22 @@
 //! envelope, or the bare message with raw delivery; e-mail subscriptions write
 //! one file per notification into the outbox folder and log a one-line summary
 //! (the file name and subject, never the address or the body).
+//!
+//! E-mail is delivered after the publish returns, as on SNS: `Publish` answers
+//! once SNS has accepted the message, and delivery to each endpoint (SMTP among
+//! the "customer managed endpoints", with its own retry policy) happens
+//! afterwards (<https://docs.aws.amazon.com/sns/latest/dg/sns-message-delivery-retries.html>,
+//! <https://docs.aws.amazon.com/sns/latest/api/API_Publish.html>). One writer
+//! thread, fed by a channel, writes the files in publish order, so creating a
+//! file (tens to hundreds of microseconds on a journalled disk) stays off the
+//! notifier's path; [`EmbeddedTopics::delivered`] waits for it to catch up.
+//! Queue subscriptions stay synchronous: they are in memory and cost next to
+//! nothing.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use adapters::ports::{EntryResult, EventPublisher, PortError};
 use async_trait::async_trait;
@@ -137,12 +149,81 @@ struct Subscription {
     filter: Option<FilterPolicy>,
 }
 
+/// One e-mail, rendered and named, waiting for the writer.
+struct Email {
+    /// The subscription it is delivered for (logged when the write fails).
+    subscription: String,
+    path: PathBuf,
+    subject: String,
+    text: String,
+}
+
+impl Email {
+    /// Writes the file, creating the outbox folder the first time (and again
+    /// if someone removed it meanwhile).
+    fn write(&self, outbox: &Path, outbox_made: &mut bool) -> std::io::Result<()> {
+        if !*outbox_made {
+            std::fs::create_dir_all(outbox)?;
+            *outbox_made = true;
+        }
+        match std::fs::write(&self.path, &self.text) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::create_dir_all(outbox)?;
+                std::fs::write(&self.path, &self.text)
+            }
+            other => other,
+        }
+    }
+
+    /// Writes the file and logs the outcome: one line per e-mail, the file
+    /// and the subject (an order id), never the address or the body.
+    fn deliver(&self, outbox: &Path, outbox_made: &mut bool) {
+        match self.write(outbox, outbox_made) {
+            Ok(()) => {
+                tracing::info!(file = %self.path.display(), subject = %self.subject, "email written to outbox");
+            }
+            Err(err) => {
+                // SNS would retry and then drop it; the publish already succeeded.
+                tracing::error!(subscription = %self.subscription, file = %self.path.display(), error = &err as &dyn std::error::Error, "SNS e-mail delivery failed");
+            }
+        }
+    }
+}
+
+/// What the writer thread is handed, in publish order.
+enum Outgoing {
+    /// An e-mail to write.
+    Email(Email),
+    /// Answered once every e-mail sent before it has been written.
+    Marker(tokio::sync::oneshot::Sender<()>),
+}
+
+/// The writer thread: writes e-mails until every sender is gone (the topics
+/// dropped), then ends.
+fn run_writer(outbox: &Path, jobs: &mpsc::Receiver<Outgoing>) {
+    let mut outbox_made = false;
+    for job in jobs {
+        match job {
+            Outgoing::Email(email) => email.deliver(outbox, &mut outbox_made),
+            Outgoing::Marker(done) => {
+                // The waiter may have given up; nothing to tell it then.
+                let _ = done.send(());
+            }
+        }
+    }
+}
+
 struct Inner {
     queues: EmbeddedQueues,
     outbox: PathBuf,
     region: String,
     /// Topic ARN → subscriptions.
     topics: Mutex<HashMap<String, Vec<Subscription>>>,
+    /// The e-mail writer's channel, started with the first e-mail; `None`
+    /// when the thread could not be started (e-mails are then written inline).
+    writer: OnceLock<Option<Mutex<mpsc::Sender<Outgoing>>>>,
+    /// E-mails handed to the writer and not yet written (or failed).
+    undelivered: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The embedded SNS service. Cheap to clone.
@@ -169,6 +250,8 @@ impl EmbeddedTopics {
                 outbox,
                 region: region.to_owned(),
                 topics: Mutex::new(HashMap::new()),
+                writer: OnceLock::new(),
+                undelivered: Arc::default(),
             }),
         }
     }
