@@ -321,6 +321,17 @@ pub trait TopicService: Send + Sync {
             "e-mail subscriptions are not supported by this backend".into(),
         ))
     }
+
+    /// Waits until every notification published so far has been delivered
+    /// where this backend delivers after the publish returns (embedded: the
+    /// outbox files). AWS: nothing to wait for here, delivery is SNS's.
+    async fn delivered(&self) {}
+
+    /// Notifications published but not yet delivered by this process (see
+    /// [`TopicService::delivered`]); they are lost if it exits now.
+    fn undelivered(&self) -> u64 {
+        0
+    }
 }
 
 /// The three services, of one kind (all embedded or all AWS).

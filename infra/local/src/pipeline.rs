@@ -38,7 +38,10 @@ pub struct Summary {
     pub status: Status,
     /// Stream records read but not handled when the notifier stopped.
     pub notifier_pending: u64,
-    /// Whether queued work finished within the drain timeout.
+    /// Notifications published but not delivered when the runner stopped
+    /// (embedded: e-mails not yet written to the outbox); they are lost.
+    pub undelivered: u64,
+    /// Whether queued work, e-mails included, finished within the drain timeout.
     pub drained: bool,
 }
 
@@ -68,6 +71,12 @@ impl Summary {
             lines.push(format!(
                 "  {} stream record(s) not yet notified",
                 self.notifier_pending
+            ));
+        }
+        if self.undelivered > 0 {
+            lines.push(format!(
+                "  {} e-mail(s) published but not written to the outbox",
+                self.undelivered
             ));
         }
         if lines.len() == 1 {
@@ -299,10 +308,16 @@ impl Pipeline {
                 task.abort();
             }
         }
+        // Publishes return before e-mails are written (as SNS delivers after
+        // accepting); give the writer the same bound as the drain to catch up.
+        let topics = &self.shared.backends.topics;
+        let _ = tokio::time::timeout(self.config.drain_timeout, topics.delivered()).await;
+        let undelivered = topics.undelivered();
         Summary {
             status: self.shared.status().await,
             notifier_pending: Counters::get(&self.shared.notifier_pending),
-            drained,
+            undelivered,
+            drained: drained && undelivered == 0,
         }
     }
 }

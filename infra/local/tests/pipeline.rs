@@ -104,7 +104,9 @@ impl Harness {
         }
     }
 
-    fn emails(&self) -> Vec<String> {
+    /// The outbox's e-mails, once every publish so far has been written.
+    async fn emails(&self) -> Vec<String> {
+        self.embedded.topics.delivered().await;
         let Ok(dir) = std::fs::read_dir(&self.outbox) else {
             return Vec::new();
         };
@@ -147,7 +149,7 @@ async fn readme_curl_is_accepted_persisted_notified_and_emailed_within_a_second(
         s.queues["events"].visible, 1,
         "the events queue got the envelope"
     );
-    let emails = h.emails();
+    let emails = h.emails().await;
     assert_eq!(emails.len(), 1);
     assert!(emails[0].contains("Subject: New order 23214"));
     assert!(
@@ -296,7 +298,7 @@ async fn a_duplicate_post_inside_the_window_creates_one_item_and_one_notificatio
     assert_eq!(s.stages.accepted, 3);
     assert_eq!(s.stages.persisted, 2);
     assert_eq!(s.queues["events"].visible, 2);
-    let emails = h.emails();
+    let emails = h.emails().await;
     assert_eq!(emails.len(), 2);
     assert_eq!(
         emails
@@ -640,6 +642,7 @@ async fn shutdown_stops_intake_first_and_reports_nothing_left() {
     let config = PipelineConfig {
         bind: "127.0.0.1:0".parse().unwrap(),
         time_scale: TimeScale(SCALE),
+        email: Some("ops@example.com".into()),
         drain_timeout: Duration::from_secs(3),
         ..PipelineConfig::default()
     };
@@ -656,6 +659,12 @@ async fn shutdown_stops_intake_first_and_reports_nothing_left() {
     let summary = pipeline.shutdown().await;
     assert!(summary.drained, "{:?}", summary.lines());
     assert_eq!(summary.status.stages.notified, 1);
+    assert_eq!(summary.undelivered, 0);
+    assert_eq!(
+        std::fs::read_dir(&outbox).unwrap().count(),
+        1,
+        "the e-mail is in the outbox once shutdown returns"
+    );
     assert_eq!(summary.status.queues["orders"].visible, 0);
     assert!(summary.lines()[0].contains("accepted 1"));
     assert!(http.post(format!("{url}/orders")).send().await.is_err());
@@ -750,7 +759,10 @@ async fn the_notifier_dlq_replays_once_the_cause_is_fixed_and_keeps_what_still_f
     assert_eq!(s.queues["notifierOnFailure"].visible, 0);
     assert_eq!(s.queues["notifierOnFailure"].in_flight, 0);
     assert!(
-        h.emails().iter().any(|e| e.contains("New order late")),
+        h.emails()
+            .await
+            .iter()
+            .any(|e| e.contains("New order late")),
         "the admin e-mail went out on replay"
     );
 }

@@ -21,6 +21,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
@@ -200,11 +201,14 @@ enum Outgoing {
 
 /// The writer thread: writes e-mails until every sender is gone (the topics
 /// dropped), then ends.
-fn run_writer(outbox: &Path, jobs: &mpsc::Receiver<Outgoing>) {
+fn run_writer(outbox: &Path, jobs: &mpsc::Receiver<Outgoing>, undelivered: &AtomicU64) {
     let mut outbox_made = false;
     for job in jobs {
         match job {
-            Outgoing::Email(email) => email.deliver(outbox, &mut outbox_made),
+            Outgoing::Email(email) => {
+                email.deliver(outbox, &mut outbox_made);
+                undelivered.fetch_sub(1, Ordering::SeqCst);
+            }
             Outgoing::Marker(done) => {
                 // The waiter may have given up; nothing to tell it then.
                 let _ = done.send(());
@@ -221,9 +225,9 @@ struct Inner {
     topics: Mutex<HashMap<String, Vec<Subscription>>>,
     /// The e-mail writer's channel, started with the first e-mail; `None`
     /// when the thread could not be started (e-mails are then written inline).
-    writer: OnceLock<Option<Mutex<mpsc::Sender<Outgoing>>>>,
+    writer: OnceLock<Option<mpsc::Sender<Outgoing>>>,
     /// E-mails handed to the writer and not yet written (or failed).
-    undelivered: Arc<std::sync::atomic::AtomicU64>,
+    undelivered: Arc<AtomicU64>,
 }
 
 /// The embedded SNS service. Cheap to clone.
@@ -259,6 +263,73 @@ impl EmbeddedTopics {
     /// The outbox folder.
     pub fn outbox(&self) -> &Path {
         &self.inner.outbox
+    }
+
+    /// Waits until every e-mail published so far is in the outbox (written,
+    /// or its failure logged). Tests call it before reading the outbox, and
+    /// the runner before it exits so that no accepted e-mail is lost.
+    pub async fn delivered(&self) {
+        let Some(Some(writer)) = self.inner.writer.get() else {
+            // No e-mail was ever handed to a writer thread.
+            return;
+        };
+        let (done, wait) = tokio::sync::oneshot::channel();
+        if writer.send(Outgoing::Marker(done)).is_ok() {
+            // An error means the thread is gone, and with it what it held.
+            let _ = wait.await;
+        }
+    }
+
+    /// E-mails published but not yet written to the outbox.
+    pub fn undelivered(&self) -> u64 {
+        self.inner.undelivered.load(Ordering::SeqCst)
+    }
+
+    /// The writer thread's channel, starting the thread on first use; `None`
+    /// when it cannot be started.
+    fn writer(&self) -> Option<&mpsc::Sender<Outgoing>> {
+        self.inner
+            .writer
+            .get_or_init(|| {
+                let (send, jobs) = mpsc::channel();
+                let outbox = self.inner.outbox.clone();
+                let undelivered = self.inner.undelivered.clone();
+                let started = std::thread::Builder::new()
+                    .name("sns-email-writer".to_owned())
+                    .spawn(move || run_writer(&outbox, &jobs, &undelivered));
+                match started {
+                    Ok(_) => Some(send),
+                    Err(err) => {
+                        tracing::warn!(
+                            error = &err as &dyn std::error::Error,
+                            "no e-mail writer thread: e-mails are written as they are published"
+                        );
+                        None
+                    }
+                }
+            })
+            .as_ref()
+    }
+
+    /// Hands an e-mail to the writer thread (or, without one, writes it now).
+    fn send_email(&self, email: Email) {
+        let email = match self.writer() {
+            Some(writer) => {
+                self.inner.undelivered.fetch_add(1, Ordering::SeqCst);
+                match writer.send(Outgoing::Email(email)) {
+                    Ok(()) => return,
+                    Err(mpsc::SendError(unsent)) => {
+                        self.inner.undelivered.fetch_sub(1, Ordering::SeqCst);
+                        match unsent {
+                            Outgoing::Email(email) => email,
+                            Outgoing::Marker(_) => return,
+                        }
+                    }
+                }
+            }
+            None => email,
+        };
+        email.deliver(&self.inner.outbox, &mut false);
     }
 
     fn subscribe(
@@ -313,7 +384,7 @@ impl EmbeddedTopics {
                         .await
                 }
                 Endpoint::Email { address } => {
-                    self.deliver_email(&message_id, now, address, publication)
+                    self.deliver_email(&sub.arn, &message_id, now, address, publication)
                 }
             };
             if let Err(err) = delivered {
@@ -419,8 +490,11 @@ impl EmbeddedTopics {
         self.inner.queues.send(url, &send).await.map(|_| ())
     }
 
+    /// Renders the e-mail and hands it to the writer; only a message that
+    /// cannot be rendered fails here.
     fn deliver_email(
         &self,
+        subscription: &str,
         message_id: &str,
         now: OffsetDateTime,
         address: &str,
@@ -442,13 +516,13 @@ impl EmbeddedTopics {
              {text}\r\n",
             date = now.format(&Rfc2822).unwrap_or_default(),
         );
-        let outbox = &self.inner.outbox;
-        std::fs::create_dir_all(outbox).map_err(|e| BackendError::Call(Box::new(e)))?;
         let millis = now.unix_timestamp_nanos() / 1_000_000;
-        let path = outbox.join(format!("{millis}-{message_id}.eml"));
-        std::fs::write(&path, email).map_err(|e| BackendError::Call(Box::new(e)))?;
-        // One line per e-mail: the file and the subject (an order id), never the address.
-        tracing::info!(file = %path.display(), subject = %subject, "email written to outbox");
+        self.send_email(Email {
+            subscription: subscription.to_owned(),
+            path: self.inner.outbox.join(format!("{millis}-{message_id}.eml")),
+            subject,
+            text: email,
+        });
         Ok(())
     }
 }
@@ -503,6 +577,14 @@ impl TopicService for EmbeddedTopics {
             },
             filter_policy,
         )
+    }
+
+    async fn delivered(&self) {
+        EmbeddedTopics::delivered(self).await;
+    }
+
+    fn undelivered(&self) -> u64 {
+        EmbeddedTopics::undelivered(self)
     }
 }
 
@@ -680,6 +762,8 @@ mod tests {
             .await
             .unwrap();
         topics.publish(&arn, &publication()).await.unwrap();
+        topics.delivered().await;
+        assert_eq!(topics.undelivered(), 0);
         let files: Vec<_> = std::fs::read_dir(&outbox).unwrap().collect();
         assert_eq!(files.len(), 1);
         let text = std::fs::read_to_string(files[0].as_ref().unwrap().path()).unwrap();
@@ -687,6 +771,48 @@ mod tests {
         assert!(text.contains("To: ops@example.com"));
         assert!(text.ends_with("Hello\r\n"));
         std::fs::remove_dir_all(outbox).unwrap();
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(16))]
+        /// However many publishes and batches, once `delivered` returns the
+        /// outbox holds exactly one file per e-mail published, each with its
+        /// own message id, and nothing is left undelivered.
+        #[test]
+        fn delivered_means_one_file_per_published_email(
+            calls in proptest::collection::vec(1usize..=10, 1..12),
+            remove_outbox_midway in proptest::bool::ANY,
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            runtime.block_on(async {
+                let (_, topics, arn, outbox) = setup().await;
+                topics.subscribe_email(&arn, "ops@example.com", None).await.unwrap();
+                let mut ids = std::collections::HashSet::new();
+                for (n, size) in calls.iter().enumerate() {
+                    if remove_outbox_midway && n == calls.len() / 2 {
+                        topics.delivered().await;
+                        let _ = std::fs::remove_dir_all(&outbox);
+                    }
+                    let entries: Vec<BatchEntry> = (0..*size).map(|i| entry(&i.to_string())).collect();
+                    let answer = topics.publish_batch(&arn, &entries).await.unwrap();
+                    ids.extend(answer.successful.into_iter().map(|(_, id)| id));
+                }
+                topics.delivered().await;
+                assert_eq!(topics.undelivered(), 0);
+                let files: Vec<String> = std::fs::read_dir(&outbox)
+                    .unwrap()
+                    .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect();
+                let expected = if remove_outbox_midway {
+                    calls[calls.len() / 2..].iter().sum::<usize>()
+                } else {
+                    calls.iter().sum::<usize>()
+                };
+                assert_eq!(files.len(), expected);
+                assert!(files.iter().all(|f| ids.iter().any(|id| f.ends_with(&format!("-{id}.eml")))));
+                std::fs::remove_dir_all(outbox).unwrap();
+            });
+        }
     }
 
     fn entry(id: &str) -> BatchEntry {
