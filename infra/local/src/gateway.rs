@@ -234,57 +234,104 @@ pub async fn handle(
         &peer.ip().to_string(),
         &request_id,
     );
-    let lambda_request = match serde_json::to_string(&event)
-        .and_then(|json| lambda_http::request::from_str(&json))
-    {
-        Ok(r) => r,
-        Err(err) => {
-            tracing::error!(
-                error = &err as &dyn std::error::Error,
-                "could not build the Lambda request"
-            );
-            return internal_error();
-        }
-    };
-    let mut context = crate::mapping::invocation_context(&gateway.function_arn, gateway.timeout);
-    context.request_id = request_id.clone();
     // Lambda hands a traced function its trace header; intake passes it on.
-    context.xray_trace_id = Some(crate::mapping::new_trace_header());
-    let lambda_request = lambda_request.with_lambda_context(context);
-    let response = match tokio::time::timeout(
-        gateway.timeout,
-        intake::handle(&gateway.deps, lambda_request),
-    )
-    .await
-    {
-        Ok(Ok(response)) => response,
-        Ok(Err(err)) => {
-            tracing::error!(%request_id, error = &*err as &dyn std::error::Error, "intake invocation failed");
-            Counters::add(&gateway.counters.rejected, 1);
-            return internal_error();
-        }
-        Err(_) => {
-            tracing::error!(%request_id, "intake invocation timed out");
-            Counters::add(&gateway.counters.rejected, 1);
-            return json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "application/json",
-                r#"{"message":"Service Unavailable"}"#.to_owned(),
-            );
-        }
+    let trace_header = Some(crate::mapping::new_trace_header());
+    let integration = Integration {
+        name: "intake",
+        function_arn: &gateway.function_arn,
+        timeout: gateway.timeout,
+        request_id,
+        trace_header,
     };
-    if response.status() == StatusCode::ACCEPTED {
-        Counters::add(&gateway.counters.accepted, 1);
-    } else {
-        Counters::add(&gateway.counters.rejected, 1);
+    match integration
+        .invoke(&event, |request| intake::handle(&gateway.deps, request))
+        .await
+    {
+        Ok(response) => {
+            if response.status() == StatusCode::ACCEPTED {
+                Counters::add(&gateway.counters.accepted, 1);
+            } else {
+                Counters::add(&gateway.counters.rejected, 1);
+            }
+            response
+        }
+        Err(failed) => {
+            Counters::add(&gateway.counters.rejected, 1);
+            failed
+        }
     }
-    let (parts, body) = response.into_parts();
-    let mut out = Response::from_parts(parts, AxumBody::from(body.to_vec()));
-    out.headers_mut().insert(
-        "apigw-requestid",
-        HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("local")),
-    );
-    out
+}
+
+/// One emulated Lambda proxy integration call: the function, its invocation
+/// context and the request id API Gateway gives the call.
+pub(crate) struct Integration<'a> {
+    /// The function's name, for the log.
+    pub name: &'static str,
+    /// Its ARN, in the invocation context.
+    pub function_arn: &'a str,
+    /// Its configured timeout.
+    pub timeout: Duration,
+    /// API Gateway's request id (`apigw-requestid`).
+    pub request_id: String,
+    /// The X-Ray trace header Lambda hands a traced function, if any.
+    pub trace_header: Option<String>,
+}
+
+impl Integration<'_> {
+    /// Turns the event into the handler's request, runs the handler within
+    /// the timeout and converts its answer. `Err` is API Gateway's own answer
+    /// when the integration fails or times out (callers count it).
+    pub async fn invoke<F, Fut>(
+        self,
+        event: &ApiGatewayV2httpRequest,
+        handler: F,
+    ) -> Result<Response, Response>
+    where
+        F: FnOnce(lambda_http::Request) -> Fut,
+        Fut: std::future::Future<
+                Output = Result<lambda_http::Response<lambda_http::Body>, lambda_http::Error>,
+            >,
+    {
+        let request_id = self.request_id;
+        let lambda_request = match serde_json::to_string(event)
+            .and_then(|json| lambda_http::request::from_str(&json))
+        {
+            Ok(r) => r,
+            Err(err) => {
+                tracing::error!(
+                    error = &err as &dyn std::error::Error,
+                    "could not build the Lambda request"
+                );
+                return Err(internal_error());
+            }
+        };
+        let mut context = crate::mapping::invocation_context(self.function_arn, self.timeout);
+        context.request_id = request_id.clone();
+        context.xray_trace_id = self.trace_header;
+        let lambda_request = lambda_request.with_lambda_context(context);
+        let response = match tokio::time::timeout(self.timeout, handler(lambda_request)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(err)) => {
+                tracing::error!(%request_id, function = self.name, error = &*err as &dyn std::error::Error, "invocation failed");
+                return Err(internal_error());
+            }
+            Err(_) => {
+                tracing::error!(%request_id, function = self.name, "invocation timed out");
+                return Err(json_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "application/json",
+                    r#"{"message":"Service Unavailable"}"#.to_owned(),
+                ));
+            }
+        };
+        let (parts, body) = response.into_parts();
+        let mut out = Response::from_parts(parts, AxumBody::from(body.to_vec()));
+        out.headers_mut().insert(
+            "apigw-requestid",
+            HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("local")),
+        );
+        Ok(out)
+    }
 }
 
 /// What API Gateway answers when the integration fails.

@@ -10,13 +10,11 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Body as AxumBody;
+use axum::http::Method;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode};
 use axum::response::Response;
-use lambda_http::RequestExt;
 
-use super::{Gateway, internal_error, json_response};
+use super::Gateway;
 
 /// The route key, as the OpenAPI document and the template spell it.
 pub const ROUTE_KEY: &str = "GET /orders/{orderId}";
@@ -81,49 +79,17 @@ pub async fn invoke(
     event
         .path_parameters
         .insert(status::ORDER_ID_PARAMETER.to_owned(), order_id);
-    let lambda_request = match serde_json::to_string(&event)
-        .and_then(|json| lambda_http::request::from_str(&json))
-    {
-        Ok(r) => r,
-        Err(err) => {
-            tracing::error!(
-                error = &err as &dyn std::error::Error,
-                "could not build the Lambda request"
-            );
-            return internal_error();
-        }
+    let integration = super::Integration {
+        name: "status",
+        function_arn: &gateway.status_function_arn,
+        timeout: gateway.timeout,
+        request_id,
+        trace_header: None,
     };
-    let mut context =
-        crate::mapping::invocation_context(&gateway.status_function_arn, gateway.timeout);
-    context.request_id = request_id.clone();
-    let lambda_request = lambda_request.with_lambda_context(context);
-    let response = match tokio::time::timeout(
-        gateway.timeout,
-        status::handle(&gateway.status, lambda_request),
-    )
-    .await
-    {
-        Ok(Ok(response)) => response,
-        Ok(Err(err)) => {
-            tracing::error!(%request_id, error = &*err as &dyn std::error::Error, "status invocation failed");
-            return internal_error();
-        }
-        Err(_) => {
-            tracing::error!(%request_id, "status invocation timed out");
-            return json_response(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "application/json",
-                r#"{"message":"Service Unavailable"}"#.to_owned(),
-            );
-        }
-    };
-    let (parts, body) = response.into_parts();
-    let mut out = Response::from_parts(parts, AxumBody::from(body.to_vec()));
-    out.headers_mut().insert(
-        "apigw-requestid",
-        HeaderValue::from_str(&request_id).unwrap_or(HeaderValue::from_static("local")),
-    );
-    out
+    integration
+        .invoke(&event, |request| status::handle(&gateway.status, request))
+        .await
+        .unwrap_or_else(|failed| failed)
 }
 
 #[cfg(test)]
