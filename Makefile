@@ -64,7 +64,7 @@ $(VENV)/%/.installed: infra/requirements/%.txt
 
 venvs: $(VENV)/moto/.installed $(VENV)/sam/.installed $(VENV)/checkov/.installed $(VENV)/schemathesis/.installed
 
-infra-check: $(VENV)/sam/.installed $(VENV)/checkov/.installed
+infra-check: $(VENV)/sam/.installed $(VENV)/checkov/.installed $(VENV)/moto/.installed
 	infra/check.sh
 
 ## make api-fuzz: schemathesis against orders-local's /openapi.json (infra/openapi.yaml).

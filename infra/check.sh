@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
-# Offline checks of infra/template.yaml: cfn-lint, `sam validate --lint` and
-# checkov. Run from the repository root (`make infra-check` does). Needs no AWS
-# account and no network: the credentials below are dummies that only satisfy
-# SAM CLI's client set-up.
+# Offline checks of infra/template.yaml and infra/consumer-template.yaml:
+# cfn-lint, `sam validate --lint`, checkov, the SAM transform (infra/translate.py)
+# and stack creation on moto's CloudFormation (infra/moto_stack.py). Run from
+# the repository root (`make infra-check` does). Needs no AWS account and no
+# network: the credentials below are dummies that only satisfy the clients'
+# set-up.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 
 TEMPLATE=infra/template.yaml
+CONSUMER=infra/consumer-template.yaml
 SAM_BIN=.venv/sam/bin
 CHECKOV=.venv/checkov/bin/checkov
+MOTO_PYTHON=.venv/moto/bin/python
 
 export SAM_CLI_TELEMETRY=0
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_SESSION_TOKEN=testing
@@ -18,7 +22,7 @@ export AWS_DEFAULT_REGION=us-east-1 AWS_REGION=us-east-1
 export AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
 unset AWS_PROFILE
 
-for tool in "$SAM_BIN/cfn-lint" "$SAM_BIN/sam" "$SAM_BIN/python" "$CHECKOV"; do
+for tool in "$SAM_BIN/cfn-lint" "$SAM_BIN/sam" "$SAM_BIN/python" "$CHECKOV" "$MOTO_PYTHON"; do
     [[ -x $tool ]] || { echo "missing $tool: run \`make venvs\`" >&2; exit 1; }
 done
 
@@ -75,12 +79,14 @@ with open(target, "w", encoding="utf-8") as f:
 PY
 
 # run NAME CMD...: one line per check; the tool's output only when it fails.
-# $summary, when set, names the tool's summary line to quote on success.
+# $summary, when set, names the tool's summary line to quote on success;
+# $show, when set, quotes the whole output on success too.
 run() {
     local name=$1
     shift
     if "$@" >"$log" 2>&1; then
         echo "ok   $name${summary:+ ($(grep -m1 "$summary" "$log"))}"
+        [[ -z ${show:-} ]] || sed 's/^/     /' "$log"
     else
         echo "FAIL $name"
         sed 's/^/     /' "$log"
@@ -97,8 +103,22 @@ run "sam validate --lint $TEMPLATE" "$SAM_BIN/sam" validate --lint --region us-e
 summary="Passed checks" run "checkov $TEMPLATE" "$CHECKOV" -f "$CHECKED" --framework cloudformation --quiet --compact --skip-download
 
 # The consuming teams' template (plain CloudFormation, no includes): same rules.
-CONSUMER=infra/consumer-template.yaml
 run "cfn-lint $CONSUMER" "$SAM_BIN/cfn-lint" "$CONSUMER"
 summary="Passed checks" run "checkov $CONSUMER" "$CHECKOV" -f "$CONSUMER" --framework cloudformation --quiet --compact --skip-download
+
+# What CloudFormation does at change-set creation, which none of the above
+# does: the SAM transform (aws-sam-translator, pinned in
+# infra/requirements/sam.txt) on each template with its includes resolved, then
+# the resulting stacks created on moto's CloudFormation (in process). A
+# template that cannot deploy fails here.
+summary="resources" run "SAM transform $TEMPLATE" "$SAM_BIN/python" infra/translate.py "$CHECKED" "$work/template.json"
+summary="resources" run "SAM transform $CONSUMER" "$SAM_BIN/python" infra/translate.py "$CONSUMER" "$work/consumer.json"
+if [[ -f $work/template.json && -f $work/consumer.json ]]; then
+    show=1 run "moto CloudFormation stacks of $TEMPLATE and $CONSUMER" \
+        "$MOTO_PYTHON" infra/moto_stack.py "$work/template.json" "$work/consumer.json"
+else
+    echo "FAIL moto CloudFormation stacks: not run, a template did not translate"
+    failed=1
+fi
 
 exit "$failed"
