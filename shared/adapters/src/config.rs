@@ -17,6 +17,9 @@ pub const WORKER_DLQ_URL: &str = "WORKER_DLQ_URL";
 /// Notifier: URL of the notifier's dead-letter queue, where unreadable stream
 /// records and refused events go at once.
 pub const NOTIFIER_DLQ_URL: &str = "NOTIFIER_DLQ_URL";
+/// Admin digest: ARN of the admin topic, which holds the admin's e-mail
+/// subscription.
+pub const ADMIN_TOPIC_ARN: &str = "ADMIN_TOPIC_ARN";
 
 /// A required setting is missing or malformed.
 #[derive(Debug, thiserror::Error)]

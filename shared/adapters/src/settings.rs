@@ -64,3 +64,41 @@ pub const NOTIFIER_BISECT_ON_ERROR: bool = true;
 pub const NOTIFIER_FILTER_EVENT_NAMES: &[&str] = &["INSERT"];
 /// Notifier event source mapping filter pattern, exactly as in the template.
 pub const NOTIFIER_FILTER_PATTERN: &str = r#"{"eventName":["INSERT"]}"#;
+
+/// Timeout of the admin-digest function, seconds. A batch costs one e-mail
+/// per 256 KiB of digest text (a few in the worst case: a 6 MB batch of the
+/// largest orders) and each e-mail at least
+/// [`ADMIN_DIGEST_MIN_EMAIL_INTERVAL_MS`]; the function stops sending while
+/// time remains and reports what it did not send.
+pub const ADMIN_DIGEST_TIMEOUT_SECS: u64 = 60;
+/// Admin-digest event source mapping: records per batch. Up to 10,000 are
+/// allowed on a standard queue with a batching window
+/// (<https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html>);
+/// a thousand orders make one e-mail of a few hundred kilobytes at most.
+pub const ADMIN_DIGEST_BATCH_SIZE: usize = 1000;
+/// Admin-digest event source mapping: seconds Lambda gathers records before
+/// invoking (`MaximumBatchingWindowInSeconds`, at most 300), unless the batch
+/// fills first. At low rates it is what turns orders into one digest.
+pub const ADMIN_DIGEST_BATCHING_WINDOW_SECS: u64 = 20;
+/// Admin-digest event source mapping: `ScalingConfig.MaximumConcurrency`,
+/// the fewest concurrent invocations Lambda allows (2)
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-scaling.html>).
+pub const ADMIN_DIGEST_MAX_CONCURRENCY: u32 = 2;
+/// The admin-digest function sends at most one e-mail per this many
+/// milliseconds per invocation, sleeping the rest after each send. With
+/// [`ADMIN_DIGEST_MAX_CONCURRENCY`] invocations at once the admin gets at
+/// most 2 e-mails per second at any order rate, far below the 10 messages
+/// per second that suspend an SNS e-mail subscription
+/// (<https://docs.aws.amazon.com/sns/latest/dg/sns-email-notifications.html>).
+/// A rate, not a wait: the local runner never scales it.
+pub const ADMIN_DIGEST_MIN_EMAIL_INTERVAL_MS: u64 = 1000;
+/// Visibility timeout of the admin-digest queue: six times the function's
+/// timeout, AWS's advice for SQS-triggered functions
+/// (<https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html>),
+/// plus the batching window, during which the gathered messages are
+/// already in flight.
+pub const ADMIN_DIGEST_QUEUE_VISIBILITY_TIMEOUT_SECS: u64 =
+    6 * ADMIN_DIGEST_TIMEOUT_SECS + ADMIN_DIGEST_BATCHING_WINDOW_SECS;
+/// Receives after which a message of the admin-digest queue moves to its DLQ:
+/// an unreadable event, or one whose e-mail kept failing.
+pub const ADMIN_DIGEST_MAX_RECEIVE_COUNT: u32 = 5;
