@@ -12,7 +12,7 @@ use adapters::record::ItemMapping;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use adapters::aws::{DynamoOrderStore, SnsEventPublisher, SqsOrderQueue, sns_message_structure};
+use adapters::aws::{DynamoOrderStore, SnsEventPublisher, SqsOrderQueue};
 use adapters::ports::{EventPublisher, OrderQueue, OrderStore, PutOutcome};
 use adapters::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
 use aws_sdk_dynamodb::types::{
@@ -414,11 +414,9 @@ async fn sns_event_publisher_envelope_carries_the_sqs_rendering_subject_and_attr
     let envelope: serde_json::Value = serde_json::from_str(got[0].body().unwrap()).unwrap();
     assert_eq!(envelope["Type"], "Notification");
     assert_eq!(envelope["TopicArn"], topic_arn.as_str());
-    // MessageStructure=json: the queue gets the "sqs" rendering, not the e-mail text.
-    let structure: serde_json::Value =
-        serde_json::from_str(&sns_message_structure(&event)).unwrap();
-    assert_eq!(envelope["Message"], structure["sqs"]);
-    assert_eq!(envelope["Subject"], event.email_subject().as_str());
+    // String structure: the message is the event's JSON, with no subject.
+    assert_eq!(envelope["Message"], event.to_json().as_str());
+    assert!(envelope.get("Subject").is_none_or(serde_json::Value::is_null));
     assert_eq!(
         envelope["MessageAttributes"]["eventType"],
         serde_json::json!({"Type": "String", "Value": ORDER_CREATED_EVENT_TYPE})

@@ -88,7 +88,7 @@ pub fn table_of(stream_arn: &str) -> Option<&str> {
 pub fn body(record: &EventRecord, reason: DeadLetterReason, detail: &str) -> String {
     let sequence = record.change.sequence_number.clone().unwrap_or_default();
     let stream_arn = record.event_source_arn.clone().unwrap_or_default();
-    let keys = crate::key_order_id(record).map(|id| {
+    let keys = crate::handler::key_order_id(record).map(|id| {
         let mut keys = serde_json::Map::new();
         keys.insert(
             adapters::record::KEY_ATTRIBUTE.to_owned(),

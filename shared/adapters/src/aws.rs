@@ -284,21 +284,21 @@ impl SnsEventPublisher {
     }
 }
 
-/// The `MessageStructure=json` body: readable text for e-mail, the JSON event
-/// for every machine protocol.
-pub fn sns_message_structure(event: &OrderCreated) -> String {
-    let json = event.to_json();
-    serde_json::json!({
-        "default": json,
-        "email": event.email_text(),
-        "email-json": json,
-        "sqs": json,
-        "http": json,
-        "https": json,
-        "lambda": json,
-        "firehose": json,
-    })
-    .to_string()
+/// The message attributes every OrderCreated carries: what consumers'
+/// subscription filter policies match on.
+///
+/// The message is published with the default `String` structure, never
+/// `MessageStructure=json`: "Message attributes are sent only when the
+/// message structure is String, not JSON"
+/// (<https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html>),
+/// so a JSON-structured event would reach raw-delivery queues without them
+/// and attribute filter policies would have nothing to match. Two attributes,
+/// well inside the ten that raw delivery to SQS accepts.
+pub fn order_created_attributes(event: &OrderCreated) -> [(&'static str, String); 2] {
+    [
+        (EVENT_TYPE_ATTRIBUTE, ORDER_CREATED_EVENT_TYPE.to_owned()),
+        (SCHEMA_VERSION_ATTRIBUTE, event.schema_version.to_string()),
+    ]
 }
 
 fn sns_string_attribute(
@@ -312,32 +312,41 @@ fn sns_string_attribute(
 }
 
 /// What one event becomes on the topic: the same for `Publish` and for a
-/// `PublishBatch` entry.
+/// `PublishBatch` entry. The body is the event's JSON, the same bytes every
+/// protocol receives; events carry no subject (nothing reads them as mail).
 struct SnsEntry {
     message: String,
-    subject: String,
-    schema_version: String,
+    attributes: [(&'static str, String); 2],
 }
 
 impl SnsEntry {
     fn new(event: &OrderCreated) -> Self {
         Self {
-            message: sns_message_structure(event),
-            subject: event.email_subject(),
-            schema_version: event.schema_version.to_string(),
+            message: event.to_json(),
+            attributes: order_created_attributes(event),
         }
     }
 
-    /// Bytes this entry adds to a batch: the message, the subject and the
-    /// attributes' names, types and values (SNS counts "each message's body
-    /// and attributes" towards the batch total,
+    /// Bytes this entry adds to a batch: the message and the attributes'
+    /// names, types and values (SNS counts "each message's body and
+    /// attributes" towards the batch total,
     /// <https://docs.aws.amazon.com/sns/latest/api/API_PublishBatch.html>).
     fn size(&self) -> usize {
-        let attribute = |name: &str, value: &str| name.len() + "String".len() + value.len();
         self.message.len()
-            + self.subject.len()
-            + attribute(EVENT_TYPE_ATTRIBUTE, ORDER_CREATED_EVENT_TYPE)
-            + attribute(SCHEMA_VERSION_ATTRIBUTE, &self.schema_version)
+            + self
+                .attributes
+                .iter()
+                .map(|(name, value)| name.len() + "String".len() + value.len())
+                .sum::<usize>()
+    }
+
+    fn attribute_values(
+        &self,
+    ) -> Result<HashMap<String, aws_sdk_sns::types::MessageAttributeValue>, PortError> {
+        self.attributes
+            .iter()
+            .map(|(name, value)| Ok(((*name).to_owned(), sns_string_attribute(value)?)))
+            .collect()
     }
 
     fn batch_entry(
@@ -346,17 +355,8 @@ impl SnsEntry {
     ) -> Result<aws_sdk_sns::types::PublishBatchRequestEntry, PortError> {
         aws_sdk_sns::types::PublishBatchRequestEntry::builder()
             .id(id.to_string())
-            .message_structure("json")
             .message(&self.message)
-            .subject(&self.subject)
-            .message_attributes(
-                EVENT_TYPE_ATTRIBUTE,
-                sns_string_attribute(ORDER_CREATED_EVENT_TYPE)?,
-            )
-            .message_attributes(
-                SCHEMA_VERSION_ATTRIBUTE,
-                sns_string_attribute(&self.schema_version)?,
-            )
+            .set_message_attributes(Some(self.attribute_values()?))
             .build()
             .map_err(|e| PortError::Permanent(Box::new(e)))
     }
@@ -469,17 +469,8 @@ impl EventPublisher for SnsEventPublisher {
         self.client
             .publish()
             .topic_arn(&self.topic_arn)
-            .message_structure("json")
+            .set_message_attributes(Some(entry.attribute_values()?))
             .message(entry.message)
-            .subject(entry.subject)
-            .message_attributes(
-                EVENT_TYPE_ATTRIBUTE,
-                sns_string_attribute(ORDER_CREATED_EVENT_TYPE)?,
-            )
-            .message_attributes(
-                SCHEMA_VERSION_ATTRIBUTE,
-                sns_string_attribute(&entry.schema_version)?,
-            )
             .send()
             .await
             .map_err(port_error)?;

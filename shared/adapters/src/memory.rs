@@ -38,6 +38,8 @@ pub enum Fault {
 struct Faults {
     next: Vec<Fault>,
     orders: HashMap<String, Fault>,
+    /// Per-order faults that pass after a number of calls.
+    times: HashMap<String, (Fault, usize)>,
 }
 
 impl Faults {
@@ -46,6 +48,14 @@ impl Faults {
     fn take(&mut self, order_id: &str) -> Option<Fault> {
         if !self.next.is_empty() {
             return Some(self.next.remove(0));
+        }
+        if let Some((fault, left)) = self.times.get_mut(order_id) {
+            let fault = *fault;
+            *left -= 1;
+            if *left == 0 {
+                self.times.remove(order_id);
+            }
+            return Some(fault);
         }
         self.orders.get(order_id).copied()
     }
@@ -64,6 +74,16 @@ macro_rules! fault_controls {
             /// Makes every call about `order_id` fail with `fault` until cleared.
             pub fn fail_order(&self, order_id: &str, fault: Fault) {
                 lock(&self.faults).orders.insert(order_id.to_owned(), fault);
+            }
+
+            /// Makes the next `n` calls about `order_id` fail with `fault`;
+            /// the calls after them pass.
+            pub fn fail_order_times(&self, order_id: &str, n: usize, fault: Fault) {
+                if n > 0 {
+                    lock(&self.faults)
+                        .times
+                        .insert(order_id.to_owned(), (fault, n));
+                }
             }
 
             /// Clears every injected fault.

@@ -1,0 +1,87 @@
+//! What the notifier needs from its environment: the events topic and its
+//! own dead-letter queue, read once at cold start, and the clients built once.
+
+use std::sync::Arc;
+
+use adapters::config::{self, ConfigError, NOTIFIER_DLQ_URL, ORDER_EVENTS_TOPIC_ARN};
+use adapters::ports::{DeadLetterQueue, EventPublisher};
+
+use crate::ahead::AcceptedAhead;
+
+/// Every environment variable the notifier reads.
+pub const ENV_VARS: &[&str] = &[ORDER_EVENTS_TOPIC_ARN, NOTIFIER_DLQ_URL];
+
+/// The notifier's settings, read from the environment once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// ARN of the order-events topic.
+    pub topic_arn: String,
+    /// URL of the notifier DLQ.
+    pub dlq_url: String,
+}
+
+impl Config {
+    /// Reads `ORDER_EVENTS_TOPIC_ARN` and `NOTIFIER_DLQ_URL`; fails fast when
+    /// one is missing, so a misconfigured function fails at cold start
+    /// instead of per record.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            topic_arn: config::required(ORDER_EVENTS_TOPIC_ARN)?,
+            dlq_url: config::required(NOTIFIER_DLQ_URL)?,
+        })
+    }
+}
+
+/// What the handler needs, built once per cold start and lent to every invocation.
+#[derive(Clone)]
+pub struct Deps {
+    pub(crate) publisher: Arc<dyn EventPublisher>,
+    pub(crate) dead_letters: Arc<dyn DeadLetterQueue>,
+    /// Events SNS accepted after a record of their batch that was still
+    /// refused when the invocation's time ran out: the retry of that batch
+    /// acknowledges them instead of publishing them again.
+    pub(crate) ahead: Arc<AcceptedAhead>,
+}
+
+impl Deps {
+    /// Wraps an event publisher and the notifier DLQ (in tests and the local
+    /// runner, in-memory or emulated ones).
+    pub fn new(publisher: Arc<dyn EventPublisher>, dead_letters: Arc<dyn DeadLetterQueue>) -> Self {
+        Self {
+            publisher,
+            dead_letters,
+            ahead: Arc::new(AcceptedAhead::default()),
+        }
+    }
+
+    /// Builds the SNS publisher and the SQS dead-letter queue of `config`
+    /// over the function's SDK configuration.
+    pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
+        let publisher = adapters::aws::SnsEventPublisher::new(
+            aws_sdk_sns::Client::new(sdk),
+            config.topic_arn.clone(),
+        );
+        let dead_letters = adapters::aws::SqsDeadLetterQueue::new(
+            aws_sdk_sqs::Client::new(sdk),
+            config.dlq_url.clone(),
+        );
+        Self::new(Arc::new(publisher), Arc::new(dead_letters))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_no_topic_arn_when_the_config_is_read_then_the_variable_is_named() {
+        assert_eq!(ENV_VARS, [ORDER_EVENTS_TOPIC_ARN, NOTIFIER_DLQ_URL]);
+        if std::env::var_os(ORDER_EVENTS_TOPIC_ARN).is_some() {
+            return; // Set by the caller's environment: nothing to check here.
+        }
+        assert!(matches!(
+            Config::from_env(),
+            Err(ConfigError::Missing(ORDER_EVENTS_TOPIC_ARN))
+        ));
+    }
+}
