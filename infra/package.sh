@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 export SAM_CLI_TELEMETRY=0
 VENV_BIN="$PWD/.venv/moto/bin"
-FUNCTIONS=(intake worker notifier status)
+FUNCTIONS=(intake worker notifier status admin-digest)
 ARCH=${ARCH:-x86_64}
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
@@ -64,5 +64,5 @@ for f in "${FUNCTIONS[@]}"; do
     zip="$lambda_dir/$f/bootstrap.zip"
     [[ -f $zip ]] || { echo "package: $zip was not produced" >&2; exit 1; }
     size=$(stat -c %s "$zip")
-    printf '%-9s %s  %s bytes (%s KiB)\n' "$f" "$zip" "$size" "$((size / 1024))"
+    printf '%-12s %s  %s bytes (%s KiB)\n' "$f" "$zip" "$size" "$((size / 1024))"
 done

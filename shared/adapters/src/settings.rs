@@ -102,3 +102,9 @@ pub const ADMIN_DIGEST_QUEUE_VISIBILITY_TIMEOUT_SECS: u64 =
 /// Receives after which a message of the admin-digest queue moves to its DLQ:
 /// an unreadable event, or one whose e-mail kept failing.
 pub const ADMIN_DIGEST_MAX_RECEIVE_COUNT: u32 = 5;
+/// Filter policy of the admin-digest queue's subscription to the
+/// order-events topic (`FilterPolicyScope: MessageAttributes`), exactly as
+/// in the template: OrderCreated events only, of any schema version, so an
+/// event the digest cannot read reaches its DLQ and alarm instead of being
+/// silently filtered out.
+pub const ADMIN_DIGEST_FILTER_POLICY: &str = r#"{"eventType":["OrderCreated"]}"#;
