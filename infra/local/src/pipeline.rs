@@ -274,6 +274,11 @@ impl Pipeline {
         &self.shared.backends
     }
 
+    /// The counters the stages and mappings update.
+    pub fn counters(&self) -> &crate::stats::Counters {
+        self.shared.counters()
+    }
+
     /// Counts per stage and queue depths, as `GET /_local/status` answers.
     pub async fn status(&self) -> Status {
         self.shared.status().await

@@ -23,6 +23,12 @@ pub struct Counters {
     /// Worker invocations that ran past the function's timeout (a crash, as
     /// Lambda sees it: the whole batch is retried).
     pub worker_timeouts: AtomicU64,
+    /// Admin-digest invocations.
+    pub admin_digest_invocations: AtomicU64,
+    /// Records the admin digest reported as failed (each attempt counts).
+    pub admin_digest_item_failures: AtomicU64,
+    /// Admin-digest invocations that ran past the function's timeout.
+    pub admin_digest_timeouts: AtomicU64,
     /// Notifier invocations.
     pub notifier_invocations: AtomicU64,
     /// Failed notifier invocations (item failure, error or timeout).
@@ -34,6 +40,10 @@ pub struct Counters {
     pub notifier_dead_records: AtomicU64,
     /// Stream records dropped by the filter criteria (MODIFY, REMOVE).
     pub filtered_out: AtomicU64,
+    /// Per order id, how many timed-out notifier invocations carried its
+    /// record: each may have published it before the timeout, and the retry
+    /// publishes it again. The one cause a duplicate announcement may have.
+    notifier_timed_out_orders: std::sync::Mutex<std::collections::HashMap<String, u64>>,
 }
 
 impl Counters {
@@ -45,6 +55,27 @@ impl Counters {
     /// Reads a counter.
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
+    }
+
+    /// Notes a notifier invocation that timed out carrying `order_ids`.
+    pub fn note_notifier_timeout<'a>(&self, order_ids: impl IntoIterator<Item = &'a str>) {
+        let mut orders = self
+            .notifier_timed_out_orders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for id in order_ids {
+            *orders.entry(id.to_owned()).or_insert(0) += 1;
+        }
+    }
+
+    /// How many timed-out notifier invocations carried `order_id`'s record.
+    pub fn notifier_timeouts_of(&self, order_id: &str) -> u64 {
+        self.notifier_timed_out_orders
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(order_id)
+            .copied()
+            .unwrap_or(0)
     }
 }
 

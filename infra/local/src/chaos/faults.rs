@@ -10,7 +10,7 @@
 //! repeats work).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -101,11 +101,6 @@ pub struct FaultPlan {
     injected: AtomicUsize,
     attempts: Mutex<HashMap<(Stage, String), u32>>,
     counts: Mutex<BTreeMap<&'static str, u64>>,
-    /// Entries the real topic published in a batch call after an entry of
-    /// the same call failed: the notifier reports them with the failed one
-    /// (its checkpoint) and publishes them again, so each may be announced
-    /// twice.
-    published_after_failure: AtomicU64,
 }
 
 impl FaultPlan {
@@ -119,14 +114,7 @@ impl FaultPlan {
             injected: AtomicUsize::new(0),
             attempts: Mutex::new(HashMap::new()),
             counts: Mutex::new(BTreeMap::new()),
-            published_after_failure: AtomicU64::new(0),
         }
-    }
-
-    /// Entries published after a failed entry of the same batch call so far
-    /// (each may be announced once more by the retry from the checkpoint).
-    pub fn published_after_failure(&self) -> u64 {
-        self.published_after_failure.load(Ordering::Relaxed)
     }
 
     /// The fault for this call of `stage` about `order_id`, if any.
@@ -320,12 +308,6 @@ impl EventPublisher for ChaosPublisher {
                     .unwrap_or_else(|| Err(PortError::Transient("no answer for the entry".into()))),
             })
             .collect();
-        if let Some(first_failed) = results.iter().position(Result::is_err) {
-            let after = results[first_failed..].iter().filter(|r| r.is_ok()).count();
-            self.plan
-                .published_after_failure
-                .fetch_add(after as u64, Ordering::Relaxed);
-        }
         results
     }
 }

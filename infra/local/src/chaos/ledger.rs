@@ -45,12 +45,7 @@ impl Announcements {
             }
             for message in messages {
                 match OrderCreated::from_sqs_body(&message.body) {
-                    Ok(event) => {
-                        *self
-                            .counts
-                            .entry(event.order_id.as_str().to_owned())
-                            .or_insert(0) += 1;
-                    }
+                    Ok(event) => self.record(event.order_id.as_str()),
                     Err(_) => self.unreadable += 1,
                 }
                 backends.queues.delete(url, &message.receipt_handle).await?;
@@ -62,6 +57,31 @@ impl Announcements {
     pub fn count(&self, order_id: &str) -> u64 {
         self.counts.get(order_id).copied().unwrap_or(0)
     }
+
+    /// Notes one announcement of `order_id`.
+    pub fn record(&mut self, order_id: &str) {
+        *self.counts.entry(order_id.to_owned()).or_insert(0) += 1;
+    }
+}
+
+/// The announcements beyond each order's first that no crash explains: an
+/// order carried by `crashes(order_id)` timed-out notifier invocations may
+/// have been announced that many extra times (each may have published it
+/// before it ended), and no more.
+pub fn duplicates_without_crash<'a>(
+    order_ids: impl IntoIterator<Item = &'a str>,
+    announcements: &Announcements,
+    crashes: impl Fn(&str) -> u64,
+) -> u64 {
+    order_ids
+        .into_iter()
+        .map(|id| {
+            announcements
+                .count(id)
+                .saturating_sub(1)
+                .saturating_sub(crashes(id))
+        })
+        .sum()
 }
 
 /// The content hash the client's body implies: what the stored item must hold.
@@ -128,4 +148,30 @@ pub async fn tally(
         }
     }
     Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_announcements_and_crashes_then_only_the_unexplained_repeats_count() {
+        let mut announcements = Announcements::default();
+        for id in ["a", "b", "b", "c", "c", "c", "d", "d"] {
+            announcements.record(id);
+        }
+        // c was in one crashed invocation, d in two: one repeat of c is
+        // unexplained, none of d's.
+        let crashes = |id: &str| match id {
+            "c" => 1,
+            "d" => 2,
+            _ => 0,
+        };
+        let ids = ["a", "b", "c", "d", "never-announced"];
+        assert_eq!(
+            duplicates_without_crash(ids, &announcements, crashes),
+            1 + 1
+        );
+        assert_eq!(duplicates_without_crash(ids, &announcements, |_| 0), 1 + 2 + 1);
+    }
 }

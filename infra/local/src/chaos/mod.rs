@@ -19,7 +19,10 @@
 //!
 //! The last line of [`ChaosReport::lines`] is the run's verdict:
 //! `chaos: orders=… faults=… lost=… duplicate_items=… lost_notifications=…
-//! duplicate_notifications=… seed=… secs=…`.
+//! duplicate_notifications=… duplicates_without_crash=… seed=… secs=…`.
+//! `duplicates_without_crash` counts the announcements beyond an order's
+//! first that no timed-out notifier invocation carrying its record explains;
+//! the run holds only when it is 0.
 
 pub mod clients;
 pub mod faults;
@@ -30,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use adapters::settings::{FIFO_DEDUP_WINDOW_SECS, NOTIFIER_BATCH_SIZE};
+use adapters::settings::FIFO_DEDUP_WINDOW_SECS;
 
 use crate::backend::BackendError;
 use crate::embedded::Embedded;
@@ -107,9 +110,9 @@ pub struct ChaosReport {
     pub unreadable_events: u64,
     /// The ledger's verdict.
     pub tally: Tally,
-    /// Entries published after a failed entry of the same `PublishBatch`
-    /// call (each may be announced twice).
-    pub published_after_failure: u64,
+    /// Announcements beyond an order's first that no timed-out notifier
+    /// invocation carrying its record explains: a duplicate without a crash.
+    pub duplicates_without_crash: u64,
     /// Whether the pipeline settled before the deadline.
     pub settled: bool,
     /// Wall-clock seconds.
@@ -122,30 +125,13 @@ impl ChaosReport {
         self.faults.values().sum()
     }
 
-    /// Crashes between a publish and the checkpoint: injected ones and every
-    /// other notifier timeout. Each may repeat the records of its batch
-    /// published before it.
-    pub fn notifier_crashes(&self) -> u64 {
-        self.timeouts.1
-    }
-
     /// Whether nothing accepted was lost, stored twice or left unannounced,
     /// and every duplicate announcement is explained by a crash.
     pub fn holds(&self) -> bool {
         self.tally.lost == 0
             && self.tally.duplicate_items == 0
             && self.tally.lost_notifications == 0
-            && self.duplicates_explained()
-    }
-
-    /// Duplicates are allowed only where a notifier invocation crashed
-    /// between a publish and its checkpoint (at most a batch per crash), or
-    /// where an entry of a `PublishBatch` call was published after a failed
-    /// entry of the same call (the checkpoint is the failed one, so the
-    /// retry publishes it again).
-    pub fn duplicates_explained(&self) -> bool {
-        self.tally.duplicate_notifications
-            <= self.notifier_crashes() * NOTIFIER_BATCH_SIZE as u64 + self.published_after_failure
+            && self.duplicates_without_crash == 0
     }
 
     /// The report, the verdict last.
@@ -167,19 +153,10 @@ impl ChaosReport {
                 self.rejected_or_gave_up.1
             ),
             format!(
-                "chaos: timeouts: worker={} notifier={}; crashes between publish and checkpoint: {} \
-                 (duplicate notifications allowed: at most {} per crash, plus {} entries published \
-                 after a failed entry of their batch){}",
+                "chaos: timeouts: worker={} notifier={} (a notifier timeout may repeat the \
+                 records of its batch: the only duplicates allowed)",
                 self.timeouts.0,
                 self.timeouts.1,
-                self.notifier_crashes(),
-                NOTIFIER_BATCH_SIZE,
-                self.published_after_failure,
-                if self.duplicates_explained() {
-                    ""
-                } else {
-                    ", EXCEEDED"
-                }
             ),
             format!(
                 "chaos: dead letters left: worker={} notifier={}; unreadable events={}; settled={}",
@@ -187,13 +164,14 @@ impl ChaosReport {
             ),
             format!(
                 "chaos: orders={} faults={} lost={} duplicate_items={} lost_notifications={} \
-                 duplicate_notifications={} seed={} secs={}",
+                 duplicate_notifications={} duplicates_without_crash={} seed={} secs={}",
                 self.config.orders,
                 self.fault_total(),
                 t.lost,
                 t.duplicate_items,
                 t.lost_notifications,
                 t.duplicate_notifications,
+                self.duplicates_without_crash,
                 self.config.seed,
                 self.secs
             ),
@@ -324,6 +302,11 @@ async fn run_in(
     let status = pipeline.status().await;
     let invocation = |name: &str| status.invocations.get(name).copied().unwrap_or(0);
     let timeouts = (invocation("workerTimeouts"), invocation("notifierTimeouts"));
+    let duplicates_without_crash = ledger::duplicates_without_crash(
+        accepted.keys().map(String::as_str),
+        &announcements,
+        |id| pipeline.counters().notifier_timeouts_of(id),
+    );
     let _summary = pipeline.shutdown().await;
 
     Ok(ChaosReport {
@@ -345,7 +328,7 @@ async fn run_in(
         ),
         unreadable_events: announcements.unreadable,
         tally,
-        published_after_failure: plan.published_after_failure(),
+        duplicates_without_crash,
         settled,
         secs: started.elapsed().as_secs(),
     })

@@ -349,6 +349,8 @@ impl StreamMapping {
             }
             Err(_) => {
                 Counters::add(&self.counters.notifier_timeouts, 1);
+                self.counters
+                    .note_notifier_timeout(batch.iter().filter_map(record_order_id));
                 tracing::error!(%request_id, "notifier invocation timed out");
                 Invocation::FunctionError
             }
@@ -432,5 +434,14 @@ impl StreamMapping {
     }
 }
 
+/// The order id in a stream record's key.
+fn record_order_id(record: &EventRecord) -> Option<&str> {
+    match record.change.keys.get(adapters::record::KEY_ATTRIBUTE) {
+        Some(serde_dynamo::AttributeValue::S(id)) => Some(id.as_str()),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod checkpoint_tests;
+
