@@ -8,6 +8,14 @@
 //!   would never match fails here, naming where it is shown;
 //! - what those queues receive reads with `OrderCreated::from_sqs_body`
 //!   (raw and enveloped) and is valid against the committed JSON Schema;
+//! - a queue subscribed with the stack output's subscription attributes
+//!   (raw delivery, `FilterPolicyScope: MessageAttributes`, the filter
+//!   policy, a `RedrivePolicy` to its own dead-letter queue) receives each
+//!   event the notifier's port publishes, with `eventType` and
+//!   `schemaVersion`, on the embedded SNS and over moto;
+//! - on the embedded SNS, which follows AWS where moto does not: a
+//!   `MessageStructure=json` publish (sent without attributes) reaches no
+//!   attribute-filtered subscription, so publishing that way fails here;
 //! - the example consumer's sample events are valid against it too;
 //! - the example consumer's DynamoDB idempotency store claims, completes and
 //!   releases over moto as it does in memory;
@@ -27,11 +35,13 @@ use lambda_runtime::{Context, LambdaEvent};
 use order_consumer::idempotency::{Claim, DynamoDbProcessedEvents, KEY_ATTRIBUTE, ProcessedEvents};
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 use orders_local::backend::{Backends, QueueSpec};
+use orders_local::embedded::Embedded;
+use orders_local::embedded::sns::Publication;
 use orders_tests::consumer::{
     consumer_script, documented_filter_policies, order_created_schema, python, python_available,
     validate_order_created,
 };
-use orders_tests::fixtures::{order_message, stored_order};
+use orders_tests::fixtures::{order_created, order_message, stored_order};
 use orders_tests::services::{drain, read_stream};
 use orders_tests::{MotoStack, require_moto, unique_name, workspace_root};
 
@@ -168,7 +178,162 @@ async fn policies_match_what_the_notifier_publishes(b: &Backends, policies: &[(S
     validate_order_created(&bodies);
 }
 
-orders_tests::on_both_backends!(documented_filter_policies_match_what_the_notifier_publishes);
+/// The stack output `OrderEventsSubscriptionAttributes` (infra/template.yaml),
+/// parsed: what a team passes to `aws sns subscribe --attributes`.
+fn documented_subscription_attributes() -> serde_json::Map<String, serde_json::Value> {
+    let template = std::fs::read_to_string(workspace_root().join("infra/template.yaml")).unwrap();
+    let docs = yaml_rust2::YamlLoader::load_from_str(&template).unwrap();
+    let value = docs[0]["Outputs"]["OrderEventsSubscriptionAttributes"]["Value"]
+        .as_str()
+        .expect("the output is a plain string");
+    serde_json::from_str(value).expect("the output is a JSON object")
+}
+
+/// The documented subscription as a team makes it, fed by the notifier's
+/// port (the AWS adapter over moto, the embedded one in process), one event
+/// with `Publish` and two with `PublishBatch`: every event arrives as its
+/// JSON, with both attributes; nothing reaches the subscription's DLQ.
+async fn the_documented_subscription_receives_each_event_with_its_attributes(b: &Backends) {
+    let attributes = documented_subscription_attributes();
+    let text = |name: &str| {
+        attributes[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} in {attributes:?}"))
+    };
+    assert_eq!(text("RawMessageDelivery"), "true");
+    assert_eq!(text("FilterPolicyScope"), "MessageAttributes");
+    let redrive: serde_json::Value = serde_json::from_str(text("RedrivePolicy")).unwrap();
+    assert!(
+        redrive["deadLetterTargetArn"].is_string(),
+        "the subscription has its own DLQ: {redrive}"
+    );
+
+    let topic = b
+        .topics
+        .create_topic(&unique_name("kit-events"))
+        .await
+        .unwrap();
+    let queue = b.queues.create_queue(&standard("kit-team")).await.unwrap();
+    let dlq = b.queues.create_queue(&standard("kit-sdlq")).await.unwrap();
+    let subscription = b
+        .topics
+        .subscribe_queue(&topic, &queue, Some(text("FilterPolicy")), true)
+        .await
+        .unwrap();
+    b.topics
+        .set_dead_letter_queue(&subscription, &dlq)
+        .await
+        .unwrap();
+
+    let events: Vec<OrderCreated> = (0..3)
+        .map(|_| {
+            let order_id = unique_name("kit");
+            order_created(&stored_order(&order_message(&order_id, "Harry Kane", 2)))
+        })
+        .collect();
+    let publisher = b.topics.event_publisher(&topic);
+    publisher.publish(&events[0]).await.unwrap();
+    let results = publisher.publish_batch(&events[1..]).await;
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+
+    let mut got = drain(b.queues.as_ref(), &queue, 3, ARRIVES_WITHIN).await;
+    assert_eq!(got.len(), 3, "{got:?}");
+    got.sort_by_key(|m| events.iter().position(|e| e.to_json() == m.body));
+    for (message, event) in got.iter().zip(&events) {
+        assert_eq!(
+            message.body,
+            event.to_json(),
+            "the body is the event's JSON"
+        );
+        assert_eq!(&OrderCreated::from_sqs_body(&message.body).unwrap(), event);
+        assert_eq!(
+            message
+                .message_attributes
+                .get("eventType")
+                .map(String::as_str),
+            Some(ORDER_CREATED_EVENT_TYPE)
+        );
+        assert_eq!(
+            message
+                .message_attributes
+                .get("schemaVersion")
+                .map(String::as_str),
+            Some("1")
+        );
+    }
+    let undelivered = drain(b.queues.as_ref(), &dlq, 1, Duration::from_millis(500)).await;
+    assert!(undelivered.is_empty(), "{undelivered:?}");
+    validate_order_created(&got.into_iter().map(|m| m.body).collect::<Vec<_>>());
+}
+
+orders_tests::on_both_backends!(
+    documented_filter_policies_match_what_the_notifier_publishes,
+    the_documented_subscription_receives_each_event_with_its_attributes,
+);
+
+/// The bug this kit guards against, on the embedded SNS (moto delivers the
+/// attributes anyway): an event published with `MessageStructure=json`,
+/// attributes set, reaches none of the documented filtered subscriptions,
+/// because SNS sends no attributes with such a message
+/// (<https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html>);
+/// an unfiltered raw queue gets the event, without attributes.
+#[tokio::test]
+async fn a_json_structured_publish_reaches_no_attribute_filtered_subscription() {
+    let outbox = orders_tests::TempDir::new("kit-outbox");
+    let embedded = Embedded::new(outbox.path().to_path_buf(), 1.0);
+    let b = embedded.backends();
+    let topic = b
+        .topics
+        .create_topic(&unique_name("kit-events"))
+        .await
+        .unwrap();
+    let mut filtered = Vec::new();
+    for (shown_at, policy) in documented_filter_policies() {
+        let queue = b.queues.create_queue(&standard("kit-raw")).await.unwrap();
+        b.topics
+            .subscribe_queue(&topic, &queue, Some(&policy), true)
+            .await
+            .unwrap();
+        filtered.push((shown_at, queue));
+    }
+    let unfiltered = b.queues.create_queue(&standard("kit-all")).await.unwrap();
+    b.topics
+        .subscribe_queue(&topic, &unfiltered, None, true)
+        .await
+        .unwrap();
+    let event = order_created(&stored_order(&order_message(
+        &unique_name("kit"),
+        "Harry Kane",
+        2,
+    )));
+    let publication = Publication {
+        message: serde_json::json!({"default": event.to_json(), "sqs": event.to_json()})
+            .to_string(),
+        json_structure: true,
+        subject: None,
+        attributes: [
+            ("eventType", ORDER_CREATED_EVENT_TYPE.to_owned()),
+            ("schemaVersion", event.schema_version.to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect(),
+    };
+
+    embedded.topics.publish(&topic, &publication).await.unwrap();
+
+    let got = drain(b.queues.as_ref(), &unfiltered, 1, ARRIVES_WITHIN).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].body, event.to_json());
+    assert!(got[0].message_attributes.is_empty(), "{got:?}");
+    for (shown_at, queue) in &filtered {
+        let none = drain(b.queues.as_ref(), queue, 1, Duration::ZERO).await;
+        assert!(
+            none.is_empty(),
+            "{shown_at} matched a JSON-structured message"
+        );
+    }
+}
 
 /// The check has teeth: a policy that looks right but never matches (the
 /// attribute is `OrderCreated`, and exact matching is case-sensitive) fails it.
@@ -292,9 +457,10 @@ async fn a_python_consumer_written_from_the_guide_receives_and_validates_the_eve
     let pipeline = stack.start(&[]).await;
     let topic_arn = stack.topic_arn().await;
 
-    // The team's queue and subscription, as infra/consumer-template.yaml
-    // makes them (moto has no AWS::SNS::Subscription resource, so the same
-    // attributes are set through the API, as the guide's CLI lines do).
+    // The team's queue and subscription with its dead-letter queue, as
+    // infra/consumer-template.yaml makes them (moto has no
+    // AWS::SNS::Subscription resource, so the same attributes are set
+    // through the API, as the guide's CLI lines do).
     let queue_url = stack
         .sqs
         .create_queue()
@@ -311,6 +477,22 @@ async fn a_python_consumer_written_from_the_guide_receives_and_validates_the_eve
     )
     .await
     .unwrap();
+    let dlq_url = stack
+        .sqs
+        .create_queue()
+        .queue_name(stack.name("payments-order-events-sns-dlq"))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dlq_arn = orders_tests::queue_attribute(
+        &stack.sqs,
+        &dlq_url,
+        aws_sdk_sqs::types::QueueAttributeName::QueueArn,
+    )
+    .await
+    .unwrap();
     let (_, policy) = documented_filter_policies().pop().unwrap();
     stack
         .sns
@@ -321,6 +503,10 @@ async fn a_python_consumer_written_from_the_guide_receives_and_validates_the_eve
         .attributes("RawMessageDelivery", "true")
         .attributes("FilterPolicyScope", "MessageAttributes")
         .attributes("FilterPolicy", &policy)
+        .attributes(
+            "RedrivePolicy",
+            serde_json::json!({ "deadLetterTargetArn": dlq_arn }).to_string(),
+        )
         .send()
         .await
         .unwrap();

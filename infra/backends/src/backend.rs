@@ -290,6 +290,19 @@ pub trait TableService: Send + Sync {
     async fn stream_shards(&self, table: &str) -> BackendResult<Box<dyn StreamShards>>;
 }
 
+/// A String-structure message to publish as it is (no `MessageStructure`):
+/// every protocol receives `message` unchanged, e-mail with `subject`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TextMessage {
+    /// The message (plain text, or JSON for machines).
+    pub message: String,
+    /// `Subject`: the e-mail's subject line (and the envelope's `Subject`).
+    pub subject: Option<String>,
+    /// String message attributes, delivered and filtered on as SNS does
+    /// (at most ten reach a raw-delivery queue).
+    pub attributes: HashMap<String, String>,
+}
+
 /// SNS: the order-events topic and its subscriptions.
 #[async_trait]
 pub trait TopicService: Send + Sync {
@@ -306,6 +319,21 @@ pub trait TopicService: Send + Sync {
     ) -> BackendResult<String>;
     /// The notifier's port over this topic.
     fn event_publisher(&self, topic_arn: &str) -> Arc<dyn EventPublisher>;
+
+    /// Publishes one String-structure message (`Publish` with `Message`,
+    /// optional `Subject` and attributes, no `MessageStructure`), such as a
+    /// plain-text e-mail to an admin topic. Returns the message id.
+    async fn publish_text(&self, topic_arn: &str, message: &TextMessage) -> BackendResult<String>;
+
+    /// Gives a subscription its own dead-letter queue (`RedrivePolicy`):
+    /// what SNS cannot deliver to the endpoint goes there instead of being
+    /// dropped (<https://docs.aws.amazon.com/sns/latest/dg/sns-configure-dead-letter-queue.html>).
+    /// AWS: the queue's policy is set to let the subscription's topic send.
+    async fn set_dead_letter_queue(
+        &self,
+        subscription_arn: &str,
+        dlq_url: &str,
+    ) -> BackendResult<()>;
 
     /// Subscribes an e-mail address, with an optional filter policy. Embedded:
     /// each notification becomes a file in the outbox. AWS: a real e-mail
@@ -331,6 +359,14 @@ pub trait TopicService: Send + Sync {
     /// [`TopicService::delivered`]); they are lost if it exits now.
     fn undelivered(&self) -> u64 {
         0
+    }
+
+    /// The ARNs of the e-mail subscriptions SNS has suspended (sent more
+    /// than ten messages in one second: `PendingConfirmation`, nothing
+    /// delivered any more), for the runner to report. Embedded only; on AWS
+    /// SNS keeps that state and the default reports none.
+    fn suspended_subscriptions(&self) -> Vec<String> {
+        Vec::new()
     }
 }
 

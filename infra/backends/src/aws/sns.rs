@@ -16,16 +16,18 @@
 //! one with the same protocol and endpoint is reused, its filter policy and
 //! raw delivery set to this run's when it is confirmed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use adapters::aws::SnsEventPublisher;
 use adapters::ports::EventPublisher;
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
+use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::{AwsQueues, backend_error};
-use crate::backend::{BackendError, BackendResult, TopicService};
+use crate::backend::{BackendError, BackendResult, TextMessage, TopicService};
 
 /// SNS over the SDK (with SQS, to find subscribed queues' ARNs and let the
 /// topic send to them).
@@ -76,6 +78,34 @@ impl AwsTopics {
                 _ => return Ok(None),
             }
         }
+    }
+
+    /// Sets the queue's policy to let the topic send to it, as a real account
+    /// requires of a subscribed queue and of a subscription's dead-letter
+    /// queue (<https://docs.aws.amazon.com/sns/latest/dg/sns-configure-dead-letter-queue.html>).
+    /// Returns the queue's ARN.
+    async fn allow_topic_to_send(&self, topic_arn: &str, queue_url: &str) -> BackendResult<String> {
+        let queue_arn = AwsQueues::new(self.sqs.clone())
+            .queue_arn(queue_url)
+            .await?;
+        let policy = serde_json::json!({
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }],
+        });
+        self.sqs
+            .set_queue_attributes()
+            .queue_url(queue_url)
+            .attributes(QueueAttributeName::Policy, policy.to_string())
+            .send()
+            .await
+            .map_err(|e| backend_error(format!("queue {queue_url}"), e))?;
+        Ok(queue_arn)
     }
 
     /// Subscribes `endpoint` unless the topic already has that subscription,
@@ -159,27 +189,7 @@ impl TopicService for AwsTopics {
         filter_policy: Option<&str>,
         raw_delivery: bool,
     ) -> BackendResult<String> {
-        let queue_arn = AwsQueues::new(self.sqs.clone())
-            .queue_arn(queue_url)
-            .await?;
-        // On a real account the queue must let the topic send to it.
-        let policy = serde_json::json!({
-            "Version": "2012-10-17",
-            "Statement": [{
-                "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
-            }],
-        });
-        self.sqs
-            .set_queue_attributes()
-            .queue_url(queue_url)
-            .attributes(QueueAttributeName::Policy, policy.to_string())
-            .send()
-            .await
-            .map_err(|e| backend_error(format!("queue {queue_url}"), e))?;
+        let queue_arn = self.allow_topic_to_send(topic_arn, queue_url).await?;
         self.subscribe(
             topic_arn,
             "sqs",
@@ -192,6 +202,51 @@ impl TopicService for AwsTopics {
 
     fn event_publisher(&self, topic_arn: &str) -> Arc<dyn EventPublisher> {
         Arc::new(SnsEventPublisher::new(self.client.clone(), topic_arn))
+    }
+
+    async fn publish_text(&self, topic_arn: &str, message: &TextMessage) -> BackendResult<String> {
+        let mut attributes = HashMap::with_capacity(message.attributes.len());
+        for (name, value) in &message.attributes {
+            let value = MessageAttributeValue::builder()
+                .data_type("String")
+                .string_value(value)
+                .build()
+                .map_err(|e| BackendError::Call(Box::new(e)))?;
+            attributes.insert(name.clone(), value);
+        }
+        let out = self
+            .client
+            .publish()
+            .topic_arn(topic_arn)
+            .message(&message.message)
+            .set_subject(message.subject.clone())
+            .set_message_attributes((!attributes.is_empty()).then_some(attributes))
+            .send()
+            .await
+            .map_err(|e| backend_error(format!("topic {topic_arn}"), e))?;
+        Ok(out.message_id().unwrap_or_default().to_owned())
+    }
+
+    async fn set_dead_letter_queue(
+        &self,
+        subscription_arn: &str,
+        dlq_url: &str,
+    ) -> BackendResult<()> {
+        // A subscription ARN is its topic's ARN and an id.
+        let topic_arn = subscription_arn
+            .rsplit_once(':')
+            .map_or(subscription_arn, |(topic, _)| topic);
+        let dlq_arn = self.allow_topic_to_send(topic_arn, dlq_url).await?;
+        let redrive = serde_json::json!({ "deadLetterTargetArn": dlq_arn });
+        self.client
+            .set_subscription_attributes()
+            .subscription_arn(subscription_arn)
+            .attribute_name("RedrivePolicy")
+            .attribute_value(redrive.to_string())
+            .send()
+            .await
+            .map_err(|e| backend_error(format!("subscription {subscription_arn}"), e))?;
+        Ok(())
     }
 
     async fn subscribe_email(
