@@ -65,7 +65,7 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 {
     echo "# Benchmark results"
     echo
-    echo "Written by \`make bench\` (bench/run.sh); see the README's Performance section."
+    echo "Written by \`make bench\` (bench/run.sh); see bench/README.md."
     echo
     echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo "- machine: $(nproc) cores, ${cpu:-unknown CPU}, $(uname -sr)"
