@@ -1,4 +1,4 @@
-//! What the three order-pipeline functions share beyond the domain: the
+//! What the order pipeline's functions share beyond the domain: the
 //! narrow ports the handlers depend on ([`ports`]), with AWS SDK ([`aws`]) and
 //! in-memory ([`memory`]) adapters, the DynamoDB item mapping ([`record`]),
 //! configuration, deployed settings and telemetry.
