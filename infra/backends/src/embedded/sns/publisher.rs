@@ -2,11 +2,9 @@
 //! request the AWS adapter (`adapters::aws::SnsEventPublisher`) makes, so
 //! what subscribers receive locally is what they receive on AWS.
 
-use std::collections::HashMap;
-
 use adapters::ports::{EntryResult, EventPublisher, PortError};
 use async_trait::async_trait;
-use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
+use orders_domain::contract::OrderCreated;
 
 use super::EmbeddedTopics;
 use super::message::{BatchAnswer, BatchEntry, Publication};
@@ -22,23 +20,18 @@ pub(super) struct EmbeddedEventPublisher {
 /// attributes: "Message attributes are sent only when the message structure
 /// is String, not JSON",
 /// <https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html>),
-/// the event's JSON as the body, the `eventType` and `schemaVersion`
-/// attributes consumers filter on, and no subject.
+/// the event's JSON as the body, the attributes consumers filter on (the
+/// adapter's own [`adapters::aws::order_created_attributes`]), and no
+/// subject.
 pub fn publication(event: &OrderCreated) -> Publication {
     Publication {
         message: event.to_json(),
         json_structure: false,
         subject: None,
-        attributes: HashMap::from([
-            (
-                adapters::ports::EVENT_TYPE_ATTRIBUTE.to_owned(),
-                ORDER_CREATED_EVENT_TYPE.to_owned(),
-            ),
-            (
-                adapters::ports::SCHEMA_VERSION_ATTRIBUTE.to_owned(),
-                event.schema_version.to_string(),
-            ),
-        ]),
+        attributes: adapters::aws::order_created_attributes(event)
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect(),
     }
 }
 
