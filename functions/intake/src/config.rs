@@ -68,6 +68,55 @@ impl fmt::Display for GroupStrategy {
     }
 }
 
+/// The intake function's settings, read from the environment once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// URL of the orders FIFO queue.
+    pub queue_url: String,
+    /// How orders are grouped on the queue.
+    pub strategy: GroupStrategy,
+}
+
+impl Config {
+    /// Reads [`ENV_VARS`]. Fails fast, so a misconfiguration fails the cold
+    /// start rather than a request.
+    ///
+    /// `ORDERS_QUEUE_URL` is required and must name a FIFO queue (`.fifo`);
+    /// `MESSAGE_GROUP_STRATEGY` defaults to `customer`.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(
+            config::optional(ORDERS_QUEUE_URL),
+            config::optional(MESSAGE_GROUP_STRATEGY),
+        )
+    }
+
+    /// [`Config::from_env`] on values already read, so tests need not mutate
+    /// the process environment.
+    fn from_settings(
+        queue_url: Option<String>,
+        strategy: Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let queue_url = queue_url.ok_or(ConfigError::Missing(ORDERS_QUEUE_URL))?;
+        // Only FIFO queues honour the group and deduplication ids this function
+        // relies on, and SQS requires their names to end in `.fifo`.
+        if !queue_url.trim_end_matches('/').ends_with(".fifo") {
+            return Err(ConfigError::Invalid {
+                name: ORDERS_QUEUE_URL,
+                reason: "expected the URL of a FIFO queue (name ending in .fifo)".to_owned(),
+            });
+        }
+        let strategy = strategy
+            .as_deref()
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or_default();
+        Ok(Self {
+            queue_url,
+            strategy,
+        })
+    }
+}
+
 /// The handler's dependencies, built once per cold start and lent to every
 /// invocation.
 #[derive(Clone)]
@@ -91,42 +140,11 @@ impl Deps {
         Self { queue, strategy }
     }
 
-    /// Reads [`ENV_VARS`] and builds the SQS adapter once. Performs no network
-    /// I/O, so a misconfiguration fails the cold start rather than a request.
-    ///
-    /// `ORDERS_QUEUE_URL` is required and must name a FIFO queue (`.fifo`);
-    /// `MESSAGE_GROUP_STRATEGY` defaults to `customer`.
-    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Self::from_settings(
-            sdk,
-            config::optional(ORDERS_QUEUE_URL),
-            config::optional(MESSAGE_GROUP_STRATEGY),
-        )
-    }
-
-    /// [`Deps::from_env`] on values already read, so tests need not mutate the
-    /// process environment.
-    fn from_settings(
-        sdk: &aws_config::SdkConfig,
-        queue_url: Option<String>,
-        strategy: Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let queue_url = queue_url.ok_or(ConfigError::Missing(ORDERS_QUEUE_URL))?;
-        // Only FIFO queues honour the group and deduplication ids this function
-        // relies on, and SQS requires their names to end in `.fifo`.
-        if !queue_url.trim_end_matches('/').ends_with(".fifo") {
-            return Err(ConfigError::Invalid {
-                name: ORDERS_QUEUE_URL,
-                reason: "expected the URL of a FIFO queue (name ending in .fifo)".to_owned(),
-            });
-        }
-        let strategy = strategy
-            .as_deref()
-            .map(str::parse)
-            .transpose()?
-            .unwrap_or_default();
-        let queue = SqsOrderQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url);
-        Ok(Self::new(Arc::new(queue), strategy))
+    /// Builds the SQS adapter of `config` over the function's SDK
+    /// configuration, once. Performs no network I/O.
+    pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
+        let queue = SqsOrderQueue::new(aws_sdk_sqs::Client::new(sdk), config.queue_url.clone());
+        Self::new(Arc::new(queue), config.strategy)
     }
 
     /// The queue orders are sent to.
@@ -196,21 +214,26 @@ mod tests {
 
     #[test]
     fn given_no_strategy_when_built_from_settings_then_customer_is_used() {
-        let deps = Deps::from_settings(&sdk(), Some(URL.into()), None).unwrap();
-        assert_eq!(deps.strategy(), GroupStrategy::Customer);
-        let deps = Deps::from_settings(&sdk(), Some(URL.into()), Some("order".into())).unwrap();
-        assert_eq!(deps.strategy(), GroupStrategy::Order);
+        let config = Config::from_settings(Some(URL.into()), None).unwrap();
+        assert_eq!(
+            Deps::from_config(&sdk(), &config).strategy(),
+            GroupStrategy::Customer
+        );
+        let config = Config::from_settings(Some(URL.into()), Some("order".into())).unwrap();
+        assert_eq!(
+            Deps::from_config(&sdk(), &config).strategy(),
+            GroupStrategy::Order
+        );
     }
 
     #[test]
     fn given_bad_settings_when_built_then_the_variable_is_named() {
         assert!(matches!(
-            Deps::from_settings(&sdk(), None, None),
+            Config::from_settings(None, None),
             Err(ConfigError::Missing(ORDERS_QUEUE_URL))
         ));
         assert!(matches!(
-            Deps::from_settings(
-                &sdk(),
+            Config::from_settings(
                 Some("https://sqs.eu-west-1.amazonaws.com/1/orders".into()),
                 None
             ),
@@ -220,7 +243,7 @@ mod tests {
             })
         ));
         assert!(matches!(
-            Deps::from_settings(&sdk(), Some(URL.into()), Some("fifo".into())),
+            Config::from_settings(Some(URL.into()), Some("fifo".into())),
             Err(ConfigError::Invalid {
                 name: MESSAGE_GROUP_STRATEGY,
                 ..

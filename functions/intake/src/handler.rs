@@ -34,7 +34,6 @@ use adapters::telemetry::ErrorChain;
     name = "intake",
     skip_all,
     fields(
-        stage = "intake",
         order_id = tracing::field::Empty,
         correlation_id = tracing::field::Empty
     )

@@ -7,16 +7,16 @@
 //! [`GroupStrategy`] and deduplicated by content hash, and answers `202
 //! Accepted`. Every other outcome is an RFC 9457 problem answer.
 //!
-//! `main.rs` only wires [`Deps::from_env`] to [`handle`]; tests and the local
-//! runner call [`handle`] with [`Deps::new`] over any
-//! [`adapters::ports::OrderQueue`].
+//! `main.rs` only wires [`Config::from_env`] and [`Deps::from_config`] to
+//! [`handle`]; tests and the local runner call [`handle`] with [`Deps::new`]
+//! over any [`adapters::ports::OrderQueue`].
 
 mod config;
 mod error;
 mod handler;
 mod wire;
 
-pub use config::{Deps, ENV_VARS, GroupStrategy};
+pub use config::{Config, Deps, ENV_VARS, GroupStrategy};
 pub use edge::PROBLEM_CONTENT_TYPE;
 pub use handler::handle;
 pub use wire::{

@@ -6,12 +6,12 @@ use lambda_http::{Error, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     adapters::telemetry::init();
-    let sdk = adapters::aws::sdk_config().await;
     // A missing or malformed setting fails the cold start, not a request.
-    let deps = intake::Deps::from_env(&sdk)?;
+    let config = intake::Config::from_env()?;
+    let sdk = adapters::aws::sdk_config().await;
+    let deps = intake::Deps::from_config(&sdk, &config);
     // Connection, TLS and credentials are set up here, in init, rather than
     // on the first order: one bounded call, never fatal.
-    let queue_url = adapters::config::required(adapters::config::ORDERS_QUEUE_URL)?;
-    adapters::aws::warm_up_queue(&sdk, &queue_url).await;
+    adapters::aws::warm_up_queue(&sdk, &config.queue_url).await;
     lambda_http::run(service_fn(|request| intake::handle(&deps, request))).await
 }

@@ -11,6 +11,28 @@ use adapters::ports::OrderReader;
 /// Every environment variable the status function reads.
 pub const ENV_VARS: &[&str] = &[ORDERS_TABLE_NAME];
 
+/// The status function's settings, read from the environment once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Name of the orders table.
+    pub table_name: String,
+}
+
+impl Config {
+    /// Reads [`ENV_VARS`]. Fails fast, so a misconfiguration fails the cold
+    /// start rather than a request. `ORDERS_TABLE_NAME` is required.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_settings(config::optional(ORDERS_TABLE_NAME))
+    }
+
+    /// [`Config::from_env`] on a value already read, so tests need not mutate
+    /// the process environment.
+    fn from_settings(table_name: Option<String>) -> Result<Self, ConfigError> {
+        let table_name = table_name.ok_or(ConfigError::Missing(ORDERS_TABLE_NAME))?;
+        Ok(Self { table_name })
+    }
+}
+
 /// The handler's dependencies, built once per cold start and lent to every
 /// invocation.
 #[derive(Clone)]
@@ -31,22 +53,14 @@ impl Deps {
         Self { reader }
     }
 
-    /// Reads [`ENV_VARS`] and builds the DynamoDB adapter once. Performs no
-    /// network I/O, so a misconfiguration fails the cold start rather than a
-    /// request. `ORDERS_TABLE_NAME` is required.
-    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Self::from_settings(sdk, config::optional(ORDERS_TABLE_NAME))
-    }
-
-    /// [`Deps::from_env`] on a value already read, so tests need not mutate
-    /// the process environment.
-    fn from_settings(
-        sdk: &aws_config::SdkConfig,
-        table_name: Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let table_name = table_name.ok_or(ConfigError::Missing(ORDERS_TABLE_NAME))?;
-        let reader = DynamoOrderReader::new(aws_sdk_dynamodb::Client::new(sdk), table_name);
-        Ok(Self::new(Arc::new(reader)))
+    /// Builds the DynamoDB adapter of `config` over the function's SDK
+    /// configuration, once. Performs no network I/O.
+    pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
+        let reader = DynamoOrderReader::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            config.table_name.clone(),
+        );
+        Self::new(Arc::new(reader))
     }
 
     /// Where orders are read.
@@ -74,9 +88,11 @@ mod tests {
     #[test]
     fn given_no_table_name_when_built_then_the_variable_is_named() {
         assert!(matches!(
-            Deps::from_settings(&sdk(), None),
+            Config::from_settings(None),
             Err(ConfigError::Missing(ORDERS_TABLE_NAME))
         ));
-        assert!(Deps::from_settings(&sdk(), Some("orders".into())).is_ok());
+        let config = Config::from_settings(Some("orders".into())).unwrap();
+        assert_eq!(config.table_name, "orders");
+        let _deps = Deps::from_config(&sdk(), &config);
     }
 }

@@ -28,7 +28,6 @@ pub const ORDER_ID_PARAMETER: &str = "orderId";
     name = "status",
     skip_all,
     fields(
-        stage = "status",
         order_id = tracing::field::Empty,
         correlation_id = tracing::field::Empty
     )

@@ -9,9 +9,9 @@
 //! the queue ([`Absence`]). Every other outcome is an RFC 9457 problem answer
 //! built by the same edge code as intake's ([`edge`]).
 //!
-//! `main.rs` only wires [`Deps::from_env`] to [`handle`]; tests and the local
-//! runner call [`handle`] with [`Deps::new`] over any
-//! [`adapters::ports::OrderReader`].
+//! `main.rs` only wires [`Config::from_env`] and [`Deps::from_config`] to
+//! [`handle`]; tests and the local runner call [`handle`] with [`Deps::new`]
+//! over any [`adapters::ports::OrderReader`].
 
 mod absence;
 mod config;
@@ -20,7 +20,7 @@ mod handler;
 mod view;
 
 pub use absence::{Absence, NOT_FOUND_RETRY_AFTER_SECS};
-pub use config::{Deps, ENV_VARS};
+pub use config::{Config, Deps, ENV_VARS};
 pub use error::{READ_RETRY_AFTER_SECS, StatusError};
 pub use handler::{ORDER_ID_PARAMETER, handle};
 pub use view::OrderView;

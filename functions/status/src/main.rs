@@ -6,8 +6,9 @@ use lambda_http::{Error, service_fn};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     adapters::telemetry::init();
-    let sdk = adapters::aws::sdk_config().await;
     // A missing table name fails the cold start, not a request.
-    let deps = status::Deps::from_env(&sdk)?;
+    let config = status::Config::from_env()?;
+    let sdk = adapters::aws::sdk_config().await;
+    let deps = status::Deps::from_config(&sdk, &config);
     lambda_http::run(service_fn(|request| status::handle(&deps, request))).await
 }
