@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Budgets P6 (capacity of the deployed stack) and P5 (cost per million orders):
-# measures the handlers' CPU per batch and the item and message sizes
-# (tests/examples/capacity_probe.rs, release build), then computes the model
-# of infra/CAPACITY.md from bench/capacity_inputs.json and the template's
-# defaults. Prints `P6 capacity: ...` and `P5 cost: ...` lines, PASS or FAIL.
+# Budgets P6 (capacity of the deployed stack, >= 10,000 orders/s with the
+# sale's parameters) and P5 (cost per million orders, at most a fifth of the
+# old design's): measures the handlers' CPU per batch and the item and message
+# sizes (tests/examples/capacity_probe.rs, release build), then computes the
+# model of infra/CAPACITY.md from bench/capacity_inputs.json, the template and
+# the admin-digest settings. Prints `P6 capacity: N orders/s` and
+# `P5 cost: $X per million` lines, PASS or FAIL, the old design's figure on a
+# `P5 old design ...` line, and `P6 info:` / `P5 info:` context lines.
 #
 #   bench/p6_capacity.sh --markdown   the arithmetic tables of infra/CAPACITY.md
 set -euo pipefail

@@ -34,7 +34,8 @@ REGION = "us-east-1"
 NO_PHYSICAL_ID_IN_MOTO = {"AWS::Lambda::Permission"}
 
 # (stack name, parameter overrides). The second set flips every condition of
-# infra/template.yaml (auth, reserved concurrency, table protection, e-mails).
+# infra/template.yaml (auth, reserved concurrency, table protection and warm
+# throughput, e-mails).
 ORDERS_RUNS = [
     ("orders", {}),
     (
@@ -45,6 +46,7 @@ ORDERS_RUNS = [
             "JwtAudience": "orders-client",
             "IntakeReservedConcurrency": "0",
             "TableDeletionProtection": "false",
+            "TableWarmWriteUnitsPerSecond": "12000",
             "AdminEmail": "admin@example.com",
             "OpsEmail": "ops@example.com",
             "Architecture": "x86_64",
