@@ -603,8 +603,13 @@ fn admin_digest_mapping_matches_settings_and_bounds_the_email_rate() {
     // Lambda's limits: a batch above 10 needs a window; at most 300 s and
     // 10,000 records on a standard queue; MaximumConcurrency 2 to 1000.
     // https://docs.aws.amazon.com/lambda/latest/api/API_CreateEventSourceMapping.html
-    assert!((1..=300).contains(&settings::ADMIN_DIGEST_BATCHING_WINDOW_SECS));
-    assert!(settings::ADMIN_DIGEST_BATCH_SIZE <= 10_000);
+    let batch = int(&m["BatchSize"], "BatchSize");
+    let window = int(
+        &m["MaximumBatchingWindowInSeconds"],
+        "MaximumBatchingWindowInSeconds",
+    );
+    assert!((1..=300).contains(&window), "{window}");
+    assert!(batch <= 10_000 && (batch <= 10 || window >= 1), "{batch}");
     assert!((2..=1000).contains(&concurrency));
     // The bound the template's comment states: at most one e-mail per
     // interval per invocation, so concurrency / interval e-mails per second,
