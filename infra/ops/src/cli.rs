@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::error::{OpsError, OpsResult};
+use crate::pace::Rate;
 use crate::peek::Stage;
 use crate::redrive::{Method, RedriveOptions};
 use crate::render::Style;
@@ -62,7 +63,19 @@ pub enum Command {
     },
     /// Publish OrderCreated again from the table (past the stream's 24 hours);
     /// consumers drop repeats by eventId.
-    Renotify(RenotifyArgs),
+    Renotify {
+        /// Which orders.
+        #[command(flatten)]
+        select: RenotifyArgs,
+        /// Events published per second at most, spread evenly. 50/s is the
+        /// orders API's own default rate (ApiThrottleRateLimit): consumers
+        /// sized for everyday traffic keep up with a mass re-announce. It is
+        /// also a small fraction of SNS's Publish quota (30,000/s in
+        /// us-east-1, less in smaller Regions), which the live notifier
+        /// shares. A whole number, at least 1.
+        #[arg(long, default_value_t = Rate::DEFAULT, allow_negative_numbers = true)]
+        rate: Rate,
+    },
     /// Stored orders.
     Order {
         /// What to do.
@@ -100,6 +113,14 @@ pub enum DlqAction {
         /// Move at most this many (worker; message by message).
         #[arg(long)]
         max: Option<u64>,
+        /// notifier: events published per second at most, spread evenly
+        /// (default 50). 50/s is the orders API's own default rate
+        /// (ApiThrottleRateLimit): consumers sized for everyday traffic keep
+        /// up with a mass replay. It is also a small fraction of SNS's
+        /// Publish quota (30,000/s in us-east-1, less in smaller Regions),
+        /// which the live notifier shares. A whole number, at least 1.
+        #[arg(long, allow_negative_numbers = true)]
+        rate: Option<Rate>,
     },
 }
 
@@ -223,8 +244,38 @@ fn emit<T: Serialize>(json: bool, value: &T, lines: impl FnOnce() -> Vec<String>
     Ok(())
 }
 
+/// Refuses a flag given to the stage it does not apply to, before any call.
+pub fn check_stage_flags(command: &Command) -> OpsResult<()> {
+    match command {
+        Command::Dlq {
+            action:
+                DlqAction::Redrive {
+                    stage: Stage::Worker,
+                    rate: Some(_),
+                    ..
+                },
+        } => Err(OpsError::Invalid(
+            "--rate applies to the notifier DLQ, which publishes; the worker DLQ's \
+             messages go back to the orders queue"
+                .to_owned(),
+        )),
+        Command::Dlq {
+            action:
+                DlqAction::Redrive {
+                    stage: Stage::Notifier,
+                    max: Some(_),
+                    ..
+                },
+        } => Err(OpsError::Invalid(
+            "--max applies to the worker DLQ; the notifier DLQ is replayed whole".to_owned(),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Resolves the target and runs the command.
 pub async fn run(cli: Cli) -> OpsResult<()> {
+    check_stage_flags(&cli.command)?;
     let sdk = sdk_config(&cli).await?;
     let clients = Clients::new(&sdk);
     let target = match (&cli.stack, &cli.name_prefix) {
@@ -261,6 +312,7 @@ pub async fn run(cli: Cli) -> OpsResult<()> {
                     stage: Stage::Worker,
                     dry_run,
                     max,
+                    rate: _,
                 },
         } => {
             let report = crate::redrive::redrive(
@@ -298,15 +350,10 @@ pub async fn run(cli: Cli) -> OpsResult<()> {
                 DlqAction::Redrive {
                     stage: Stage::Notifier,
                     dry_run,
-                    max,
+                    max: _,
+                    rate,
                 },
         } => {
-            if max.is_some() {
-                return Err(OpsError::Invalid(
-                    "--max applies to the worker DLQ; the notifier DLQ is replayed whole"
-                        .to_owned(),
-                ));
-            }
             let report = if dry_run {
                 let peeked = crate::peek::peek(
                     &clients,
@@ -332,24 +379,25 @@ pub async fn run(cli: Cli) -> OpsResult<()> {
                 let topic_arn = target.topic_arn(&clients).await?;
                 let backends = orders_backends::Backends::aws(&sdk);
                 let deps = notifier::Deps::for_replay(backends.topics.event_publisher(&topic_arn));
-                crate::replay::replay_notifier_dlq(
+                crate::replay::replay_notifier_dlq_at(
                     backends.queues.as_ref(),
                     backends.tables.as_ref(),
                     &target.table,
                     &target.notifier_dlq_url,
                     &deps,
+                    rate.unwrap_or(Rate::DEFAULT),
                 )
                 .await?
             };
             emit(cli.json, &report, || report.lines())
         }
-        Command::Renotify(args) => {
-            let selection = selection(&args)?;
+        Command::Renotify { select, rate } => {
+            let selection = selection(&select)?;
             let topic_arn = target.topic_arn(&clients).await?;
             let items = crate::renotify::select(&clients, &target.table, &selection).await?;
             let backends = orders_backends::Backends::aws(&sdk);
             let deps = notifier::Deps::for_replay(backends.topics.event_publisher(&topic_arn));
-            let report = crate::renotify::renotify(&deps, &target.table, &items).await;
+            let report = crate::renotify::renotify(&deps, &target.table, &items, rate).await;
             emit(cli.json, &report, || {
                 let mut lines = vec![format!(
                     "published {} OrderCreated event(s) again; failed {}, unreadable {}",
@@ -396,66 +444,4 @@ fn dlq_url(target: &Target, stage: Stage) -> &str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn every_flag_and_subcommand_is_documented() {
-        Cli::command().debug_assert();
-        fn walk(command: &clap::Command) {
-            for arg in command.get_arguments() {
-                assert!(
-                    arg.get_help().is_some(),
-                    "{} {} has no help",
-                    command.get_name(),
-                    arg.get_id()
-                );
-            }
-            for sub in command.get_subcommands() {
-                assert!(sub.get_about().is_some(), "{} has no help", sub.get_name());
-                walk(sub);
-            }
-        }
-        walk(&Cli::command());
-    }
-
-    #[test]
-    fn renotify_takes_one_order_or_a_window_of_instants() {
-        let args = |order: Option<&str>, since: Option<&str>, until: Option<&str>| RenotifyArgs {
-            order: order.map(str::to_owned),
-            since: since.map(str::to_owned),
-            until: until.map(str::to_owned),
-        };
-        assert_eq!(
-            selection(&args(Some("23214"), None, None)).unwrap(),
-            Selection::Order("23214".into())
-        );
-        assert!(matches!(
-            selection(&args(
-                None,
-                Some("2026-11-24T00:00:00Z"),
-                Some("2026-11-25T00:00:00Z")
-            )),
-            Ok(Selection::Created { .. })
-        ));
-        let backwards = selection(&args(
-            None,
-            Some("2026-11-25T00:00:00Z"),
-            Some("2026-11-24T00:00:00Z"),
-        ));
-        assert_eq!(
-            backwards.unwrap_err().to_string(),
-            "--since must be before --until"
-        );
-        let bad = selection(&args(None, Some("yesterday"), Some("2026-11-24T00:00:00Z")));
-        assert!(bad.unwrap_err().to_string().contains("RFC 3339"));
-    }
-
-    #[test]
-    fn loopback_endpoints_are_recognised() {
-        assert!(is_loopback("http://127.0.0.1:5000"));
-        assert!(is_loopback("http://localhost:4566/"));
-        assert!(!is_loopback("https://sqs.us-east-1.amazonaws.com"));
-    }
-}
+mod tests;

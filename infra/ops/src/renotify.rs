@@ -13,6 +13,9 @@
 //! Orders are read one by id (`GetItem`) or by their `createdAt` between two
 //! instants (a `Scan` of the table, filtered here: the table has no index on
 //! time, and the instants are compared as instants, not as strings).
+//!
+//! Publishing is paced ([`Pacer`]): at most `--rate` events per second, so a
+//! re-announce of a whole day cannot flood the consumers or the topic.
 
 use std::collections::HashMap;
 
@@ -24,6 +27,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::error::{OpsError, OpsResult, aws};
+use crate::pace::{Pacer, Rate};
 use crate::target::Clients;
 
 /// Which orders.
@@ -134,19 +138,25 @@ pub fn insert_record(item: &HashMap<String, AttributeValue>, table: &str) -> Eve
 
 /// Publishes `OrderCreated` again for each item, through the notifier's
 /// handler with `deps` (built with [`notifier::Deps::for_replay`], so nothing
-/// is dead-lettered: a failure is reported instead).
+/// is dead-lettered: a failure is reported instead), at most `rate` events
+/// per second.
 pub async fn renotify(
     deps: &notifier::Deps,
     table: &str,
     items: &[HashMap<String, AttributeValue>],
+    rate: Rate,
 ) -> RenotifyReport {
     let mut report = RenotifyReport::default();
+    let mut pacer = Pacer::new(rate);
     for item in items {
         let id = order_id(item);
         if StoredOrder::from_item(item.clone()).is_err() {
             report.unreadable.push(id);
             continue;
         }
+        // One record, one event: an unreadable item publishes nothing and
+        // takes no turn.
+        pacer.admit(1).await;
         let mut event = Event::default();
         event.records = vec![insert_record(item, table)];
         match notifier::handle(deps, LambdaEvent::new(event, Context::default())).await {
@@ -160,6 +170,7 @@ pub async fn renotify(
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+    use std::time::Duration;
 
     use adapters::memory::MemoryPublisher;
     use orders_domain::contract::{CorrelationId, OrderMessage};
@@ -190,7 +201,13 @@ mod tests {
         let deps = notifier::Deps::for_replay(publisher.clone());
         let mut broken = item("broken");
         broken.remove("items");
-        let report = renotify(&deps, "orders", &[item("a-1"), broken, item("a-2")]).await;
+        let report = renotify(
+            &deps,
+            "orders",
+            &[item("a-1"), broken, item("a-2")],
+            Rate::DEFAULT,
+        )
+        .await;
         assert_eq!(report.published, vec!["a-1", "a-2"]);
         assert_eq!(report.unreadable, vec!["broken"]);
         let ids: Vec<String> = publisher
@@ -199,5 +216,36 @@ mod tests {
             .map(|e| e.event_id.as_str().to_owned())
             .collect();
         assert_eq!(ids, vec!["OrderCreated:a-1", "OrderCreated:a-2"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn given_120_orders_at_rate_50_then_each_virtual_second_publishes_50() {
+        // Given 120 stored orders and a renotify at 50 per second
+        let publisher = Arc::new(MemoryPublisher::default());
+        let deps = notifier::Deps::for_replay(publisher.clone());
+        let items: Vec<_> = (0..120).map(|n| item(&format!("r-{n}"))).collect();
+        let rate: Rate = "50".parse().unwrap();
+        let start = tokio::time::Instant::now();
+        let published = || publisher.published().len();
+
+        // When it runs, watched at the end of each virtual second
+        let (report, seen) = tokio::join!(renotify(&deps, "orders", &items, rate), async {
+            let mut seen = Vec::new();
+            for second in 1..=3 {
+                tokio::time::sleep_until(
+                    start + Duration::from_secs(second) - Duration::from_millis(1),
+                )
+                .await;
+                seen.push(published());
+            }
+            seen
+        });
+
+        // Then 50 went out in the first second, 50 more in the second, the
+        // rest in the third, and the last one 119 spacings after the first
+        assert_eq!(seen, [50, 100, 120]);
+        assert_eq!(report.published.len(), 120);
+        let elapsed = tokio::time::Instant::now() - start;
+        assert!(elapsed >= Duration::from_millis(119 * 20), "{elapsed:?}");
     }
 }

@@ -21,6 +21,8 @@
 //! Publishing goes through [`notifier::handle`] with the deps of
 //! [`notifier::Deps::for_replay`], whose DLQ refuses: a record that would be
 //! dead-lettered again is reported failed instead, and its message stays.
+//! It is paced ([`Pacer`]): at most `--rate` records per second over the
+//! whole run, in batches no larger than the rate.
 //!
 //! Reading the stream uses [`StreamShards`], one method per DynamoDB Streams
 //! call: every page of `DescribeStream` (`ExclusiveStartShardId`), each shard
@@ -42,6 +44,8 @@ use notifier::dead_letter::NotifierDeadLetter;
 use orders_backends::backend::{
     BackendError, BackendResult, QueueService, ShardInfo, StreamShards, TableService,
 };
+
+use crate::pace::{Pacer, Rate};
 
 /// Records asked for per `GetRecords` call (the API's maximum).
 const RECORDS_PER_READ: usize = 1000;
@@ -201,7 +205,7 @@ pub fn find_range<'a>(reads: &'a [ShardRead], start: &str, end: &str) -> Option<
 
 /// Replays every message now visible in the notifier DLQ at `dlq_url` through
 /// `deps` (built with [`notifier::Deps::for_replay`]), reading records from
-/// the stream of `table`.
+/// the stream of `table`, at the default rate ([`Rate::DEFAULT`]).
 pub async fn replay_notifier_dlq(
     queues: &dyn QueueService,
     tables: &dyn TableService,
@@ -209,18 +213,33 @@ pub async fn replay_notifier_dlq(
     dlq_url: &str,
     deps: &notifier::Deps,
 ) -> BackendResult<ReplayReport> {
-    let shards = tables.stream_shards(table).await?;
-    replay_from_stream(queues, shards.as_ref(), dlq_url, deps).await
+    replay_notifier_dlq_at(queues, tables, table, dlq_url, deps, Rate::DEFAULT).await
 }
 
-/// [`replay_notifier_dlq`] over an opened stream.
+/// [`replay_notifier_dlq`] at most `rate` records per second.
+pub async fn replay_notifier_dlq_at(
+    queues: &dyn QueueService,
+    tables: &dyn TableService,
+    table: &str,
+    dlq_url: &str,
+    deps: &notifier::Deps,
+    rate: Rate,
+) -> BackendResult<ReplayReport> {
+    let shards = tables.stream_shards(table).await?;
+    replay_from_stream(queues, shards.as_ref(), dlq_url, deps, rate).await
+}
+
+/// [`replay_notifier_dlq_at`] over an opened stream.
 pub async fn replay_from_stream(
     queues: &dyn QueueService,
     shards: &dyn StreamShards,
     dlq_url: &str,
     deps: &notifier::Deps,
+    rate: Rate,
 ) -> BackendResult<ReplayReport> {
     let mut report = ReplayReport::default();
+    // One pacer for the run: the rate holds across messages.
+    let mut pacer = Pacer::new(rate);
     // Read once, when the first replayable message needs it.
     let mut stream: Option<Vec<ShardRead>> = None;
     // Messages left in the DLQ become visible again after its visibility
@@ -265,7 +284,7 @@ pub async fn replay_from_stream(
                 .filter(|r| NOTIFIER_FILTER_EVENT_NAMES.contains(&r.event_name.as_str()))
                 .cloned()
                 .collect();
-            if publish_all(deps, &records).await {
+            if publish_all(deps, &records, &mut pacer).await {
                 queues.delete(dlq_url, &message.receipt_handle).await?;
                 tracing::info!(message_id = %id, start, end, records = records.len(), "notifier DLQ message replayed and deleted");
                 report.records += records.len();
@@ -278,10 +297,12 @@ pub async fn replay_from_stream(
     }
 }
 
-/// Hands the records to the notifier in mapping-sized batches, in order;
-/// `true` when every record was published.
-async fn publish_all(deps: &notifier::Deps, records: &[EventRecord]) -> bool {
-    for batch in records.chunks(NOTIFIER_BATCH_SIZE) {
+/// Hands the records to the notifier in mapping-sized batches (smaller when
+/// the rate is), in order, each when `pacer` admits it; `true` when every
+/// record was published.
+async fn publish_all(deps: &notifier::Deps, records: &[EventRecord], pacer: &mut Pacer) -> bool {
+    for batch in records.chunks(pacer.rate().batch_size(NOTIFIER_BATCH_SIZE)) {
+        pacer.admit(batch.len()).await;
         let mut event = Event::default();
         event.records = batch.to_vec();
         match notifier::handle(deps, LambdaEvent::new(event, Context::default())).await {

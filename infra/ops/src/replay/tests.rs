@@ -259,7 +259,7 @@ impl Replay {
 
     async fn run(&self, stream: &FakeStream) -> ReplayReport {
         let deps = notifier::Deps::for_replay(self.publisher.clone());
-        replay_from_stream(&self.queues, stream, &self.dlq, &deps)
+        replay_from_stream(&self.queues, stream, &self.dlq, &deps, Rate::DEFAULT)
             .await
             .unwrap()
     }
@@ -375,4 +375,43 @@ async fn given_poison_unreadable_and_still_failing_messages_when_replayed_then_e
     assert_eq!(report.replayed, [refused]);
     assert_eq!(r.published(), ["o-4"]);
     assert_eq!(r.left(), 2, "poison and unreadable stay");
+}
+
+#[tokio::test(start_paused = true)]
+async fn given_two_messages_of_30_records_at_rate_20_then_each_virtual_second_publishes_20() {
+    // Given two DLQ messages whose ranges hold 30 INSERTs each
+    let r = Replay::new().await;
+    let stream = FakeStream::new(vec![(
+        shard("shardId-child", None, true),
+        (1..=60).map(insert).collect(),
+    )]);
+    r.send(lambda_record(1, 30)).await;
+    r.send(lambda_record(31, 60)).await;
+    let deps = notifier::Deps::for_replay(r.publisher.clone());
+    let rate: Rate = "20".parse().unwrap();
+    let start = tokio::time::Instant::now();
+
+    // When replayed at 20 per second, watched at the end of each virtual second
+    let (report, seen) = tokio::join!(
+        replay_from_stream(&r.queues, &stream, &r.dlq, &deps, rate),
+        async {
+            let mut seen = Vec::new();
+            for second in 1..=3 {
+                tokio::time::sleep_until(
+                    start + Duration::from_secs(second) - Duration::from_millis(1),
+                )
+                .await;
+                seen.push(r.published().len());
+            }
+            seen
+        }
+    );
+
+    // Then 20 went out in each second, across both messages, and both were
+    // replayed whole
+    assert_eq!(seen, [20, 40, 60]);
+    let report = report.unwrap();
+    assert_eq!(report.replayed.len(), 2, "{report:?}");
+    assert_eq!(report.records, 60);
+    assert_eq!(r.left(), 0);
 }
