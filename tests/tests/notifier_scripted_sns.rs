@@ -131,11 +131,9 @@ fn sdk_config(endpoint: &str) -> SdkConfig {
     SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(
-            aws_credential_types::provider::SharedCredentialsProvider::new(
-                aws_credential_types::Credentials::new("testing", "testing", None, None, "tests"),
-            ),
-        )
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "tests",
+        )))
         .endpoint_url(endpoint)
         .build()
 }

@@ -1,8 +1,6 @@
 //! The notifier mapping moving the reader's checkpoint, over the embedded
 //! stream.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
 use adapters::ports::{EventPublisher, PortError};
 use adapters::record::StoredOrder;
 use async_trait::async_trait;
@@ -36,21 +34,19 @@ impl StreamReader for Recording {
     }
 }
 
-/// Fails the publish of one order transiently, `failures` times.
+/// Fails the publish of one order transiently until `until` on tokio's
+/// clock (paused in these tests): the notifier retries inside an invocation
+/// for as long as its deadline allows, so a failure reaches the mapping only
+/// when it outlasts that.
 struct FailingFor {
     order: &'static str,
-    failures: AtomicU32,
+    until: tokio::time::Instant,
 }
 
 #[async_trait]
 impl EventPublisher for FailingFor {
     async fn publish(&self, event: &OrderCreated) -> Result<(), PortError> {
-        if event.order_id.as_str() == self.order
-            && self
-                .failures
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-                .is_ok()
-        {
+        if event.order_id.as_str() == self.order && tokio::time::Instant::now() < self.until {
             return Err(PortError::Transient("throttled".into()));
         }
         Ok(())
@@ -141,11 +137,13 @@ async fn run(
     (told, sequences, dead)
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn given_an_item_failure_then_the_records_before_it_are_checkpointed_then_the_rest() {
+    // Longer than one invocation's retries (its 10 s timeout less the
+    // reserve), shorter than two.
     let publisher = FailingFor {
         order: "b",
-        failures: AtomicU32::new(1),
+        until: tokio::time::Instant::now() + Duration::from_secs(9),
     };
     let (told, seq, dead) = run(publisher, None).await;
     // a is done first; once b and c are, so is the MODIFY read after them.
@@ -153,11 +151,11 @@ async fn given_an_item_failure_then_the_records_before_it_are_checkpointed_then_
     assert_eq!(dead, 0);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn given_records_given_up_on_then_the_checkpoint_moves_past_them() {
     let publisher = FailingFor {
         order: "b",
-        failures: AtomicU32::new(u32::MAX),
+        until: tokio::time::Instant::now() + Duration::from_secs(24 * 3600),
     };
     let (told, seq, dead) = run(publisher, Some(0)).await;
     // b and c went to the on-failure queue: done, as far as the stream goes.
