@@ -49,14 +49,15 @@ struct Args {
     /// Folder the embedded SNS writes e-mail notifications into.
     #[arg(long, env = "ORDERS_LOCAL_OUTBOX", default_value = ".local/outbox")]
     outbox: PathBuf,
-    /// E-mail address subscribed to the topic. Embedded: the outbox's
+    /// E-mail address subscribed to the admin topic, which the admin digest
+    /// sends one e-mail per batch of new orders to. Embedded: the outbox's
     /// recipient (default orders-team@example.com). With --endpoint-url: only
     /// subscribed when given (real SNS sends a confirmation mail).
     #[arg(long, env = "ORDERS_LOCAL_EMAIL")]
     email: Option<String>,
     /// TEST ONLY: multiply the deployed durations tests wait on (visibility
-    /// timeout, FIFO dedup window, max record age, retry backoff) by this
-    /// factor; function timeouts stay as deployed. Counts (maxReceiveCount, retries, batch sizes) are
+    /// timeout, FIFO dedup window, max record age, retry backoff, the admin
+    /// digest's batching window) by this factor; function timeouts stay as deployed. Counts (maxReceiveCount, retries, batch sizes) are
     /// never scaled.
     #[arg(long, env = "ORDERS_LOCAL_TIME_SCALE", default_value_t = 1.0)]
     time_scale: f64,
@@ -244,8 +245,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  events:    {}   notifier on-failure: {}",
         r.events_queue_url, r.on_failure_queue_url
     );
+    println!(
+        "  admin:     {} (digest queue {}, DLQ {})",
+        r.admin_topic_arn, r.admin_digest_queue_url, r.admin_digest_dlq_url
+    );
     if args.endpoint_url.is_none() {
-        println!("  outbox:    {}", args.outbox.display());
+        println!(
+            "  outbox:    {}   (the admin's e-mails: one per digest batch)",
+            args.outbox.display()
+        );
     }
     println!("  page:      {url}/   (live view, open it in a browser)");
     println!("  status:    curl {url}/_local/status");

@@ -8,6 +8,7 @@
 //! deployed (scaling them would only make slow CI machines time out).
 
 mod config;
+mod digest;
 mod resources;
 
 use std::net::SocketAddr;
@@ -15,14 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapters::settings::{
-    INTAKE_TIMEOUT_SECS, NOTIFIER_MAX_RECORD_AGE_SECS, NOTIFIER_MAX_RETRY_ATTEMPTS,
-    WORKER_MAX_CONCURRENCY,
+    ADMIN_DIGEST_TIMEOUT_SECS, INTAKE_TIMEOUT_SECS, NOTIFIER_MAX_RECORD_AGE_SECS,
+    NOTIFIER_MAX_RETRY_ATTEMPTS, WORKER_BATCH_SIZE, WORKER_MAX_CONCURRENCY,
 };
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::backend::Backends;
-use crate::mapping::sqs::SqsMapping;
+use crate::mapping::sqs::{MappingCounters, SqsMapping, worker_function};
 use crate::mapping::stream::StreamMapping;
 use crate::stats::{Counters, Status};
 use resources::{create_resources, setup};
@@ -94,6 +95,8 @@ pub struct Pipeline {
     stop_http: Option<tokio::sync::oneshot::Sender<()>>,
     http: JoinHandle<()>,
     stop_mappings: watch::Sender<bool>,
+    /// Set when shutdown begins: batching windows end at once.
+    cut_windows: watch::Sender<bool>,
     mappings: Vec<JoinHandle<()>>,
     /// Where the mappings run (see [`mapping_runtime`]); `None` once shut down.
     mapping_runtime: Option<tokio::runtime::Runtime>,
@@ -150,6 +153,11 @@ impl Pipeline {
             notifier_dead_letters: backends
                 .queues
                 .dead_letter_queue(&resources.on_failure_queue_url),
+            admin_mailbox: Arc::new(digest::TopicMailbox::new(
+                backends.topics.clone(),
+                &resources.admin_topic_arn,
+            )),
+            admin_processed: Arc::new(order_consumer::idempotency::MemoryProcessedEvents::default()),
         });
         let counters = Arc::new(Counters::default());
         let shared = Arc::new(Shared::new(
@@ -169,6 +177,7 @@ impl Pipeline {
         };
 
         let (stop_mappings, stop_rx) = watch::channel(false);
+        let (cut_windows, cut_rx) = watch::channel(false);
         let mut mappings = Vec::new();
         let runtime = mapping_runtime()?;
         let worker_mapping = Arc::new(SqsMapping {
@@ -176,16 +185,38 @@ impl Pipeline {
             queue_url: resources.orders_queue_url.clone(),
             queue_arn: crate::arn::queue_arn(&resources.orders_queue_url, &config.region),
             region: config.region.clone(),
+            name: "worker",
             function_arn: function_arn("worker"),
-            deps: Arc::new(worker::Deps::new(
+            function: worker_function(Arc::new(worker::Deps::new(
                 ports.store.clone(),
                 ports.worker_dead_letters.clone(),
-            )),
+            ))),
             timeout: config.worker_timeout,
+            batch_size: WORKER_BATCH_SIZE,
+            // A FIFO queue takes no batching window.
+            batching_window: Duration::ZERO,
             counters: counters.clone(),
+            counted_in: MappingCounters::WORKER,
         });
         for _ in 0..WORKER_MAX_CONCURRENCY {
-            mappings.push(runtime.spawn(worker_mapping.clone().run_poller(stop_rx.clone())));
+            let poller = worker_mapping
+                .clone()
+                .run_poller(stop_rx.clone(), cut_rx.clone());
+            mappings.push(runtime.spawn(poller));
+        }
+        let digest_mapping = digest::mapping(
+            &config,
+            &backends,
+            &resources,
+            &ports,
+            function_arn("admin-digest"),
+            counters.clone(),
+        );
+        for _ in 0..digest::MAX_CONCURRENCY {
+            let poller = digest_mapping
+                .clone()
+                .run_poller(stop_rx.clone(), cut_rx.clone());
+            mappings.push(runtime.spawn(poller));
         }
         // Over an endpoint the stream outlives this process: resume after the
         // checkpoints kept there instead of announcing every order again.
@@ -254,6 +285,7 @@ impl Pipeline {
             stop_http: Some(stop_http),
             http,
             stop_mappings,
+            cut_windows,
             mappings,
             mapping_runtime: Some(runtime),
         })
@@ -296,6 +328,9 @@ impl Pipeline {
         if tokio::time::timeout(grace, &mut self.http).await.is_err() {
             self.http.abort();
         }
+        // No more orders come in: what the admin digest gathers is sent now
+        // rather than at the end of its batching window.
+        let _ = self.cut_windows.send(true);
         let deadline = tokio::time::Instant::now() + self.config.drain_timeout;
         let mut drained = false;
         while tokio::time::Instant::now() < deadline {
@@ -306,8 +341,10 @@ impl Pipeline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let _ = self.stop_mappings.send(true);
-        let bound =
-            self.config.worker_timeout.max(self.config.notifier_timeout) + Duration::from_secs(2);
+        let bound = (self.config.worker_timeout)
+            .max(self.config.notifier_timeout)
+            .max(Duration::from_secs(ADMIN_DIGEST_TIMEOUT_SECS))
+            + Duration::from_secs(2);
         for task in &mut self.mappings {
             if tokio::time::timeout(bound, &mut *task).await.is_err() {
                 task.abort();

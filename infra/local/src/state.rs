@@ -26,6 +26,12 @@ pub struct Resources {
     pub on_failure_queue_url: String,
     /// Events queue URL.
     pub events_queue_url: String,
+    /// Admin topic ARN (the e-mail subscription's).
+    pub admin_topic_arn: String,
+    /// Admin-digest queue URL.
+    pub admin_digest_queue_url: String,
+    /// Admin-digest DLQ URL.
+    pub admin_digest_dlq_url: String,
 }
 
 /// State shared by the gateway, the mappings and the handle.
@@ -41,6 +47,11 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// The counters the stages and mappings update.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
     /// The state of a pipeline just started over `backends` with `resources`:
     /// the notifier has not been idle yet and holds no records.
     pub(crate) fn new(
@@ -69,6 +80,8 @@ impl Shared {
             ("ordersDlq", &r.orders_dlq_url),
             ("notifierOnFailure", &r.on_failure_queue_url),
             ("events", &r.events_queue_url),
+            ("adminDigest", &r.admin_digest_queue_url),
+            ("adminDigestDlq", &r.admin_digest_dlq_url),
         ] {
             let depth = match self.backends.queues.depth(url).await {
                 Ok(d) => d,
@@ -127,6 +140,18 @@ impl Shared {
                 "streamRecordsFilteredOut".to_owned(),
                 Counters::get(&c.filtered_out),
             ),
+            (
+                "adminDigest".to_owned(),
+                Counters::get(&c.admin_digest_invocations),
+            ),
+            (
+                "adminDigestItemFailures".to_owned(),
+                Counters::get(&c.admin_digest_item_failures),
+            ),
+            (
+                "adminDigestTimeouts".to_owned(),
+                Counters::get(&c.admin_digest_timeouts),
+            ),
         ]);
         Status {
             backend: self.backend_label.clone(),
@@ -139,7 +164,8 @@ impl Shared {
     }
 
     /// Whether everything accepted so far has been worked off: the orders
-    /// queue is empty and the notifier found nothing new since.
+    /// queue is empty, the notifier found nothing new since, and the admin
+    /// digest has e-mailed (or dead-lettered) every event it was given.
     pub(crate) async fn drained(&self) -> bool {
         let checked_at = tokio::time::Instant::now();
         let Ok(depth) = self
@@ -162,10 +188,20 @@ impl Shared {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if idle.is_some_and(|t| t > checked_at) {
-                return true;
+                return self.admin_digest_drained().await;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         false
+    }
+
+    /// Whether the admin-digest queue holds nothing, visible or in flight:
+    /// every event the notifier published has been e-mailed about.
+    async fn admin_digest_drained(&self) -> bool {
+        self.backends
+            .queues
+            .depth(&self.resources.admin_digest_queue_url)
+            .await
+            .is_ok_and(|d| d.visible + d.in_flight == 0)
     }
 }

@@ -26,6 +26,12 @@ pub struct ResourceNames {
     pub notifier_on_failure_queue: String,
     /// A standard queue subscribed to the topic, to see the events.
     pub events_queue: String,
+    /// The admin digest's standard queue, subscribed to the topic.
+    pub admin_digest_queue: String,
+    /// Its dead-letter queue (also the subscription's).
+    pub admin_digest_dlq: String,
+    /// The admin topic, which holds the e-mail subscription.
+    pub admin_topic: String,
     /// Prefix of the emulated function names.
     pub function_prefix: String,
 }
@@ -40,6 +46,9 @@ impl ResourceNames {
             topic: format!("{prefix}order-events"),
             notifier_on_failure_queue: format!("{prefix}notifier-on-failure"),
             events_queue: format!("{prefix}order-events-queue"),
+            admin_digest_queue: format!("{prefix}admin-digest"),
+            admin_digest_dlq: format!("{prefix}admin-digest-dlq"),
+            admin_topic: format!("{prefix}admin"),
             function_prefix: prefix.to_owned(),
         }
     }
@@ -56,7 +65,7 @@ pub struct PipelineConfig {
     pub group_strategy: intake::GroupStrategy,
     /// Duration scale (tests only; counts are never scaled).
     pub time_scale: TimeScale,
-    /// E-mail address subscribed to the topic (the outbox, when embedded).
+    /// E-mail address subscribed to the admin topic (the outbox, when embedded).
     pub email: Option<String>,
     /// Region in ARNs and events.
     pub region: String,
@@ -102,6 +111,12 @@ pub struct Ports {
     pub worker_dead_letters: Arc<dyn DeadLetterQueue>,
     /// Notifier's dead-letter queue (its on-failure queue).
     pub notifier_dead_letters: Arc<dyn DeadLetterQueue>,
+    /// Admin digest's mailbox (the admin topic).
+    pub admin_mailbox: Arc<dyn admin_digest::AdminMailbox>,
+    /// Admin digest's record of e-mailed event ids. The runner keeps it in
+    /// memory, also over an endpoint: a restarted runner may e-mail an order
+    /// again whose event was still on the digest queue (at least once).
+    pub admin_processed: Arc<dyn order_consumer::idempotency::ProcessedEvents>,
 }
 
 /// Starting failed.

@@ -1,6 +1,10 @@
 //! Creating the pipeline's queues, table, topic and subscriptions.
 
-use adapters::settings::{MAX_RECEIVE_COUNT, ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS};
+use adapters::settings::{
+    ADMIN_DIGEST_FILTER_POLICY, ADMIN_DIGEST_MAX_RECEIVE_COUNT,
+    ADMIN_DIGEST_QUEUE_VISIBILITY_TIMEOUT_SECS, MAX_RECEIVE_COUNT,
+    ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS,
+};
 
 use super::config::{PipelineConfig, PipelineError};
 use crate::backend::{BackendError, Backends, QueueSpec, Redrive};
@@ -92,13 +96,7 @@ pub(super) async fn create_resources(
         .subscribe_queue(&topic_arn, &events_queue_url, Some(&filter), false)
         .await
         .map_err(setup("the events queue subscription"))?;
-    if let Some(email) = &config.email {
-        backends
-            .topics
-            .subscribe_email(&topic_arn, email, None)
-            .await
-            .map_err(setup("the e-mail subscription"))?;
-    }
+    let admin = create_admin_digest(config, backends, &topic_arn).await?;
     Ok(Resources {
         orders_queue_url,
         orders_dlq_url,
@@ -106,5 +104,86 @@ pub(super) async fn create_resources(
         topic_arn,
         on_failure_queue_url,
         events_queue_url,
+        admin_topic_arn: admin.topic_arn,
+        admin_digest_queue_url: admin.queue_url,
+        admin_digest_dlq_url: admin.dlq_url,
+    })
+}
+
+/// The admin digest's resources.
+struct AdminDigest {
+    topic_arn: String,
+    queue_url: String,
+    dlq_url: String,
+}
+
+/// The admin digest as the template deploys it: its standard queue (with
+/// its DLQ) subscribed to the events topic with raw delivery, the filter
+/// policy and the DLQ as the subscription's own; the admin topic, which
+/// holds the e-mail subscription (never the events topic, whose rate would
+/// get it suspended).
+async fn create_admin_digest(
+    config: &PipelineConfig,
+    backends: &Backends,
+    events_topic_arn: &str,
+) -> Result<AdminDigest, PipelineError> {
+    let names = &config.names;
+    let visibility = config
+        .time_scale
+        .secs(ADMIN_DIGEST_QUEUE_VISIBILITY_TIMEOUT_SECS);
+    let dlq_url = backends
+        .queues
+        .create_queue(&QueueSpec {
+            name: names.admin_digest_dlq.clone(),
+            fifo: false,
+            visibility_timeout: visibility,
+            redrive: None,
+        })
+        .await
+        .map_err(setup("the admin-digest DLQ"))?;
+    let queue_url = backends
+        .queues
+        .create_queue(&QueueSpec {
+            name: names.admin_digest_queue.clone(),
+            fifo: false,
+            visibility_timeout: visibility,
+            redrive: Some(Redrive {
+                dlq_url: dlq_url.clone(),
+                max_receive_count: ADMIN_DIGEST_MAX_RECEIVE_COUNT,
+            }),
+        })
+        .await
+        .map_err(setup("the admin-digest queue"))?;
+    let subscription = backends
+        .topics
+        .subscribe_queue(
+            events_topic_arn,
+            &queue_url,
+            Some(ADMIN_DIGEST_FILTER_POLICY),
+            true,
+        )
+        .await
+        .map_err(setup("the admin-digest subscription"))?;
+    backends
+        .topics
+        .set_dead_letter_queue(&subscription, &dlq_url)
+        .await
+        .map_err(setup("the admin-digest subscription's DLQ"))?;
+    let topic_arn = backends
+        .topics
+        .create_topic(&names.admin_topic)
+        .await
+        .map_err(setup("the admin topic"))?;
+    if let Some(email) = &config.email {
+        backends
+            .topics
+            .subscribe_email(&topic_arn, email, None)
+            .await
+            .map_err(setup("the admin e-mail subscription"))?;
+    }
+    Ok(AdminDigest {
+        topic_arn,
+        queue_url,
+        dlq_url,
     })
 }
