@@ -416,7 +416,11 @@ async fn sns_event_publisher_envelope_carries_the_sqs_rendering_subject_and_attr
     assert_eq!(envelope["TopicArn"], topic_arn.as_str());
     // String structure: the message is the event's JSON, with no subject.
     assert_eq!(envelope["Message"], event.to_json().as_str());
-    assert!(envelope.get("Subject").is_none_or(serde_json::Value::is_null));
+    assert!(
+        envelope
+            .get("Subject")
+            .is_none_or(serde_json::Value::is_null)
+    );
     assert_eq!(
         envelope["MessageAttributes"]["eventType"],
         serde_json::json!({"Type": "String", "Value": ORDER_CREATED_EVENT_TYPE})

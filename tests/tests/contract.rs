@@ -511,7 +511,11 @@ async fn sns_publish_reaches_filtered_queue_subscriptions(b: &Backends) {
         serde_json::from_str::<OrderCreated>(envelope["Message"].as_str().unwrap()).unwrap(),
         event
     );
-    assert!(envelope.get("Subject").is_none_or(serde_json::Value::is_null));
+    assert!(
+        envelope
+            .get("Subject")
+            .is_none_or(serde_json::Value::is_null)
+    );
     assert_eq!(
         envelope["MessageAttributes"]["eventType"],
         serde_json::json!({"Type": "String", "Value": ORDER_CREATED_EVENT_TYPE})

@@ -186,7 +186,11 @@ async fn legacy_post_is_stored_as_native_item_and_announced_on_the_topic() {
         ORDER_CREATED_EVENT_TYPE
     );
     assert_eq!(envelope["MessageAttributes"]["schemaVersion"]["Value"], "1");
-    assert!(envelope.get("Subject").is_none_or(serde_json::Value::is_null));
+    assert!(
+        envelope
+            .get("Subject")
+            .is_none_or(serde_json::Value::is_null)
+    );
 
     // And the topic got one String-structure message: the event's JSON,
     // which is what lets SNS deliver its attributes
@@ -210,7 +214,11 @@ async fn legacy_post_is_stored_as_native_item_and_announced_on_the_topic() {
     assert_eq!(sent.len(), 1, "{sent:?}");
     let published: OrderCreated = serde_json::from_str(sent[0][1].as_str().unwrap()).unwrap();
     assert_eq!(published, event);
-    assert!(sent[0][2].is_null(), "an event has no subject: {:?}", sent[0][2]);
+    assert!(
+        sent[0][2].is_null(),
+        "an event has no subject: {:?}",
+        sent[0][2]
+    );
 }
 
 #[tokio::test]
