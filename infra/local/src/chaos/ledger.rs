@@ -172,6 +172,9 @@ mod tests {
             duplicates_without_crash(ids, &announcements, crashes),
             1 + 1
         );
-        assert_eq!(duplicates_without_crash(ids, &announcements, |_| 0), 1 + 2 + 1);
+        assert_eq!(
+            duplicates_without_crash(ids, &announcements, |_| 0),
+            1 + 2 + 1
+        );
     }
 }

@@ -155,8 +155,7 @@ impl ChaosReport {
             format!(
                 "chaos: timeouts: worker={} notifier={} (a notifier timeout may repeat the \
                  records of its batch: the only duplicates allowed)",
-                self.timeouts.0,
-                self.timeouts.1,
+                self.timeouts.0, self.timeouts.1,
             ),
             format!(
                 "chaos: dead letters left: worker={} notifier={}; unreadable events={}; settled={}",

@@ -444,4 +444,3 @@ fn record_order_id(record: &EventRecord) -> Option<&str> {
 
 #[cfg(test)]
 mod checkpoint_tests;
-
