@@ -30,6 +30,7 @@ use resources::{create_resources, setup};
 
 pub use crate::state::{Resources, Shared};
 pub use config::{PipelineConfig, PipelineError, Ports, ResourceNames};
+pub use digest::TopicMailbox;
 pub use resources::checkpoint_table;
 
 /// What shutdown left behind.
