@@ -109,6 +109,8 @@ impl Recent {
             }
             // Harmless repeats and records never meant for this stage.
             (_, "duplicate" | "skipped") => {}
+            // The admin was e-mailed; the digest's per-batch summary line.
+            ("admin-digest", "emailed" | "batch") => {}
             _ => {
                 // The store or the topic refused the order for good: it will
                 // not get further without a person. Retried outcomes leave it
@@ -334,6 +336,20 @@ mod tests {
         assert_eq!(failures[1].outcome, "conflict");
         assert!(failures[1].reason.contains("different content"));
         assert_eq!(recent.orders()[0].status, "accepted");
+    }
+
+    #[test]
+    fn given_the_admin_digests_lines_then_only_an_order_not_emailed_is_a_failure() {
+        let recent = Recent::default();
+        recent.record(&line("admin-digest", "emailed", "o-1", None));
+        recent.record(&line("admin-digest", "batch", "", None));
+        let mut failed = line("admin-digest", "failed", "o-2", None);
+        failed.reason = Some("send-failed".into());
+        recent.record(&failed);
+        let failures = recent.failures();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0].order_id.as_deref(), Some("o-2"));
+        assert_eq!(failures[0].reason, "send-failed");
     }
 
     #[test]
