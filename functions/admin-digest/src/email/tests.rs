@@ -61,12 +61,23 @@ fn given_one_order_then_its_detail_as_the_admin_always_had_it() {
     );
     // When planned
     let emails = plan(std::slice::from_ref(&one));
-    // Then one e-mail, the old per-order layout byte for byte
+    // Then one e-mail, the per-order layout (pinned byte for byte by the
+    // golden files in tests/golden/detail_*.txt)
     assert_eq!(emails.len(), 1);
     assert_eq!(emails[0].orders, 0..1);
     assert_eq!(emails[0].subject, "New order A-1001");
-    assert_eq!(emails[0].subject, one.email_subject());
-    assert_eq!(emails[0].text, one.email_text());
+    assert_eq!(emails[0].text, detail::text(&one));
+    assert!(emails[0].text.starts_with("New order A-1001\n\nAccepted:"));
+    assert!(
+        emails[0]
+            .text
+            .contains("  book-1843  x   2  at 19.99 EUR =  39.98 EUR\n")
+    );
+    assert!(
+        emails[0]
+            .text
+            .contains("orders-ops order show A-1001 --show-personal-data\n")
+    );
     assert!(emails[0].text.contains("Total: 141.98 EUR"));
     assert_plain_ascii(&emails[0].text);
     assert_subject(&emails[0].subject);

@@ -104,7 +104,7 @@ async fn given_one_new_order_then_the_admin_gets_its_detail_and_its_id_is_rememb
     let sent = rig.mailbox.sent();
     assert_eq!(sent.len(), 1);
     assert_eq!(sent[0].subject, "New order A-1001");
-    assert_eq!(sent[0].text, one.email_text());
+    assert_eq!(sent[0].text, crate::email::detail::text(&one));
     // And the event id is marked e-mailed
     assert!(rig.store.is_done("OrderCreated:A-1001"));
 }
