@@ -425,25 +425,42 @@ async fn a_restart_with_nothing_new_announces_nothing_again_and_subscribes_nothi
     assert_eq!(stages["notified"], 1, "records notified after the restart");
 
     // And the restart reused the subscriptions instead of adding its own
-    let topic = runs.stack.topic_arn().await;
-    let subscriptions = runs
-        .stack
-        .sns
-        .list_subscriptions_by_topic()
-        .topic_arn(&topic)
-        .send()
-        .await
-        .unwrap()
-        .subscriptions
-        .unwrap_or_default();
-    let by_protocol = |p: &str| {
+    let subscriptions_of = |topic: String| {
+        let sns = runs.stack.sns.clone();
+        async move {
+            sns.list_subscriptions_by_topic()
+                .topic_arn(&topic)
+                .send()
+                .await
+                .unwrap()
+                .subscriptions
+                .unwrap_or_default()
+        }
+    };
+    let by_protocol = |subscriptions: &[aws_sdk_sns::types::Subscription], p: &str| {
         subscriptions
             .iter()
             .filter(|s| s.protocol() == Some(p))
             .count()
     };
-    assert_eq!(by_protocol("sqs"), 1, "{subscriptions:?}");
-    assert_eq!(by_protocol("email"), 1, "{subscriptions:?}");
+    // The events topic: the events queue and the admin digest's queue.
+    let events_topic = subscriptions_of(runs.stack.topic_arn().await).await;
+    assert_eq!(by_protocol(&events_topic, "sqs"), 2, "{events_topic:?}");
+    assert_eq!(by_protocol(&events_topic, "email"), 0, "{events_topic:?}");
+    // The admin topic: the admin's e-mail.
+    let admin_topic_arn = runs
+        .stack
+        .sns
+        .create_topic()
+        .name(runs.stack.name("admin"))
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let admin_topic = subscriptions_of(admin_topic_arn).await;
+    assert_eq!(by_protocol(&admin_topic, "email"), 1, "{admin_topic:?}");
+    assert_eq!(admin_topic.len(), 1, "{admin_topic:?}");
 
     // And the checkpoint is kept in the endpoint, for the table's stream
     let stream_arn = runs
