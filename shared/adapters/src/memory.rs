@@ -1,13 +1,14 @@
-//! In-memory implementations of the ports, for handler unit tests.
+//! In-memory implementations of the ports, for handler unit tests (compiled
+//! only with the `test-support` feature).
 //!
 //! They keep the semantics the handlers rely on (a conditional put that tells
 //! duplicates from conflicts; a queue that records what was sent) and let a test
 //! inject failures: a number of transient failures, or a failure for one order.
 //! The local runner's emulated services, with full SQS/DynamoDB/SNS behaviour,
-//! live in `orders-local`.
+//! live in `orders-backends`.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 
 use async_trait::async_trait;
 
@@ -17,13 +18,9 @@ use crate::ports::{
 };
 use crate::ports::{EntryResult, publish_batch_ranges};
 use crate::record::StoredOrder;
+use crate::sync::lock;
 use orders_domain::contract::OrderCreated;
 use orders_domain::domain::OrderId;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A test that panicked while holding the lock must not hide the data.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// A failure a test asks an in-memory port to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

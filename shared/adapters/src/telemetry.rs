@@ -4,9 +4,15 @@
 //! the level `AWS_LAMBDA_LOG_LEVEL`; `RUST_LOG` overrides the level anywhere.
 //! Log lines carry ids (`order_id`, `correlation_id`, message ids), never
 //! names, addresses, e-mails or whole events.
+//!
+//! With the `test-support` feature, [`LogCapture`] keeps log lines in memory
+//! for tests to assert on.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+#[cfg(any(test, feature = "test-support"))]
+mod capture;
+
+#[cfg(any(test, feature = "test-support"))]
+pub use capture::{CaptureGuard, LogCapture};
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
@@ -136,138 +142,9 @@ impl std::fmt::Display for ErrorChain<'_> {
     }
 }
 
-/// A writer that keeps every log line in memory, so a test can assert on what
-/// was (and was not) logged.
-#[derive(Debug, Clone, Default)]
-pub struct LogCapture(Arc<Mutex<Vec<u8>>>);
-
-impl LogCapture {
-    /// Everything written so far.
-    pub fn contents(&self) -> String {
-        let bytes = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        String::from_utf8_lossy(&bytes).into_owned()
-    }
-
-    /// Makes this capture receive every log line written on the current
-    /// thread until the guard drops.
-    ///
-    /// One process-wide subscriber (installed on first use) writes into the
-    /// capture of the thread that logs. Per-thread subscribers would race:
-    /// tracing caches each callsite's interest across all live subscribers,
-    /// and a callsite first hit on one test thread while another thread's
-    /// subscriber was being created could stay silent for it, which made log
-    /// assertions flaky.
-    pub fn set_default(&self) -> CaptureGuard {
-        static INSTALL: std::sync::Once = std::sync::Once::new();
-        INSTALL.call_once(|| {
-            let subscriber = tracing_subscriber::fmt()
-                .json()
-                .flatten_event(true)
-                .with_span_list(true)
-                .with_max_level(tracing::Level::TRACE)
-                .with_writer(ThreadCapture)
-                .finish();
-            // Fails only when the process already has a global subscriber.
-            let _ = tracing::subscriber::set_global_default(subscriber);
-        });
-        let previous = CURRENT_CAPTURE.with(|c| c.replace(Some(self.clone())));
-        CaptureGuard { previous }
-    }
-
-    /// The capturing subscriber, JSON like Lambda's log format.
-    pub fn subscriber(&self) -> impl tracing::Subscriber + Send + Sync + 'static {
-        tracing_subscriber::fmt()
-            .json()
-            .flatten_event(true)
-            .with_span_list(true)
-            .with_max_level(tracing::Level::TRACE)
-            .with_writer(self.clone())
-            .finish()
-    }
-}
-
-thread_local! {
-    static CURRENT_CAPTURE: std::cell::RefCell<Option<LogCapture>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Restores the thread's previous capture when dropped.
-#[derive(Debug)]
-pub struct CaptureGuard {
-    previous: Option<LogCapture>,
-}
-
-impl Drop for CaptureGuard {
-    fn drop(&mut self) {
-        let previous = self.previous.take();
-        CURRENT_CAPTURE.with(|c| *c.borrow_mut() = previous);
-    }
-}
-
-/// Writes each line into the logging thread's capture, or nowhere.
-struct ThreadCapture;
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for ThreadCapture {
-    type Writer = CaptureWriter;
-    fn make_writer(&'a self) -> Self::Writer {
-        CaptureWriter(CURRENT_CAPTURE.with(|c| c.borrow().clone()))
-    }
-}
-
-/// A line's writer: the thread's capture, if any.
-struct CaptureWriter(Option<LogCapture>);
-
-impl Write for CaptureWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match &mut self.0 {
-            Some(capture) => capture.write(buf),
-            None => Ok(buf.len()),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for LogCapture {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for LogCapture {
-    type Writer = LogCapture;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn capture_records_structured_fields() {
-        let capture = LogCapture::default();
-        {
-            let _guard = capture.set_default();
-            tracing::info!(order_id = "o-1", "persisted");
-        }
-        tracing::info!(order_id = "o-2", "after the guard");
-        let out = capture.contents();
-        assert!(out.contains("\"order_id\":\"o-1\""), "{out}");
-        assert!(out.contains("persisted"));
-        assert!(!out.contains("o-2"), "{out}");
-    }
 
     #[test]
     fn given_an_age_then_it_is_whole_milliseconds_and_never_negative() {
