@@ -801,7 +801,7 @@ async fn the_notifier_dlq_replays_once_the_cause_is_fixed_and_keeps_what_still_f
     };
 
     // Given the cause is not fixed, when replayed, then the message stays.
-    let report = replay(notifier::Deps::for_replay(flaky.clone())).await;
+    let report = replay(orders_ops::replay::replay_deps(flaky.clone())).await;
     assert_eq!(report.still_failing.len(), 1, "{report:?}");
     assert!(report.replayed.is_empty());
     h.wait_for("the message visible in the DLQ again", |s| {
@@ -815,7 +815,7 @@ async fn the_notifier_dlq_replays_once_the_cause_is_fixed_and_keeps_what_still_f
         .failing
         .store(false, std::sync::atomic::Ordering::SeqCst);
     let events_before = h.status().await.queues["events"].visible;
-    let report = replay(notifier::Deps::for_replay(flaky.clone())).await;
+    let report = replay(orders_ops::replay::replay_deps(flaky.clone())).await;
     assert_eq!(report.replayed.len(), 1, "{report:?}");
     assert_eq!(report.records, 1);
     let s = h
@@ -877,7 +877,7 @@ async fn a_dlq_range_whose_start_was_trimmed_from_the_stream_is_neither_publishe
     h.embedded.tables.trim_stream(&r.table, 1).unwrap();
 
     // When replayed
-    let deps = notifier::Deps::for_replay(backends.topics.event_publisher(&r.topic_arn));
+    let deps = orders_ops::replay::replay_deps(backends.topics.event_publisher(&r.topic_arn));
     let report = orders_ops::replay::replay_notifier_dlq(
         backends.queues.as_ref(),
         backends.tables.as_ref(),

@@ -378,7 +378,7 @@ pub async fn run(cli: Cli) -> OpsResult<()> {
             } else {
                 let topic_arn = target.topic_arn(&clients).await?;
                 let backends = orders_backends::Backends::aws(&sdk);
-                let deps = notifier::Deps::for_replay(backends.topics.event_publisher(&topic_arn));
+                let deps = crate::replay::replay_deps(backends.topics.event_publisher(&topic_arn));
                 crate::replay::replay_notifier_dlq_at(
                     backends.queues.as_ref(),
                     backends.tables.as_ref(),
@@ -396,7 +396,7 @@ pub async fn run(cli: Cli) -> OpsResult<()> {
             let topic_arn = target.topic_arn(&clients).await?;
             let items = crate::renotify::select(&clients, &target.table, &selection).await?;
             let backends = orders_backends::Backends::aws(&sdk);
-            let deps = notifier::Deps::for_replay(backends.topics.event_publisher(&topic_arn));
+            let deps = crate::replay::replay_deps(backends.topics.event_publisher(&topic_arn));
             let report = crate::renotify::renotify(&deps, &target.table, &items, rate).await;
             emit(cli.json, &report, || {
                 let mut lines = vec![format!(

@@ -137,7 +137,7 @@ pub fn insert_record(item: &HashMap<String, AttributeValue>, table: &str) -> Eve
 }
 
 /// Publishes `OrderCreated` again for each item, through the notifier's
-/// handler with `deps` (built with [`notifier::Deps::for_replay`], so nothing
+/// handler with `deps` (built with [`crate::replay::replay_deps`], so nothing
 /// is dead-lettered: a failure is reported instead), at most `rate` events
 /// per second.
 pub async fn renotify(
@@ -198,7 +198,7 @@ mod tests {
     async fn given_stored_items_when_renotified_then_each_gets_the_notifiers_event_with_its_stable_id()
      {
         let publisher = Arc::new(MemoryPublisher::default());
-        let deps = notifier::Deps::for_replay(publisher.clone());
+        let deps = crate::replay::replay_deps(publisher.clone());
         let mut broken = item("broken");
         broken.remove("items");
         let report = renotify(
@@ -222,7 +222,7 @@ mod tests {
     async fn given_120_orders_at_rate_50_then_each_virtual_second_publishes_50() {
         // Given 120 stored orders and a renotify at 50 per second
         let publisher = Arc::new(MemoryPublisher::default());
-        let deps = notifier::Deps::for_replay(publisher.clone());
+        let deps = crate::replay::replay_deps(publisher.clone());
         let items: Vec<_> = (0..120).map(|n| item(&format!("r-{n}"))).collect();
         let rate: Rate = "50".parse().unwrap();
         let start = tokio::time::Instant::now();

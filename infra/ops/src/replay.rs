@@ -19,7 +19,7 @@
 //! images) stay too, in their own list: replaying cannot fix them.
 //!
 //! Publishing goes through [`notifier::handle`] with the deps of
-//! [`notifier::Deps::for_replay`], whose DLQ refuses: a record that would be
+//! [`replay_deps`], whose DLQ refuses: a record that would be
 //! dead-lettered again is reported failed instead, and its message stays.
 //! It is paced ([`Pacer`]): at most `--rate` records per second over the
 //! whole run, in batches no larger than the rate.
@@ -204,7 +204,7 @@ pub fn find_range<'a>(reads: &'a [ShardRead], start: &str, end: &str) -> Option<
 }
 
 /// Replays every message now visible in the notifier DLQ at `dlq_url` through
-/// `deps` (built with [`notifier::Deps::for_replay`]), reading records from
+/// `deps` (built with [`replay_deps`]), reading records from
 /// the stream of `table`, at the default rate ([`Rate::DEFAULT`]).
 pub async fn replay_notifier_dlq(
     queues: &dyn QueueService,
@@ -311,6 +311,31 @@ async fn publish_all(deps: &notifier::Deps, records: &[EventRecord], pacer: &mut
         }
     }
     true
+}
+
+/// The dead-letter port of a replay: it refuses every message, so a record
+/// that would be dead-lettered again is reported failed instead and its DLQ
+/// message stays where it is (a replay must never move a message to itself).
+struct ReplayDeadLetters;
+
+#[async_trait::async_trait]
+impl adapters::ports::DeadLetterQueue for ReplayDeadLetters {
+    async fn send(
+        &self,
+        _letter: &adapters::ports::DeadLetter,
+    ) -> Result<(), adapters::ports::PortError> {
+        Err(adapters::ports::PortError::Permanent(
+            "replaying the notifier DLQ: the record stays in it".into(),
+        ))
+    }
+}
+
+/// The notifier's dependencies for a replay or a renotify: `publisher`, and
+/// no dead-lettering (see [`ReplayDeadLetters`]).
+pub fn replay_deps(
+    publisher: std::sync::Arc<dyn adapters::ports::EventPublisher>,
+) -> notifier::Deps {
+    notifier::Deps::new(publisher, std::sync::Arc::new(ReplayDeadLetters))
 }
 
 #[cfg(test)]

@@ -258,7 +258,7 @@ impl Replay {
     }
 
     async fn run(&self, stream: &FakeStream) -> ReplayReport {
-        let deps = notifier::Deps::for_replay(self.publisher.clone());
+        let deps = crate::replay::replay_deps(self.publisher.clone());
         replay_from_stream(&self.queues, stream, &self.dlq, &deps, Rate::DEFAULT)
             .await
             .unwrap()
@@ -356,7 +356,7 @@ async fn given_poison_unreadable_and_still_failing_messages_when_replayed_then_e
     assert_eq!(
         report.still_failing,
         std::slice::from_ref(&refused),
-        "for_replay deps never dead-letter it again"
+        "replay deps never dead-letter it again"
     );
     assert_eq!(report.unreadable, [unreadable]);
     assert!(report.replayed.is_empty());
@@ -387,7 +387,7 @@ async fn given_two_messages_of_30_records_at_rate_20_then_each_virtual_second_pu
     )]);
     r.send(lambda_record(1, 30)).await;
     r.send(lambda_record(31, 60)).await;
-    let deps = notifier::Deps::for_replay(r.publisher.clone());
+    let deps = crate::replay::replay_deps(r.publisher.clone());
     let rate: Rate = "20".parse().unwrap();
     let start = tokio::time::Instant::now();
 

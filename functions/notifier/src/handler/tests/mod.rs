@@ -366,20 +366,6 @@ async fn given_a_permanent_publish_failure_when_handled_then_the_record_is_dead_
 }
 
 #[tokio::test]
-async fn given_replay_deps_when_a_record_would_be_dead_lettered_then_it_is_reported_instead() {
-    // A replay must leave the DLQ message in place rather than move it to itself.
-    let publisher = Arc::new(MemoryPublisher::default());
-    publisher.fail_next(1, Fault::Permanent);
-    let deps = Deps::for_replay(publisher.clone());
-
-    let response = handle(&deps, event(vec![insert("701", "o-1")]))
-        .await
-        .unwrap();
-
-    assert_eq!(failures(&response), [Some("701")]);
-}
-
-#[tokio::test]
 async fn given_the_insert_event_file_when_handled_then_each_order_is_published_in_order() {
     let (publisher, deps) = setup();
     let batch = fixture(INSERT_EVENTS);
