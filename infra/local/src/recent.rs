@@ -13,8 +13,9 @@
 //! does not gets empty lists.
 
 use std::collections::VecDeque;
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::{Mutex, OnceLock};
 
+use adapters::sync::lock;
 use serde::{Deserialize, Serialize};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
@@ -200,10 +201,6 @@ fn rank(status: &str) -> u8 {
         "failed" => 4,
         _ => 0,
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// The fields of one log event the rings use.

@@ -11,13 +11,14 @@
 
 use adapters::record::ItemMapping;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adapters::ports::{
     OrderReader, OrderStore, PortError, PutOutcome, StoredUnderId, put_outcome_when_taken,
 };
 use adapters::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
+use adapters::sync::lock;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamViewType};
 use orders_domain::domain::OrderId;
@@ -34,10 +35,6 @@ use crate::backend::{
 
 /// The one shard of every embedded stream.
 pub const EMBEDDED_SHARD_ID: &str = "shardId-00000000000000000001-00000001";
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 #[derive(Debug)]
 struct Table {

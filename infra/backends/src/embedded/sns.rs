@@ -32,9 +32,10 @@ mod subscriptions;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use adapters::ports::EventPublisher;
+use adapters::sync::lock;
 use async_trait::async_trait;
 
 use crate::arn::EMBEDDED_ACCOUNT;
@@ -52,10 +53,6 @@ pub use message::{
 };
 pub use publisher::publication;
 pub use subscriptions::{DeliveryRefused, MAX_EMAILS_PER_SECOND, SubscriptionStatus};
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 struct Inner {
     queues: EmbeddedQueues,

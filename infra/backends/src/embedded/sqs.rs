@@ -20,12 +20,13 @@ mod contents;
 mod state;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adapters::ports::{
     DeadLetter, DeadLetterQueue, OrderQueue, OutgoingOrder, PortError, QueueError,
 };
+use adapters::sync::lock;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -38,11 +39,6 @@ use contents::check_contents;
 use state::{Message, Queue, State, epoch_millis};
 
 pub use contents::InvalidMessageContents;
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panicking test thread must not make the emulator unusable for others.
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 struct Inner {
     state: Mutex<State>,
