@@ -409,10 +409,11 @@ struct EventProbe {
 mod tests {
     use super::*;
     use crate::domain::OrderRequest;
+    use crate::test_support::legacy_order;
     use serde_json::json;
 
     fn message() -> OrderMessage {
-        let req = OrderRequest::from_json(&json!({"orderID":"23214","customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"})).unwrap();
+        let req = OrderRequest::from_json(&legacy_order("23214")).unwrap();
         OrderMessage::new(
             req.order_id.unwrap(),
             CorrelationId::parse("corr-1").unwrap(),

@@ -6,8 +6,13 @@
 //! Cargo keeps this crate clean: its dependency tree has no AWS SDK, no
 //! serde_dynamo and no Lambda crate. Adapters (the `adapters` crate) own the
 //! wire mappings.
+//!
+//! With the `test-support` feature, which only dev-dependencies enable,
+//! [`test_support`] holds the fixtures the workspace's tests share.
 
 pub mod contract;
 pub mod domain;
 pub mod record;
 pub mod schema;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use orders_domain::contract::{CorrelationId, OrderCreated};
 use orders_domain::domain::OrderRequest;
+use orders_domain::test_support::legacy_order;
 use serde_json::{Value, json};
 
 fn event(body: Value) -> OrderCreated {
@@ -57,9 +58,7 @@ fn assert_no_personal_data(text: &str, body: &Value) {
 
 #[test]
 fn given_the_legacy_order_without_prices_then_the_mail_lists_the_line_and_no_total() {
-    let body = json!({"orderID":"23214","customerName":"Harry Kane",
-        "items":[{"itemId":"item456","quantity":22}],
-        "shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"});
+    let body = legacy_order("23214");
     let text = event(body.clone()).email_text();
     assert_golden("email_unpriced.txt", &text);
     assert_plain_text(&text);

@@ -1,15 +1,12 @@
 //! Unit tests of the domain types and the request parser.
 
 use super::*;
-use serde_json::{Value, json};
-
-fn legacy_body() -> Value {
-    json!({"orderID":"23214","customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"})
-}
+use crate::test_support::legacy_order;
+use serde_json::json;
 
 #[test]
 fn given_the_legacy_body_when_parsed_then_it_is_accepted_as_is() {
-    let req = OrderRequest::from_json(&legacy_body()).unwrap();
+    let req = OrderRequest::from_json(&legacy_order("23214")).unwrap();
     assert_eq!(req.order_id.unwrap().as_str(), "23214");
     assert_eq!(req.order.items().len(), 1);
     assert_eq!(req.order.unit_count(), 22);
@@ -93,7 +90,7 @@ fn given_duplicate_item_ids_then_rejected() {
 
 #[test]
 fn personal_data_is_redacted_in_debug() {
-    let req = OrderRequest::from_json(&legacy_body()).unwrap();
+    let req = OrderRequest::from_json(&legacy_order("23214")).unwrap();
     let dbg = format!("{req:?}");
     assert!(!dbg.contains("Harry"), "{dbg}");
     assert!(!dbg.contains("Nguyen"), "{dbg}");
@@ -102,12 +99,17 @@ fn personal_data_is_redacted_in_debug() {
 
 #[test]
 fn content_hash_is_stable_and_sensitive_to_content() {
-    let a = OrderRequest::from_json(&legacy_body()).unwrap();
+    let a = OrderRequest::from_json(&legacy_order("23214")).unwrap();
     let id = a.order_id.clone().unwrap();
     let h1 = ContentHash::of(&id, &a.order);
-    let h2 = ContentHash::of(&id, &OrderRequest::from_json(&legacy_body()).unwrap().order);
+    let h2 = ContentHash::of(
+        &id,
+        &OrderRequest::from_json(&legacy_order("23214"))
+            .unwrap()
+            .order,
+    );
     assert_eq!(h1, h2);
-    let mut other = legacy_body();
+    let mut other = legacy_order("23214");
     other["items"][0]["quantity"] = json!(23);
     let b = OrderRequest::from_json(&other).unwrap();
     assert_ne!(h1, ContentHash::of(&id, &b.order));
@@ -115,7 +117,9 @@ fn content_hash_is_stable_and_sensitive_to_content() {
 
 #[test]
 fn order_round_trips_through_serde_and_revalidates() {
-    let a = OrderRequest::from_json(&legacy_body()).unwrap().order;
+    let a = OrderRequest::from_json(&legacy_order("23214"))
+        .unwrap()
+        .order;
     let json = serde_json::to_value(&a).unwrap();
     let back: Order = serde_json::from_value(json.clone()).unwrap();
     assert_eq!(a, back);
@@ -126,8 +130,10 @@ fn order_round_trips_through_serde_and_revalidates() {
 
 #[test]
 fn customer_key_ignores_case_and_holds_no_personal_data() {
-    let a = OrderRequest::from_json(&legacy_body()).unwrap().order;
-    let mut body = legacy_body();
+    let a = OrderRequest::from_json(&legacy_order("23214"))
+        .unwrap()
+        .order;
+    let mut body = legacy_order("23214");
     body["customerName"] = json!("harry kane");
     let b = OrderRequest::from_json(&body).unwrap().order;
     assert_eq!(a.customer_key(), b.customer_key());
