@@ -33,11 +33,16 @@ mod tests {
     use super::*;
     use orders_domain::contract::{CorrelationId, OrderMessage};
     use orders_domain::domain::OrderRequest;
+    use orders_domain::test_support::legacy_order;
     use serde_dynamo::AttributeValue;
     use serde_json::json;
 
+    /// The legacy order with a price, so the item's lines carry `unitPrice`.
     fn stored() -> StoredOrder {
-        let req = OrderRequest::from_json(&json!({"orderID":"23214","customerName":"Harry Kane","currency":"EUR","items":[{"itemId":"item456","quantity":22,"unitPrice":150}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"})).unwrap();
+        let mut body = legacy_order("23214");
+        body["currency"] = json!("EUR");
+        body["items"][0]["unitPrice"] = json!(150);
+        let req = OrderRequest::from_json(&body).unwrap();
         let msg = OrderMessage::new(
             req.order_id.unwrap(),
             CorrelationId::parse("c-1").unwrap(),
