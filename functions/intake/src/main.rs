@@ -8,7 +8,7 @@ async fn main() -> Result<(), Error> {
     adapters::telemetry::init();
     // A missing or malformed setting fails the cold start, not a request.
     let config = intake::Config::from_env()?;
-    let sdk = adapters::aws::sdk_config().await;
+    let sdk = adapters::aws::lambda_sdk_config();
     let deps = intake::Deps::from_config(&sdk, &config);
     // Connection, TLS and credentials are set up here, in init, rather than
     // on the first order: one bounded call, never fatal.

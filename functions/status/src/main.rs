@@ -8,7 +8,7 @@ async fn main() -> Result<(), Error> {
     adapters::telemetry::init();
     // A missing table name fails the cold start, not a request.
     let config = status::Config::from_env()?;
-    let sdk = adapters::aws::sdk_config().await;
+    let sdk = adapters::aws::lambda_sdk_config();
     let deps = status::Deps::from_config(&sdk, &config);
     lambda_http::run(service_fn(|request| status::handle(&deps, request))).await
 }

@@ -8,7 +8,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     adapters::telemetry::init();
     // A missing table name fails the cold start, not every record.
     let config = worker::Config::from_env()?;
-    let sdk = adapters::aws::sdk_config().await;
+    let sdk = adapters::aws::lambda_sdk_config();
     let deps = worker::Deps::from_config(&sdk, &config);
     // Connection, TLS and credentials are set up here, in init, rather than
     // on the first batch: one bounded call, never fatal.

@@ -26,13 +26,6 @@ pub use order_reader::DynamoOrderReader;
 mod lambda;
 pub use lambda::{WARM_UP_TIMEOUT, lambda_sdk_config, warm_up_queue, warm_up_table, warm_up_topic};
 
-/// The SDK configuration of a Lambda function: [`lambda_sdk_config`], from the
-/// environment only (region, credentials, `AWS_ENDPOINT_URL`). Resolves
-/// nothing over the network: credentials are read on the first call.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    lambda_sdk_config()
-}
-
 /// Error codes AWS services use for throttling and transient faults.
 const TRANSIENT_CODES: &[&str] = &[
     "Throttling",
