@@ -8,6 +8,7 @@ use adapters::telemetry::LogCapture;
 use http::HeaderValue;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
+use orders_domain::test_support::legacy_order;
 
 use super::*;
 use crate::config::GroupStrategy;
@@ -17,9 +18,20 @@ const V1_LEGACY: &str = include_str!("../../../../../events/apigw-v1-legacy-orde
 const V2_ORDER: &str = include_str!("../../../../../events/apigw-v2-order.json");
 const V2_INVALID: &str = include_str!("../../../../../events/apigw-v2-invalid-order.json");
 
-const LEGACY_BODY: &str = r#"{"orderID":"23214","customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"}"#;
-const NO_ID_BODY: &str = r#"{"customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"}"#;
 const V1_REQUEST_ID: &str = "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b";
+
+/// The old system's body (id `23214`), as text.
+fn legacy_body() -> String {
+    legacy_order("23214").to_string()
+}
+
+/// The legacy body without its `orderID`: intake takes the id from a header
+/// or mints one.
+fn no_id_body() -> String {
+    let mut body = legacy_order("23214");
+    body.as_object_mut().unwrap().remove("orderID");
+    body.to_string()
+}
 
 fn deps_with(strategy: GroupStrategy) -> (Arc<MemoryQueue>, Deps) {
     let queue = Arc::new(MemoryQueue::default());
@@ -145,7 +157,11 @@ fn given_the_sample_events_when_parsed_then_each_has_its_gateway_context() {
         Some(RequestContext::ApiGatewayV1(_))
     ));
     assert_eq!(v1.method(), Method::POST);
-    assert_eq!(v1.body().as_ref(), LEGACY_BODY.as_bytes());
+    assert_eq!(
+        serde_json::from_slice::<Value>(v1.body().as_ref()).unwrap(),
+        legacy_order("23214"),
+        "the sample event carries the old system's body"
+    );
     for raw in [V2_ORDER, V2_INVALID] {
         let v2 = event(raw);
         assert!(matches!(
@@ -244,7 +260,7 @@ async fn given_a_method_other_than_post_then_405_with_allow_post() {
     for method in [Method::GET, Method::PUT, Method::DELETE, Method::PATCH] {
         let response = send(
             &deps,
-            request(method, Some("application/json"), LEGACY_BODY),
+            request(method, Some("application/json"), legacy_body()),
         )
         .await;
         problem(&response, 405, "method-not-allowed");
@@ -262,7 +278,7 @@ async fn given_a_non_json_content_type_then_415() {
         Some("application/x-www-form-urlencoded"),
         Some("application/jsonx"),
     ] {
-        let response = send(&deps, request(Method::POST, content_type, LEGACY_BODY)).await;
+        let response = send(&deps, request(Method::POST, content_type, legacy_body())).await;
         problem(&response, 415, "unsupported-media-type");
     }
     assert!(queue.sent().is_empty());
@@ -278,7 +294,7 @@ async fn given_json_with_parameters_or_other_case_then_accepted() {
     ] {
         let response = send(
             &deps,
-            request(Method::POST, Some(content_type), LEGACY_BODY),
+            request(Method::POST, Some(content_type), legacy_body()),
         )
         .await;
         assert_eq!(response.status(), StatusCode::ACCEPTED, "{content_type}");
@@ -289,7 +305,8 @@ async fn given_json_with_parameters_or_other_case_then_accepted() {
 #[tokio::test]
 async fn given_a_body_over_64_kib_then_413_and_exactly_64_kib_is_accepted() {
     let (queue, deps) = memory_deps();
-    let at_limit = LEGACY_BODY.to_owned() + &" ".repeat(MAX_BODY_BYTES - LEGACY_BODY.len());
+    let legacy = legacy_body();
+    let at_limit = legacy.clone() + &" ".repeat(MAX_BODY_BYTES - legacy.len());
     assert_eq!(at_limit.len(), 65536);
     let over = format!("{at_limit} ");
 
@@ -354,8 +371,8 @@ async fn given_missing_fields_wrong_types_or_a_non_object_then_422_names_each() 
 async fn given_no_id_anywhere_then_a_uuid_v7_is_minted_per_request() {
     let (queue, deps) = memory_deps();
 
-    let a = json_body(&send(&deps, post(NO_ID_BODY)).await);
-    let b = json_body(&send(&deps, post(NO_ID_BODY)).await);
+    let a = json_body(&send(&deps, post(&no_id_body())).await);
+    let b = json_body(&send(&deps, post(&no_id_body())).await);
 
     let a = a["orderId"].as_str().unwrap();
     let b = b["orderId"].as_str().unwrap();
@@ -369,7 +386,13 @@ async fn given_an_idempotency_key_when_retried_then_same_id_and_dedup_id() {
     let (queue, deps) = memory_deps();
     let send_keyed = |key: &'static str| {
         let deps = &deps;
-        async move { send(deps, with_header(post(NO_ID_BODY), "idempotency-key", key)).await }
+        async move {
+            send(
+                deps,
+                with_header(post(&no_id_body()), "idempotency-key", key),
+            )
+            .await
+        }
     };
 
     let first = send_keyed("client-key-1").await;
@@ -387,13 +410,17 @@ async fn given_an_idempotency_key_when_retried_then_same_id_and_dedup_id() {
 async fn given_an_invalid_idempotency_key_then_422_names_the_header() {
     let (queue, deps) = memory_deps();
     for key in ["has space", "", &"k".repeat(65), "bad/char"] {
-        let response = send(&deps, with_header(post(NO_ID_BODY), "idempotency-key", key)).await;
+        let response = send(
+            &deps,
+            with_header(post(&no_id_body()), "idempotency-key", key),
+        )
+        .await;
         let body = problem(&response, 422, "invalid-order");
         assert_eq!(body["errors"][0]["header"], "Idempotency-Key", "{key}");
         assert!(body["errors"][0].get("pointer").is_none());
     }
     let twice = with_header(
-        with_header(post(NO_ID_BODY), "idempotency-key", "a"),
+        with_header(post(&no_id_body()), "idempotency-key", "a"),
         "idempotency-key",
         "b",
     );
@@ -425,7 +452,7 @@ async fn given_body_id_and_key_when_they_differ_then_422_and_when_equal_then_acc
 
     let response = send(
         &deps,
-        with_header(post(LEGACY_BODY), "idempotency-key", "other-id"),
+        with_header(post(&legacy_body()), "idempotency-key", "other-id"),
     )
     .await;
     let body = problem(&response, 422, "invalid-order");
@@ -435,7 +462,7 @@ async fn given_body_id_and_key_when_they_differ_then_422_and_when_equal_then_acc
 
     let response = send(
         &deps,
-        with_header(post(LEGACY_BODY), "idempotency-key", "23214"),
+        with_header(post(&legacy_body()), "idempotency-key", "23214"),
     )
     .await;
     assert_eq!(response.status(), StatusCode::ACCEPTED);
@@ -445,9 +472,11 @@ async fn given_body_id_and_key_when_they_differ_then_422_and_when_equal_then_acc
 #[tokio::test]
 async fn given_the_same_id_with_different_content_then_both_reach_the_queue() {
     let (queue, deps) = memory_deps();
-    let changed = LEGACY_BODY.replace("\"quantity\":22", "\"quantity\":23");
+    let mut changed = legacy_order("23214");
+    changed["items"][0]["quantity"] = json!(23);
+    let changed = changed.to_string();
 
-    send(&deps, post(LEGACY_BODY)).await;
+    send(&deps, post(&legacy_body())).await;
     send(&deps, post(&changed)).await;
 
     let sent = queue.sent();
@@ -463,7 +492,7 @@ async fn given_the_same_id_with_different_content_then_both_reach_the_queue() {
 async fn given_the_order_strategy_then_each_order_is_its_own_group() {
     let (queue, deps) = deps_with(GroupStrategy::Order);
 
-    send(&deps, post(LEGACY_BODY)).await;
+    send(&deps, post(&legacy_body())).await;
 
     assert_eq!(queue.sent()[0].group_id, "order-23214");
 }
@@ -471,11 +500,11 @@ async fn given_the_order_strategy_then_each_order_is_its_own_group() {
 #[tokio::test]
 async fn given_customers_then_groups_differ_by_customer_and_hold_no_names() {
     let (queue, deps) = memory_deps();
-    let other = LEGACY_BODY
-        .replace("Harry Kane", "Son Heung-min")
-        .replace("23214", "23215");
+    let mut other = legacy_order("23215");
+    other["customerName"] = json!("Son Heung-min");
+    let other = other.to_string();
 
-    send(&deps, post(LEGACY_BODY)).await;
+    send(&deps, post(&legacy_body())).await;
     send(&deps, post(&other)).await;
 
     let sent = queue.sent();
@@ -493,7 +522,7 @@ async fn given_correlation_headers_then_valid_ones_are_kept_and_others_replaced(
     for good in ["abc-123", "A.b_c:9", &"c".repeat(64)] {
         let kept = send(
             &deps,
-            with_header(post(LEGACY_BODY), "x-correlation-id", good),
+            with_header(post(&legacy_body()), "x-correlation-id", good),
         )
         .await;
         assert_eq!(json_body(&kept)["correlationId"], good);
@@ -512,7 +541,7 @@ async fn given_correlation_headers_then_valid_ones_are_kept_and_others_replaced(
     ] {
         let replaced = send(
             &deps,
-            with_header(post(LEGACY_BODY), "x-correlation-id", bad),
+            with_header(post(&legacy_body()), "x-correlation-id", bad),
         )
         .await;
         let id = json_body(&replaced)["correlationId"]
@@ -537,7 +566,7 @@ async fn given_an_accepted_order_then_accepted_at_is_now_in_utc() {
     let (queue, deps) = memory_deps();
     let before = OffsetDateTime::now_utc();
 
-    send(&deps, post(LEGACY_BODY)).await;
+    send(&deps, post(&legacy_body())).await;
 
     let accepted_at = queue.sent()[0].message.accepted_at;
     assert!(accepted_at >= before && accepted_at <= OffsetDateTime::now_utc());
@@ -551,7 +580,7 @@ async fn given_the_queue_is_unavailable_then_503_with_retry_after_and_nothing_en
     let (queue, deps) = memory_deps();
     queue.fail_next(1, Fault::Transient);
 
-    let response = send(&deps, post(LEGACY_BODY)).await;
+    let response = send(&deps, post(&legacy_body())).await;
 
     let body = problem(&response, 503, "service-unavailable");
     assert_eq!(header_of(&response, header::RETRY_AFTER), "2");
@@ -559,7 +588,7 @@ async fn given_the_queue_is_unavailable_then_503_with_retry_after_and_nothing_en
     assert!(queue.sent().is_empty());
 
     // The client's retry goes through once the queue recovers.
-    let retry = send(&deps, post(LEGACY_BODY)).await;
+    let retry = send(&deps, post(&legacy_body())).await;
     assert_eq!(retry.status(), StatusCode::ACCEPTED);
     assert_eq!(queue.sent().len(), 1);
 }
@@ -571,8 +600,8 @@ async fn given_the_queue_is_unavailable_and_no_id_anywhere_then_the_503_says_to_
     let (queue, deps) = memory_deps();
     queue.fail_next(2, Fault::Transient);
 
-    let minted = send(&deps, post(NO_ID_BODY)).await;
-    let with_id = send(&deps, post(LEGACY_BODY)).await;
+    let minted = send(&deps, post(&no_id_body())).await;
+    let with_id = send(&deps, post(&legacy_body())).await;
 
     let detail = problem(&minted, 503, "service-unavailable")["detail"]
         .as_str()
@@ -598,7 +627,7 @@ async fn given_text_the_queue_would_refuse_or_bidi_controls_then_422_at_the_fiel
         ("customerName", "Harry \u{202E}enaK"),
         ("shippingAddress", "\u{2066}Hanoi\u{2069}"),
     ] {
-        let mut body: Value = serde_json::from_str(LEGACY_BODY).unwrap();
+        let mut body = legacy_order("23214");
         body[field] = json!(value);
         let response = send(&deps, post(&body.to_string())).await;
         let problem = problem(&response, 422, "invalid-order");
@@ -606,7 +635,7 @@ async fn given_text_the_queue_would_refuse_or_bidi_controls_then_422_at_the_fiel
     }
     assert!(queue.sent().is_empty());
     // Zero-width joiners are part of many scripts and emoji: still accepted.
-    let mut body: Value = serde_json::from_str(LEGACY_BODY).unwrap();
+    let mut body = legacy_order("23214");
     body["customerName"] =
         json!("\u{1F468}\u{200D}\u{1F469}\u{200D}\u{1F467} \u{0915}\u{094D}\u{200D}\u{0937}");
     let response = send(&deps, post(&body.to_string())).await;
@@ -631,7 +660,7 @@ async fn given_a_long_unknown_field_name_then_the_log_names_a_placeholder_not_th
     let capture = LogCapture::default();
     let _guard = capture.set_default();
     let (_queue, deps) = memory_deps();
-    let mut body: Value = serde_json::from_str(LEGACY_BODY).unwrap();
+    let mut body = legacy_order("23214");
     let field = format!("Harry Kane lives at {}", "x".repeat(5000));
     body[&field] = json!(1);
 
@@ -651,7 +680,7 @@ async fn given_the_queue_rejects_then_an_opaque_500() {
     let (queue, deps) = memory_deps();
     queue.fail_order("23214", Fault::Permanent);
 
-    let response = send(&deps, post(LEGACY_BODY)).await;
+    let response = send(&deps, post(&legacy_body())).await;
 
     let body = problem(&response, 500, "internal-error");
     assert!(!body.to_string().contains("injected"));
