@@ -11,21 +11,18 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use orders_domain::contract::{CorrelationId, OrderMessage};
 use orders_domain::domain::OrderRequest;
+use orders_domain::test_support::{LEGACY_CUSTOMER_NAME, LEGACY_SHIPPING_ADDRESS, legacy_order};
 use serde_json::{Value, json};
 use std::sync::Arc;
 
 const FIFO_BATCH: &str = include_str!("../../../../../events/sqs-fifo-batch.json");
 const PERSONAL_DATA: &[&str] = &["Harry", "Kane", "Nguyen", "Hanoi"];
 
-/// The legacy order 23214, as intake would enqueue it.
+/// The legacy order with this id and quantity, as intake would enqueue it.
 fn legacy_message(order_id: &str, quantity: u32) -> OrderMessage {
-    let req = OrderRequest::from_json(&json!({
-        "orderID": order_id,
-        "customerName": "Harry Kane",
-        "items": [{"itemId": "item456", "quantity": quantity}],
-        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam"
-    }))
-    .unwrap();
+    let mut body = legacy_order(order_id);
+    body["items"][0]["quantity"] = json!(quantity);
+    let req = OrderRequest::from_json(&body).unwrap();
     OrderMessage::new(
         req.order_id.unwrap(),
         CorrelationId::parse(&format!("corr-{order_id}")).unwrap(),
@@ -459,12 +456,12 @@ async fn given_the_sqs_fifo_batch_event_file_when_handled_then_every_order_is_pe
     assert!(failures(&response).is_empty());
     assert_eq!(store.writes(), 3);
     let legacy = store.get("23214").unwrap();
-    assert_eq!(legacy.order.customer_name().as_str(), "Harry Kane");
+    assert_eq!(legacy.order.customer_name().as_str(), LEGACY_CUSTOMER_NAME);
     assert_eq!(legacy.order.items()[0].item_id.as_str(), "item456");
     assert_eq!(legacy.order.items()[0].quantity.get(), 22);
     assert_eq!(
         legacy.order.shipping_address().as_str(),
-        "11 Nguyen Van Linh, Hanoi, Vietnam"
+        LEGACY_SHIPPING_ADDRESS
     );
 }
 
@@ -498,7 +495,8 @@ async fn given_a_malformed_body_quoting_personal_data_when_handled_then_the_pois
     let (_store, deps) = setup();
     // A string where a number belongs: serde_json's message would quote it.
     let mut bad: Value = serde_json::from_str(&body("23214")).unwrap();
-    bad["order"]["items"][0]["quantity"] = json!("Harry Kane, 11 Nguyen Van Linh, Hanoi");
+    bad["order"]["items"][0]["quantity"] =
+        json!(format!("{LEGACY_CUSTOMER_NAME}, {LEGACY_SHIPPING_ADDRESS}"));
     let capture = LogCapture::default();
     let _guard = capture.set_default();
 
