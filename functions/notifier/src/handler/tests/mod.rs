@@ -10,6 +10,7 @@ use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{Context, LambdaEvent};
 use orders_domain::contract::{CorrelationId, OrderMessage};
 use orders_domain::domain::OrderRequest;
+use orders_domain::test_support::legacy_order;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
@@ -19,13 +20,7 @@ const PERSONAL_DATA: &[&str] = &["Harry", "Kane", "Nguyen", "Hanoi"];
 
 /// The legacy order 23214 (under any id), as the worker stores it.
 fn stored(order_id: &str) -> StoredOrder {
-    let req = OrderRequest::from_json(&json!({
-        "orderID": order_id,
-        "customerName": "Harry Kane",
-        "items": [{"itemId": "item456", "quantity": 22}],
-        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam"
-    }))
-    .unwrap();
+    let req = OrderRequest::from_json(&legacy_order(order_id)).unwrap();
     let message = OrderMessage::new(
         req.order_id.unwrap(),
         CorrelationId::parse(&format!("corr-{order_id}")).unwrap(),
