@@ -10,6 +10,7 @@ use adapters::telemetry::LogCapture;
 use http::header;
 use orders_domain::contract::{CorrelationId, OrderMessage};
 use orders_domain::domain::OrderRequest;
+use orders_domain::test_support::legacy_order;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use time::macros::datetime;
@@ -160,8 +161,11 @@ fn given_the_sample_event_when_parsed_then_it_is_a_v2_get_with_the_path_paramete
 #[tokio::test]
 async fn given_an_unpriced_order_then_currency_and_total_are_absent() {
     let (store, deps) = deps();
-    let legacy = r#"{"customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"}"#;
-    store.put_if_absent(&stored("23214", legacy)).await.unwrap();
+    let legacy = legacy_order("23214").to_string();
+    store
+        .put_if_absent(&stored("23214", &legacy))
+        .await
+        .unwrap();
 
     let response = send(&deps, get("/orders/23214")).await;
 
