@@ -4,6 +4,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
 use orders_domain::contract::{CorrelationId, OrderCreated};
 use orders_domain::domain::OrderRequest;
+use orders_domain::test_support::legacy_order;
 use serde_json::{Value, json};
 
 /// The event the notifier publishes for the order in `body` (an intake
@@ -19,22 +20,21 @@ pub fn event(body: Value) -> OrderCreated {
     )
 }
 
-/// An order of `items` (item id, quantity, unit price) in `currency`, with
-/// a customer's name, address and e-mail in the request.
+/// An order of `items` (item id, quantity, unit price) in `currency`: the
+/// legacy order's customer and address, with an e-mail, in the request.
 pub fn order(id: &str, items: &[(&str, u32, Option<u64>)], currency: Option<&str>) -> OrderCreated {
-    let mut body = json!({
-        "orderID": id,
-        "customerName": "Harry Kane",
-        "customerEmail": "harry@example.org",
-        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam",
-        "items": items.iter().map(|(item, quantity, price)| {
+    let mut body = legacy_order(id);
+    body["customerEmail"] = json!("harry@example.org");
+    body["items"] = items
+        .iter()
+        .map(|(item, quantity, price)| {
             let mut line = json!({"itemId": item, "quantity": quantity});
             if let Some(price) = price {
                 line["unitPrice"] = json!(price);
             }
             line
-        }).collect::<Vec<_>>(),
-    });
+        })
+        .collect();
     if let Some(currency) = currency {
         body["currency"] = json!(currency);
     }

@@ -12,6 +12,7 @@ use std::path::PathBuf;
 use admin_digest::email::{Email, plan};
 use orders_domain::contract::{CorrelationId, OrderCreated};
 use orders_domain::domain::OrderRequest;
+use orders_domain::test_support::legacy_order;
 use serde_json::{Value, json};
 
 fn event(body: Value) -> OrderCreated {
@@ -64,12 +65,6 @@ fn only(emails: Vec<Email>) -> Email {
     emails.into_iter().next().unwrap()
 }
 
-fn legacy() -> Value {
-    json!({"orderID":"23214","customerName":"Harry Kane",
-        "items":[{"itemId":"item456","quantity":22}],
-        "shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"})
-}
-
 fn priced() -> Value {
     json!({"orderID":"A-1001","customerName":"Ada Lovelace",
         "customerEmail":"ada@example.com","currency":"EUR",
@@ -87,7 +82,7 @@ fn single() -> Value {
 
 #[test]
 fn given_the_legacy_order_alone_then_its_detail_lists_the_line_and_no_total() {
-    let body = legacy();
+    let body = legacy_order("23214");
     let email = only(plan(&[event(body.clone())]));
     assert_eq!(email.subject, "New order 23214");
     assert_golden("detail_unpriced.txt", &email.text);
@@ -121,7 +116,7 @@ fn given_a_single_unit_alone_then_the_counts_are_singular() {
 
 #[test]
 fn given_three_orders_then_one_digest_with_counts_totals_and_every_order() {
-    let bodies = [legacy(), priced(), single()];
+    let bodies = [legacy_order("23214"), priced(), single()];
     let events: Vec<OrderCreated> = bodies.iter().map(|b| event(b.clone())).collect();
     let email = only(plan(&events));
     assert_eq!(email.subject, "3 new orders");
