@@ -175,15 +175,12 @@ mod tests {
     use adapters::memory::MemoryPublisher;
     use orders_domain::contract::{CorrelationId, OrderMessage};
     use orders_domain::domain::OrderRequest;
+    use orders_domain::test_support::legacy_order;
 
     use super::*;
 
     fn item(id: &str) -> HashMap<String, AttributeValue> {
-        let request = OrderRequest::from_json(&serde_json::json!({
-            "orderID": id, "customerName": "Harry Kane",
-            "items": [{"itemId": "item456", "quantity": 22}],
-            "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam"}))
-        .unwrap();
+        let request = OrderRequest::from_json(&legacy_order(id)).unwrap();
         let now = OffsetDateTime::now_utc();
         let message = OrderMessage::new(
             request.order_id.unwrap(),

@@ -9,6 +9,7 @@ use adapters::record::{KEY_ATTRIBUTE, StoredOrder};
 use async_trait::async_trait;
 use orders_domain::contract::{CorrelationId, OrderMessage};
 use orders_domain::domain::OrderRequest;
+use orders_domain::test_support::legacy_order;
 use serde_dynamo::AttributeValue;
 use time::OffsetDateTime;
 
@@ -29,11 +30,7 @@ fn record(seq: u64, order_id: &str, event_name: &str) -> EventRecord {
         KEY_ATTRIBUTE.to_owned(),
         AttributeValue::S(order_id.to_owned()),
     )]));
-    let request = OrderRequest::from_json(&serde_json::json!({
-        "orderID": order_id, "customerName": "Harry Kane",
-        "items": [{"itemId": "item456", "quantity": 22}],
-        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam"}))
-    .unwrap();
+    let request = OrderRequest::from_json(&legacy_order(order_id)).unwrap();
     let now = OffsetDateTime::now_utc();
     let message = OrderMessage::new(
         request.order_id.unwrap(),
