@@ -23,16 +23,17 @@
 //! <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-configure-dead-letter-queue-redrive.html>),
 //! so the copy is never mistaken for the order's first send.
 
-use std::collections::HashSet;
-use std::time::Duration;
-
-use aws_sdk_sqs::error::ProvideErrorMetadata;
-use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use aws_sdk_sqs::types::QueueAttributeName;
 use serde::Serialize;
 
 use crate::error::{OpsError, OpsResult, aws};
-use crate::render::Progress;
 use crate::target::{Clients, queue_name};
+
+mod move_task;
+mod receive_send_delete;
+
+use move_task::move_task;
+use receive_send_delete::receive_send_delete;
 
 /// How a redrive ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -70,12 +71,6 @@ pub struct RedriveOptions {
     /// Move at most this many (the receive/send/delete path).
     pub max: Option<u64>,
 }
-
-/// How long a received message stays hidden while it is copied.
-const MOVE_VISIBILITY_SECS: i32 = 60;
-
-/// How often a move task's progress is read.
-const TASK_POLL: Duration = Duration::from_secs(2);
 
 /// Moves the messages of the DLQ at `dlq_url` back to `destination_url`,
 /// which must be a queue that names the DLQ in its redrive policy.
@@ -155,6 +150,7 @@ async fn ensure_dead_letter_queue(
     }
 }
 
+/// One attribute of the queue at `url`.
 async fn attribute(
     clients: &Clients,
     url: &str,
@@ -174,6 +170,7 @@ async fn attribute(
     Ok(out.attributes().and_then(|a| a.get(&name)).cloned())
 }
 
+/// The approximate number of visible messages of the queue at `url`.
 async fn visible(clients: &Clients, url: &str) -> OpsResult<u64> {
     Ok(attribute(
         clients,
@@ -185,224 +182,11 @@ async fn visible(clients: &Clients, url: &str) -> OpsResult<u64> {
     .unwrap_or(0))
 }
 
+/// The ARN of the queue at `url`.
 async fn arn(clients: &Clients, url: &str) -> OpsResult<String> {
     attribute(clients, url, QueueAttributeName::QueueArn)
         .await?
         .ok_or_else(|| OpsError::NotFound {
             what: format!("the ARN of queue {}", queue_name(url)),
         })
-}
-
-/// SQS's move task: starts one (or follows the one running) and waits for it
-/// with a progress bar. Any error means "not here": the caller falls back.
-async fn move_task(
-    clients: &Clients,
-    dlq_url: &str,
-    destination_url: &str,
-    found: u64,
-) -> OpsResult<RedriveReport> {
-    let source_arn = arn(clients, dlq_url).await?;
-    let destination_arn = arn(clients, destination_url).await?;
-    let running = current_task(clients, &source_arn)
-        .await
-        .ok()
-        .flatten()
-        .filter(|t| t.status == "RUNNING");
-    if running.is_none() {
-        clients
-            .sqs
-            .start_message_move_task()
-            .source_arn(&source_arn)
-            .destination_arn(&destination_arn)
-            // One try: an endpoint without move tasks answers 5xx, and the
-            // fallback is as good as waiting for retries.
-            .customize()
-            .config_override(
-                aws_sdk_sqs::config::Config::builder()
-                    .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled()),
-            )
-            .send()
-            .await
-            .map_err(|err| {
-                let denied = err.code().is_some_and(|c| c.contains("AccessDenied"));
-                if denied {
-                    return aws("sqs:StartMessageMoveTask", &source_arn)(err);
-                }
-                // Said in a few words: an emulator's answer can be a whole HTML page.
-                let why = err.code().map(str::to_owned).unwrap_or_else(|| {
-                    err.raw_response().map_or_else(
-                        || "no answer".to_owned(),
-                        |r| format!("HTTP {}", r.status()),
-                    )
-                });
-                OpsError::Invalid(format!(
-                    "the endpoint did not start a message move task ({why})"
-                ))
-            })?;
-    }
-    let mut progress = Progress::new("moved", found);
-    loop {
-        let Some(task) = current_task(clients, &source_arn).await? else {
-            return Err(OpsError::NotFound {
-                what: format!("a message move task for {source_arn}"),
-            });
-        };
-        progress.set_total(task.moved, task.to_move.unwrap_or(found));
-        match task.status.as_str() {
-            "COMPLETED" => {
-                progress.finish();
-                return Ok(RedriveReport {
-                    method: Method::MoveTask,
-                    moved: task.moved,
-                    found,
-                    fallback_reason: None,
-                    interrupted: false,
-                });
-            }
-            "RUNNING" | "CANCELLING" => {}
-            other => {
-                progress.finish();
-                return Err(OpsError::Invalid(format!(
-                    "the message move task ended {other}: {}",
-                    task.failure.unwrap_or_default()
-                )));
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(TASK_POLL) => {}
-            _ = tokio::signal::ctrl_c() => {
-                progress.finish();
-                // The task goes on inside SQS; a rerun follows it.
-                return Ok(RedriveReport {
-                    method: Method::MoveTask,
-                    moved: task.moved,
-                    found,
-                    fallback_reason: None,
-                    interrupted: true,
-                });
-            }
-        }
-    }
-}
-
-struct TaskState {
-    status: String,
-    moved: u64,
-    to_move: Option<u64>,
-    failure: Option<String>,
-}
-
-async fn current_task(clients: &Clients, source_arn: &str) -> OpsResult<Option<TaskState>> {
-    let out = clients
-        .sqs
-        .list_message_move_tasks()
-        .source_arn(source_arn)
-        .max_results(1)
-        .customize()
-        .config_override(
-            aws_sdk_sqs::config::Config::builder()
-                .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled()),
-        )
-        .send()
-        .await
-        .map_err(aws("sqs:ListMessageMoveTasks", source_arn))?;
-    Ok(out.results().first().map(|t| TaskState {
-        status: t.status().unwrap_or_default().to_owned(),
-        moved: u64::try_from(t.approximate_number_of_messages_moved()).unwrap_or(0),
-        to_move: t
-            .approximate_number_of_messages_to_move()
-            .and_then(|n| u64::try_from(n).ok()),
-        failure: t.failure_reason().map(str::to_owned),
-    }))
-}
-
-/// Moves message by message; returns how many moved and whether Ctrl-C
-/// stopped it.
-async fn receive_send_delete(
-    clients: &Clients,
-    dlq_url: &str,
-    destination_url: &str,
-    found: u64,
-    max: Option<u64>,
-) -> OpsResult<(u64, bool)> {
-    let dlq = format!("queue {}", queue_name(dlq_url));
-    let destination = format!("queue {}", queue_name(destination_url));
-    let limit = max.unwrap_or(u64::MAX);
-    let mut progress = Progress::new("moved", found.min(limit));
-    let mut moved = 0u64;
-    let mut seen = HashSet::new();
-    let interrupt = tokio::signal::ctrl_c();
-    tokio::pin!(interrupt);
-    while moved < limit {
-        let want = i32::try_from((limit - moved).min(10)).unwrap_or(10);
-        let out = clients
-            .sqs
-            .receive_message()
-            .queue_url(dlq_url)
-            .max_number_of_messages(want)
-            .visibility_timeout(MOVE_VISIBILITY_SECS)
-            .message_system_attribute_names(MessageSystemAttributeName::MessageGroupId)
-            .message_system_attribute_names(MessageSystemAttributeName::MessageDeduplicationId)
-            .message_attribute_names("All")
-            .send()
-            .await
-            .map_err(aws("sqs:ReceiveMessage", &dlq))?;
-        let messages = out.messages.unwrap_or_default();
-        // A message seen before came back after its visibility timeout: every
-        // message present has had its turn.
-        if messages.is_empty()
-            || messages
-                .iter()
-                .all(|m| !seen.insert(m.message_id().unwrap_or_default().to_owned()))
-        {
-            break;
-        }
-        // In order: a FIFO DLQ returns a group's messages in order, and they
-        // must reach the orders queue in that order.
-        for message in messages {
-            let system = |name: MessageSystemAttributeName| {
-                message.attributes().and_then(|a| a.get(&name)).cloned()
-            };
-            clients
-                .sqs
-                .send_message()
-                .queue_url(destination_url)
-                .message_body(message.body().unwrap_or_default())
-                .set_message_attributes(message.message_attributes().cloned())
-                .set_message_group_id(system(MessageSystemAttributeName::MessageGroupId))
-                .set_message_deduplication_id(
-                    system(MessageSystemAttributeName::MessageDeduplicationId)
-                        .or_else(|| message.message_id().map(str::to_owned)),
-                )
-                .send()
-                .await
-                .map_err(aws("sqs:SendMessage", &destination))?;
-            clients
-                .sqs
-                .delete_message()
-                .queue_url(dlq_url)
-                .receipt_handle(message.receipt_handle().unwrap_or_default())
-                .send()
-                .await
-                .map_err(aws("sqs:DeleteMessage", &dlq))?;
-            moved += 1;
-            progress.set(moved);
-            // Stop between messages, never between a send and its delete.
-            if futures_ready(&mut interrupt).await {
-                progress.finish();
-                return Ok((moved, true));
-            }
-        }
-    }
-    progress.finish();
-    Ok((moved, false))
-}
-
-/// Whether `future` is already complete, without waiting for it.
-async fn futures_ready<F: std::future::Future + Unpin>(future: &mut F) -> bool {
-    tokio::select! {
-        biased;
-        _ = future => true,
-        () = std::future::ready(()) => false,
-    }
 }
