@@ -96,7 +96,7 @@ macro_rules! on_both_backends {
                 #[tokio::test]
                 async fn $case() {
                     let outbox = orders_tests::TempDir::new("backends-outbox");
-                    let backends = orders_local::backend::Backends::embedded(outbox.path().to_path_buf());
+                    let backends = orders_backends::backend::Backends::embedded(outbox.path().to_path_buf());
                     super::$case(&backends).await;
                 }
             )+
@@ -108,7 +108,7 @@ macro_rules! on_both_backends {
                 #[tokio::test]
                 async fn $case() {
                     let moto = orders_tests::require_moto!();
-                    let backends = orders_local::backend::Backends::aws(&moto.sdk_config());
+                    let backends = orders_backends::backend::Backends::aws(&moto.sdk_config());
                     super::$case(&backends).await;
                 }
             )+

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use aws_sdk_sqs::types::MessageSystemAttributeName;
-use orders_local::backend::{QueueService, ReceivedMessage, StreamReader};
+use orders_backends::backend::{QueueService, ReceivedMessage, StreamReader};
 
 /// A queue client [`drain`] can use: one receive, deleting what arrived.
 pub trait ReceiveAndDelete: Sync {

@@ -14,7 +14,7 @@ use admin_digest::AdminMailbox;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
 use order_consumer::idempotency::{DynamoDbProcessedEvents, KEY_ATTRIBUTE};
-use orders_local::backend::{Backends, QueueSpec};
+use orders_backends::backend::{Backends, QueueSpec};
 use orders_tests::{fixtures, on_both_backends, require_moto, unique_name};
 use serde_json::{Value, json};
 

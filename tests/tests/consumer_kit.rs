@@ -33,10 +33,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{Context, LambdaEvent};
 use order_consumer::idempotency::{Claim, DynamoDbProcessedEvents, KEY_ATTRIBUTE, ProcessedEvents};
+use orders_backends::backend::{Backends, QueueSpec};
+use orders_backends::embedded::Embedded;
+use orders_backends::embedded::sns::Publication;
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
-use orders_local::backend::{Backends, QueueSpec};
-use orders_local::embedded::Embedded;
-use orders_local::embedded::sns::Publication;
 use orders_tests::consumer::{
     consumer_script, documented_filter_policies, order_created_schema, python, python_available,
     validate_order_created,

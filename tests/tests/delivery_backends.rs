@@ -19,8 +19,8 @@ use adapters::ports::{
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use lambda_runtime::{Context, LambdaEvent};
+use orders_backends::backend::{Backends, QueueSpec, ReceivedMessage};
 use orders_domain::contract::OrderCreated;
-use orders_local::backend::{Backends, QueueSpec, ReceivedMessage};
 use orders_tests::fixtures::{order_message, stored_order};
 use orders_tests::services::drain;
 use orders_tests::unique_name;

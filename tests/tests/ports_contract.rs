@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use adapters::memory::MemoryStore;
 use adapters::ports::{OrderStore, PutOutcome};
-use orders_local::backend::Backends;
+use orders_backends::backend::Backends;
 use orders_tests::fixtures::{order_message, stored_order};
 use orders_tests::unique_name;
 

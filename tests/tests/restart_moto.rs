@@ -21,7 +21,7 @@ use adapters::record::KEY_ATTRIBUTE;
 use adapters::settings::NOTIFIER_BATCH_SIZE;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
-use orders_local::backend::QueueSpec;
+use orders_backends::backend::QueueSpec;
 use orders_tests::local::LocalPipeline;
 use orders_tests::services::ReceiveAndDelete;
 use orders_tests::{MotoServer, MotoStack, queue_attribute, require_moto, services};
@@ -498,7 +498,7 @@ async fn a_restart_with_nothing_new_announces_nothing_again_and_subscribes_nothi
 #[tokio::test]
 async fn a_resuming_reader_starts_after_its_checkpoint_and_a_new_one_at_the_trim_horizon() {
     let moto = require_moto!();
-    let backends = orders_local::backend::Backends::aws(&moto.sdk_config());
+    let backends = orders_backends::backend::Backends::aws(&moto.sdk_config());
     let table = orders_tests::unique_name("rst-stream");
     let checkpoints = format!("{table}-checkpoints");
     backends.tables.create_table(&table).await.unwrap();
@@ -578,7 +578,7 @@ async fn a_resuming_reader_starts_after_its_checkpoint_and_a_new_one_at_the_trim
 #[tokio::test]
 async fn queues_and_subscriptions_are_reused_when_created_again() {
     let moto = require_moto!();
-    let backends = orders_local::backend::Backends::aws(&moto.sdk_config());
+    let backends = orders_backends::backend::Backends::aws(&moto.sdk_config());
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config());
     let sns = aws_sdk_sns::Client::new(&moto.sdk_config());
     let name = orders_tests::unique_name("rst-queue");

@@ -5,17 +5,17 @@
 //!   where the pipeline depends on them (FIFO groups and deduplication,
 //!   visibility and redrive, conditional writes and the stream, filter
 //!   policies), checked against moto by the contract suite;
-//! - [`aws`]: the AWS SDK against any AWS-compatible endpoint (moto server,
+//! - [`sdk`]: the AWS SDK against any AWS-compatible endpoint (moto server,
 //!   LocalStack, a real account).
 //!
 //! `orders-local` (the local runner) and the operations tooling both build on
 //! them; the shipped functions do not.
 
 pub mod arn;
-pub mod aws;
 pub mod backend;
 pub mod embedded;
 pub mod filter_policy;
 pub mod md5;
+pub mod sdk;
 
 pub use backend::Backends;

@@ -147,7 +147,7 @@ pub fn http_api_event(
     );
 
     let mut context = ApiGatewayV2httpRequestContext::default();
-    context.account_id = Some(crate::arn::EMBEDDED_ACCOUNT.to_owned());
+    context.account_id = Some(orders_backends::arn::EMBEDDED_ACCOUNT.to_owned());
     context.apiid = Some("local".to_owned());
     context.domain_name = Some(
         header_text(http::header::HOST)

@@ -11,7 +11,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
-use orders_local::{Backends, Pipeline, PipelineConfig, ResourceNames, TimeScale};
+use orders_backends::backend::Backends;
+use orders_backends::embedded::{EMBEDDED_REGION, Embedded};
+use orders_backends::sdk::endpoint_sdk_config;
+use orders_local::{Pipeline, PipelineConfig, ResourceNames, TimeScale};
 
 /// Runs the whole order pipeline locally: an emulated API Gateway HTTP API in
 /// front of the intake, worker and notifier handlers that ship to Lambda, on
@@ -98,42 +101,6 @@ enum Command {
     Bare202,
 }
 
-/// Whether an endpoint URL points at this machine.
-fn is_loopback(url: &str) -> bool {
-    let host = url
-        .split("://")
-        .nth(1)
-        .unwrap_or(url)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or_default();
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-async fn sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_owned()))
-        .endpoint_url(endpoint);
-    let has_credentials = [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_PROFILE",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-    ]
-    .iter()
-    .any(|v| std::env::var_os(v).is_some());
-    if is_loopback(endpoint) && !has_credentials {
-        // moto and LocalStack accept any credentials; do not go looking for real ones.
-        loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "orders-local",
-        ));
-    }
-    loader.load().await
-}
-
 async fn wait_for_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
@@ -201,12 +168,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let time_scale = TimeScale(args.time_scale);
     let (backends, label, email) = match &args.endpoint_url {
         Some(endpoint) => (
-            Backends::aws(&sdk_config(endpoint, &args.region).await),
+            Backends::aws(&endpoint_sdk_config(Some(endpoint), Some(&args.region)).await),
             endpoint.clone(),
             args.email.clone(),
         ),
         None => (
-            orders_local::embedded::Embedded::new(args.outbox.clone(), args.time_scale).backends(),
+            Embedded::new(args.outbox.clone(), args.time_scale).backends(),
             "embedded".to_owned(),
             Some(
                 args.email
@@ -224,7 +191,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         region: if args.endpoint_url.is_some() {
             args.region.clone()
         } else {
-            orders_local::embedded::EMBEDDED_REGION.to_owned()
+            EMBEDDED_REGION.to_owned()
         },
         backend_label: label.clone(),
         drain_timeout: Duration::from_secs(args.drain_timeout),
@@ -278,13 +245,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_endpoints_are_recognised() {
-        assert!(is_loopback("http://127.0.0.1:5000"));
-        assert!(is_loopback("http://localhost:4566/"));
-        assert!(!is_loopback("https://sqs.us-east-1.amazonaws.com"));
-    }
 
     #[test]
     fn every_flag_is_documented() {

@@ -19,10 +19,10 @@ use adapters::settings::{
     ADMIN_DIGEST_TIMEOUT_SECS, INTAKE_TIMEOUT_SECS, NOTIFIER_MAX_RECORD_AGE_SECS,
     NOTIFIER_MAX_RETRY_ATTEMPTS, WORKER_BATCH_SIZE, WORKER_MAX_CONCURRENCY,
 };
+use orders_backends::backend::Backends;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::backend::Backends;
 use crate::mapping::sqs::{MappingCounters, SqsMapping, worker_function};
 use crate::mapping::stream::StreamMapping;
 use crate::stats::{Counters, Status};
@@ -119,7 +119,7 @@ fn mapping_runtime() -> Result<tokio::runtime::Runtime, PipelineError> {
         .build()
         .map_err(|e| PipelineError::Setup {
             what: "the mappings' runtime",
-            source: crate::backend::BackendError::Call(Box::new(e)),
+            source: orders_backends::backend::BackendError::Call(Box::new(e)),
         })
 }
 
@@ -184,7 +184,7 @@ impl Pipeline {
         let worker_mapping = Arc::new(SqsMapping {
             queues: backends.queues.clone(),
             queue_url: resources.orders_queue_url.clone(),
-            queue_arn: crate::arn::queue_arn(&resources.orders_queue_url, &config.region),
+            queue_arn: orders_backends::arn::queue_arn(&resources.orders_queue_url, &config.region),
             region: config.region.clone(),
             name: "worker",
             function_arn: function_arn("worker"),

@@ -8,7 +8,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::backend::Backends;
+use orders_backends::backend::Backends;
+
 use crate::stats::{Counters, QueueStatus, Stages, Status};
 
 /// URLs and ARNs of the created resources.

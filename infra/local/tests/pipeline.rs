@@ -16,10 +16,11 @@ use adapters::record::StoredOrder;
 use adapters::settings::MAX_RECEIVE_COUNT;
 use async_trait::async_trait;
 use notifier::dead_letter::NotifierDeadLetter;
+use orders_backends::backend::{QueueService, QueueSpec, SendMessage, TableService};
+use orders_backends::embedded::Embedded;
 use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
 use orders_domain::domain::OrderRequest;
-use orders_local::backend::{QueueService, QueueSpec, SendMessage, TableService};
-use orders_local::embedded::Embedded;
+use orders_domain::test_support::{LEGACY_CUSTOMER_NAME, LEGACY_SHIPPING_ADDRESS, legacy_order};
 use orders_local::mapping::stream::StreamMapping;
 use orders_local::stats::Counters;
 use orders_local::{Pipeline, PipelineConfig, Ports, ResourceNames, Status, TimeScale};
@@ -127,9 +128,9 @@ impl Drop for Harness {
 }
 
 fn order(id: &str, customer: &str) -> Value {
-    json!({"orderID": id, "customerName": customer,
-           "items": [{"itemId": "item456", "quantity": 22}],
-           "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam"})
+    let mut body = legacy_order(id);
+    body["customerName"] = json!(customer);
+    body
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -427,11 +428,11 @@ impl StreamRig {
             ("orderId".to_owned(), AttributeValue::S(order_id.to_owned())),
             (
                 "customerName".to_owned(),
-                AttributeValue::S("Harry Kane".into()),
+                AttributeValue::S(LEGACY_CUSTOMER_NAME.into()),
             ),
             (
                 "shippingAddress".to_owned(),
-                AttributeValue::S("11 Nguyen Van Linh, Hanoi, Vietnam".into()),
+                AttributeValue::S(LEGACY_SHIPPING_ADDRESS.into()),
             ),
             ("items".to_owned(), AttributeValue::S("garbage".into())),
         ]));
@@ -492,7 +493,7 @@ impl StreamRig {
     }
 
     /// The on-failure queue's messages (not received).
-    fn on_failure(&self) -> Vec<orders_local::backend::ReceivedMessage> {
+    fn on_failure(&self) -> Vec<orders_backends::backend::ReceivedMessage> {
         self.embedded.queues.peek(&self.on_failure_url).unwrap()
     }
 

@@ -1,7 +1,6 @@
 //! The command line: flags, subcommands, and running one of them.
 
 use std::io::Write;
-use std::net::IpAddr;
 
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use serde::Serialize;
@@ -152,46 +151,16 @@ pub enum OrderAction {
     },
 }
 
-/// Whether an endpoint URL points at this machine.
-pub fn is_loopback(url: &str) -> bool {
-    let host = url
-        .split("://")
-        .nth(1)
-        .unwrap_or(url)
-        .split(['/', ':'])
-        .next()
-        .unwrap_or_default();
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 /// The SDK configuration: the default chain, with `--region` and
-/// `--endpoint-url` when given. A loopback endpoint without credentials in
-/// the environment gets dummy ones (moto and LocalStack accept any).
+/// `--endpoint-url` when given (see
+/// [`endpoint_sdk_config`](orders_backends::sdk::endpoint_sdk_config)); a
+/// region is required.
 pub async fn sdk_config(cli: &Cli) -> OpsResult<aws_config::SdkConfig> {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
-    if let Some(region) = &cli.region {
-        loader = loader.region(aws_config::Region::new(region.clone()));
-    }
-    if let Some(endpoint) = &cli.endpoint_url {
-        loader = loader.endpoint_url(endpoint);
-        let has_credentials = [
-            "AWS_ACCESS_KEY_ID",
-            "AWS_PROFILE",
-            "AWS_WEB_IDENTITY_TOKEN_FILE",
-        ]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some());
-        if is_loopback(endpoint) && !has_credentials {
-            loader = loader.credentials_provider(aws_sdk_sqs::config::Credentials::new(
-                "test",
-                "test",
-                None,
-                None,
-                "orders-ops",
-            ));
-        }
-    }
-    let sdk = loader.load().await;
+    let sdk = orders_backends::sdk::endpoint_sdk_config(
+        cli.endpoint_url.as_deref(),
+        cli.region.as_deref(),
+    )
+    .await;
     if sdk.region().is_none() {
         return Err(OpsError::Invalid(
             "no region: give --region or set AWS_REGION".to_owned(),
@@ -377,7 +346,7 @@ pub async fn run(cli: Cli) -> OpsResult<()> {
                 });
             } else {
                 let topic_arn = target.topic_arn(&clients).await?;
-                let backends = orders_backends::Backends::aws(&sdk);
+                let backends = orders_backends::backend::Backends::aws(&sdk);
                 let deps = crate::replay::replay_deps(backends.topics.event_publisher(&topic_arn));
                 crate::replay::replay_notifier_dlq_at(
                     backends.queues.as_ref(),
@@ -395,7 +364,7 @@ pub async fn run(cli: Cli) -> OpsResult<()> {
             let selection = selection(&select)?;
             let topic_arn = target.topic_arn(&clients).await?;
             let items = crate::renotify::select(&clients, &target.table, &selection).await?;
-            let backends = orders_backends::Backends::aws(&sdk);
+            let backends = orders_backends::backend::Backends::aws(&sdk);
             let deps = crate::replay::replay_deps(backends.topics.event_publisher(&topic_arn));
             let report = crate::renotify::renotify(&deps, &target.table, &items, rate).await;
             emit(cli.json, &report, || {

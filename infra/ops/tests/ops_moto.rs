@@ -104,9 +104,12 @@ async fn pipeline(moto: &MotoServer, stack: &MotoStack) -> Pipeline {
         drain_timeout: Duration::from_secs(1),
         ..PipelineConfig::default()
     };
-    Pipeline::start(config, orders_local::Backends::aws(&moto.sdk_config()))
-        .await
-        .unwrap()
+    Pipeline::start(
+        config,
+        orders_backends::backend::Backends::aws(&moto.sdk_config()),
+    )
+    .await
+    .unwrap()
 }
 
 /// The resources of a fresh prefix, created by a pipeline that is stopped
@@ -435,7 +438,7 @@ async fn the_notifier_dlq_is_replayed_from_the_stream_once_the_topic_accepts_aga
     let moto = require_moto!();
     let stack = resources(moto, "opsnr").await;
     let dlq = stack.queue_url("notifier-on-failure").await;
-    let backends = orders_local::Backends::aws(&moto.sdk_config());
+    let backends = orders_backends::backend::Backends::aws(&moto.sdk_config());
     // Given a stored order whose publish the topic refused: the notifier's
     // own dead letter names its stream record
     let stored_item: HashMap<String, AttributeValue> =

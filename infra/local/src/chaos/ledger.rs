@@ -7,11 +7,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use adapters::record::{KEY_ATTRIBUTE, StoredOrder};
+use orders_backends::backend::{BackendResult, Backends};
 use orders_domain::contract::OrderCreated;
 use orders_domain::domain::{ContentHash, OrderId, OrderRequest};
 
 use super::clients::Accepted;
-use crate::backend::{BackendResult, Backends};
 
 /// The verdict over the accepted orders.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

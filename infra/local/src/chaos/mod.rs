@@ -34,10 +34,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use adapters::settings::FIFO_DEDUP_WINDOW_SECS;
+use orders_backends::backend::BackendError;
+use orders_backends::embedded::Embedded;
+use orders_backends::embedded::sqs::EmbeddedQueues;
 
-use crate::backend::BackendError;
-use crate::embedded::Embedded;
-use crate::embedded::sqs::EmbeddedQueues;
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineError, Ports, ResourceNames};
 use crate::stats::TimeScale;
 use clients::{ClientConfig, ClientLog};

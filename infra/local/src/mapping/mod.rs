@@ -9,7 +9,7 @@ pub mod stream;
 use lambda_runtime::Context;
 
 /// Account id in the emulated function ARNs.
-pub const FUNCTION_ACCOUNT: &str = crate::arn::EMBEDDED_ACCOUNT;
+pub const FUNCTION_ACCOUNT: &str = orders_backends::arn::EMBEDDED_ACCOUNT;
 
 /// A fresh X-Ray trace header of the form Lambda hands a traced function
 /// (`Root=1-<epoch seconds, 8 hex>-<96 random bits, 24 hex>;Parent=<16 hex>;Sampled=0`;

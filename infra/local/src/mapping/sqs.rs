@@ -29,10 +29,10 @@ use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use lambda_runtime::LambdaEvent;
+use orders_backends::backend::{QueueService, ReceivedMessage};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::backend::{QueueService, ReceivedMessage};
 use crate::stats::Counters;
 
 /// Long-poll wait per receive; short so a stop request is seen quickly.
@@ -132,7 +132,7 @@ fn sqs_message(m: &ReceivedMessage, queue_arn: &str, region: &str) -> SqsMessage
     out.message_id = Some(m.message_id.clone());
     out.receipt_handle = Some(m.receipt_handle.clone());
     out.body = Some(m.body.clone());
-    out.md5_of_body = Some(crate::md5::md5_hex(m.body.as_bytes()));
+    out.md5_of_body = Some(orders_backends::md5::md5_hex(m.body.as_bytes()));
     out.attributes = m.attributes.clone();
     out.message_attributes = m
         .message_attributes
@@ -197,7 +197,7 @@ impl SqsMapping {
         &self,
         stop: &watch::Receiver<bool>,
         cut_windows: &watch::Receiver<bool>,
-    ) -> Result<Vec<ReceivedMessage>, crate::backend::BackendError> {
+    ) -> Result<Vec<ReceivedMessage>, orders_backends::backend::BackendError> {
         let first = MAX_RECEIVE.min(self.batch_size);
         let mut batch = self
             .queues

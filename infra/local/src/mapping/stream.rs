@@ -60,11 +60,11 @@ use adapters::settings::{
 };
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use lambda_runtime::LambdaEvent;
+use orders_backends::backend::{QueueService, SendMessage, StreamReader};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
 
-use crate::backend::{QueueService, SendMessage, StreamReader};
 use crate::stats::Counters;
 use retry::{Checkpoint, Invocation};
 

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use adapters::ports::{DeadLetterQueue, EventPublisher, OrderQueue, OrderStore};
 use adapters::settings::{NOTIFIER_TIMEOUT_SECS, WORKER_TIMEOUT_SECS};
+use orders_backends::backend::BackendError;
 
-use crate::backend::BackendError;
 use crate::stats::TimeScale;
 
 /// Names of the resources the pipeline uses (created if missing).
@@ -88,7 +88,7 @@ impl Default for PipelineConfig {
             group_strategy: intake::GroupStrategy::default(),
             time_scale: TimeScale::REAL,
             email: None,
-            region: crate::embedded::EMBEDDED_REGION.to_owned(),
+            region: orders_backends::embedded::EMBEDDED_REGION.to_owned(),
             backend_label: "embedded".to_owned(),
             drain_timeout: Duration::from_secs(10),
             worker_timeout: Duration::from_secs(WORKER_TIMEOUT_SECS),

@@ -12,9 +12,9 @@ use adapters::settings::{
     ADMIN_DIGEST_TIMEOUT_SECS,
 };
 use async_trait::async_trait;
+use orders_backends::backend::{BackendError, Backends, TextMessage, TopicService};
 
 use super::config::{PipelineConfig, Ports};
-use crate::backend::{BackendError, Backends, TextMessage, TopicService};
 use crate::mapping::sqs::{MappingCounters, SqsMapping, admin_digest_function};
 use crate::state::Resources;
 use crate::stats::Counters;
@@ -38,7 +38,10 @@ pub(super) fn mapping(
     Arc::new(SqsMapping {
         queues: backends.queues.clone(),
         queue_url: resources.admin_digest_queue_url.clone(),
-        queue_arn: crate::arn::queue_arn(&resources.admin_digest_queue_url, &config.region),
+        queue_arn: orders_backends::arn::queue_arn(
+            &resources.admin_digest_queue_url,
+            &config.region,
+        ),
         region: config.region.clone(),
         name: "admin-digest",
         function_arn,

@@ -5,9 +5,9 @@ use adapters::settings::{
     ADMIN_DIGEST_QUEUE_VISIBILITY_TIMEOUT_SECS, MAX_RECEIVE_COUNT,
     ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS,
 };
+use orders_backends::backend::{BackendError, Backends, QueueSpec, Redrive};
 
 use super::config::{PipelineConfig, PipelineError};
-use crate::backend::{BackendError, Backends, QueueSpec, Redrive};
 use crate::state::Resources;
 
 /// Maps a backend error of setting up `what`.

@@ -135,10 +135,3 @@ fn rate_is_refused_for_the_worker_dlq_and_max_for_the_notifiers() {
         );
     }
 }
-
-#[test]
-fn loopback_endpoints_are_recognised() {
-    assert!(is_loopback("http://127.0.0.1:5000"));
-    assert!(is_loopback("http://localhost:4566/"));
-    assert!(!is_loopback("https://sqs.us-east-1.amazonaws.com"));
-}

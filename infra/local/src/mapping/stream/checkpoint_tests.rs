@@ -4,13 +4,14 @@
 use adapters::ports::{EventPublisher, PortError};
 use adapters::record::StoredOrder;
 use async_trait::async_trait;
+use orders_backends::backend::{BackendResult, QueueSpec, TableService};
+use orders_backends::embedded::Embedded;
 use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
 use orders_domain::domain::OrderRequest;
+use orders_domain::test_support::legacy_order;
 use serde_dynamo::AttributeValue;
 
 use super::*;
-use crate::backend::{BackendResult, QueueSpec, TableService};
-use crate::embedded::Embedded;
 use adapters::record::ItemMapping;
 
 /// The embedded stream, recording every checkpoint it is told.
@@ -54,10 +55,7 @@ impl EventPublisher for FailingFor {
 }
 
 fn item(order_id: &str) -> serde_dynamo::Item {
-    let body = serde_json::json!({"orderID": order_id, "customerName": "Harry Kane",
-        "items": [{"itemId": "item456", "quantity": 22}],
-        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam"});
-    let request = OrderRequest::from_json(&body).unwrap();
+    let request = OrderRequest::from_json(&legacy_order(order_id)).unwrap();
     let now = OffsetDateTime::now_utc();
     let message = OrderMessage::new(
         request.order_id.unwrap(),

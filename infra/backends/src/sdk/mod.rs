@@ -1,9 +1,11 @@
 //! The AWS SDK implementations of the backend traits, for any AWS-compatible
-//! endpoint (moto server, LocalStack, a real account). The handlers' ports are
-//! the shipping adapters of `adapters::aws`, so this mode runs exactly the
-//! production wire code.
+//! endpoint (moto server, LocalStack, a real account), and the SDK
+//! configuration for such an endpoint ([`endpoint_sdk_config`]). The handlers'
+//! ports are the shipping adapters of `adapters::aws`, so this mode runs
+//! exactly the production wire code.
 
 mod dynamodb;
+mod endpoint;
 mod sns;
 mod sqs;
 
@@ -14,6 +16,7 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 use crate::backend::{BackendError, Backends};
 
 pub use dynamodb::AwsTables;
+pub use endpoint::{endpoint_sdk_config, is_loopback};
 pub use sns::AwsTopics;
 pub use sqs::AwsQueues;
 
