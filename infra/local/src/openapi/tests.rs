@@ -7,6 +7,7 @@ use std::sync::Arc;
 use adapters::ports::{OrderQueue, OutgoingOrder, QueueError};
 use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderValue, Method};
+use orders_domain::test_support::legacy_order;
 use serde_json::{Value, json};
 
 use super::*;
@@ -189,8 +190,6 @@ impl OrderQueue for ScriptedQueue {
     }
 }
 
-const ORDER: &str = r#"{"orderID":"23214","customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"}"#;
-
 /// The `required` names and the `status`/`type` enums a response schema
 /// imposes, through `$ref` and `allOf`.
 fn constraints(
@@ -220,24 +219,25 @@ async fn given_each_outcome_of_intake_then_its_answer_is_the_documented_one() {
     let unavailable: fn() -> QueueError = || QueueError::Unavailable("throttled".into());
     let rejected: fn() -> QueueError = || QueueError::Rejected("access denied".into());
     let big = format!(r#"{{"customerName":"{}"}}"#, "n".repeat(70_000));
+    let order = legacy_order("23214").to_string();
     let cases: [(&str, &str, &[u8], QueueFault, u16); 8] = [
-        ("accepted", "application/json", ORDER.as_bytes(), None, 202),
+        ("accepted", "application/json", order.as_bytes(), None, 202),
         ("malformed", "application/json", b"{", None, 400),
         ("not UTF-8", "application/json", b"\xff\xfe", None, 400),
         ("too large", "application/json", big.as_bytes(), None, 413),
-        ("not JSON", "text/plain", ORDER.as_bytes(), None, 415),
+        ("not JSON", "text/plain", order.as_bytes(), None, 415),
         ("invalid", "application/json", b"{\"items\":[]}", None, 422),
         (
             "unavailable",
             "application/json",
-            ORDER.as_bytes(),
+            order.as_bytes(),
             Some(unavailable),
             503,
         ),
         (
             "rejected",
             "application/json",
-            ORDER.as_bytes(),
+            order.as_bytes(),
             Some(rejected),
             500,
         ),
