@@ -50,7 +50,7 @@ pub struct Gateway {
     /// Shared counters.
     pub counters: Arc<Counters>,
     /// Answers `GET /_local/status`.
-    pub pipeline: Arc<crate::state::Shared>,
+    pub pipeline: Arc<crate::state::PipelineState>,
 }
 
 fn json_response(status: StatusCode, content_type: &'static str, body: String) -> Response {

@@ -6,7 +6,6 @@
 //! emulators and the SDK backends) are `orders-backends`'s: callers name them
 //! there.
 
-pub mod bare;
 pub mod chaos;
 pub mod dashboard;
 pub mod gateway;
@@ -16,6 +15,7 @@ pub mod pipeline;
 pub mod recent;
 pub mod state;
 pub mod stats;
+pub mod yardstick;
 
 pub use pipeline::{Pipeline, PipelineConfig, Ports, ResourceNames, Resources, Summary};
 pub use stats::{Status, TimeScale};

@@ -98,7 +98,7 @@ enum Command {
     /// Benchmark yardstick: a bare HTTP server answering 202 to everything
     /// on --host/--port (what `make bench` compares the pipeline with).
     #[command(name = "bare-202", hide = true)]
-    Bare202,
+    Yardstick,
 }
 
 async fn wait_for_signal() {
@@ -161,8 +161,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         return Ok(());
     }
-    if let Some(Command::Bare202) = &args.command {
-        orders_local::bare::serve(SocketAddr::new(args.host, args.port)).await?;
+    if let Some(Command::Yardstick) = &args.command {
+        orders_local::yardstick::serve(SocketAddr::new(args.host, args.port)).await?;
         return Ok(());
     }
     let time_scale = TimeScale(args.time_scale);

@@ -28,7 +28,8 @@ use crate::mapping::stream::StreamMapping;
 use crate::stats::{Counters, Status};
 use resources::{create_resources, setup};
 
-pub use crate::state::{Resources, Shared};
+use crate::state::PipelineState;
+pub use crate::state::Resources;
 pub use config::{PipelineConfig, PipelineError, Ports, ResourceNames};
 pub use digest::TopicMailbox;
 pub use resources::checkpoint_table;
@@ -91,7 +92,7 @@ impl Summary {
 /// A running pipeline.
 pub struct Pipeline {
     url: String,
-    shared: Arc<Shared>,
+    state: Arc<PipelineState>,
     config: PipelineConfig,
     stop_http: Option<tokio::sync::oneshot::Sender<()>>,
     http: JoinHandle<()>,
@@ -161,7 +162,7 @@ impl Pipeline {
             admin_processed: Arc::new(order_consumer::idempotency::MemoryProcessedEvents::default()),
         });
         let counters = Arc::new(Counters::default());
-        let shared = Arc::new(Shared::new(
+        let state = Arc::new(PipelineState::new(
             backends.clone(),
             resources.clone(),
             counters.clone(),
@@ -240,8 +241,8 @@ impl Pipeline {
             max_retry_attempts: NOTIFIER_MAX_RETRY_ATTEMPTS,
             retry_backoff: scale.secs(1),
             counters: counters.clone(),
-            idle_at: shared.notifier_idle_at.clone(),
-            pending_count: shared.notifier_pending.clone(),
+            idle_at: state.notifier_idle_at.clone(),
+            pending_count: state.notifier_pending.clone(),
         };
         mappings.push(runtime.spawn(stream_mapping.run(stop_rx)));
 
@@ -252,7 +253,7 @@ impl Pipeline {
             timeout: Duration::from_secs(INTAKE_TIMEOUT_SECS),
             function_arn: function_arn("intake"),
             counters,
-            pipeline: shared.clone(),
+            pipeline: state.clone(),
         });
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
@@ -281,7 +282,7 @@ impl Pipeline {
         });
         Ok(Self {
             url: format!("http://{local}"),
-            shared,
+            state,
             config,
             stop_http: Some(stop_http),
             http,
@@ -299,22 +300,22 @@ impl Pipeline {
 
     /// URLs and ARNs of the resources in use.
     pub fn resources(&self) -> &Resources {
-        &self.shared.resources
+        &self.state.resources
     }
 
     /// The backends in use.
     pub fn backends(&self) -> &Backends {
-        &self.shared.backends
+        &self.state.backends
     }
 
     /// The counters the stages and mappings update.
     pub fn counters(&self) -> &crate::stats::Counters {
-        self.shared.counters()
+        self.state.counters()
     }
 
     /// Counts per stage and queue depths, as `GET /_local/status` answers.
     pub async fn status(&self) -> Status {
-        self.shared.status().await
+        self.state.status().await
     }
 
     /// Stops intake (no new HTTP requests; in-flight ones finish), lets queued
@@ -335,7 +336,7 @@ impl Pipeline {
         let deadline = tokio::time::Instant::now() + self.config.drain_timeout;
         let mut drained = false;
         while tokio::time::Instant::now() < deadline {
-            if self.shared.drained().await {
+            if self.state.drained().await {
                 drained = true;
                 break;
             }
@@ -353,12 +354,12 @@ impl Pipeline {
         }
         // Publishes return before e-mails are written (as SNS delivers after
         // accepting); give the writer the same bound as the drain to catch up.
-        let topics = &self.shared.backends.topics;
+        let topics = &self.state.backends.topics;
         let _ = tokio::time::timeout(self.config.drain_timeout, topics.delivered()).await;
         let undelivered = topics.undelivered();
         Summary {
-            status: self.shared.status().await,
-            notifier_pending: Counters::get(&self.shared.notifier_pending),
+            status: self.state.status().await,
+            notifier_pending: Counters::get(&self.state.notifier_pending),
             undelivered,
             drained: drained && undelivered == 0,
         }

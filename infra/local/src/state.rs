@@ -36,7 +36,7 @@ pub struct Resources {
 }
 
 /// State shared by the gateway, the mappings and the handle.
-pub struct Shared {
+pub struct PipelineState {
     pub(crate) backends: Backends,
     pub(crate) resources: Resources,
     counters: Arc<Counters>,
@@ -47,7 +47,7 @@ pub struct Shared {
     pub(crate) notifier_pending: Arc<AtomicU64>,
 }
 
-impl Shared {
+impl PipelineState {
     /// The counters the stages and mappings update.
     pub(crate) fn counters(&self) -> &Counters {
         &self.counters
