@@ -9,29 +9,27 @@
 //! ([`EmbeddedTables::trim_stream`], what DynamoDB's 24-hour retention does);
 //! nothing trims them on a timer.
 
-use adapters::record::ItemMapping;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use adapters::ports::{
-    OrderReader, OrderStore, PortError, PutOutcome, StoredUnderId, put_outcome_when_taken,
-};
-use adapters::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
+use adapters::ports::{OrderReader, OrderStore};
+use adapters::record::KEY_ATTRIBUTE;
 use adapters::sync::lock;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamViewType};
-use orders_domain::domain::OrderId;
 use serde_dynamo::{AttributeValue, Item};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use tokio::sync::Notify;
 
 use crate::arn::EMBEDDED_ACCOUNT;
-use crate::backend::{
-    BackendError, BackendResult, RecordPage, ShardInfo, ShardPage, StreamReader, StreamShards,
-    TableService,
-};
+use crate::backend::{BackendError, BackendResult, StreamReader, StreamShards, TableService};
+
+mod ports;
+mod stream;
+
+use ports::{EmbeddedOrderReader, EmbeddedOrderStore};
+use stream::{EmbeddedStreamReader, EmbeddedStreamShards};
 
 /// The one shard of every embedded stream.
 pub const EMBEDDED_SHARD_ID: &str = "shardId-00000000000000000001-00000001";
@@ -290,146 +288,6 @@ impl TableService for EmbeddedTables {
             tables: self.clone(),
             table: table.to_owned(),
         }))
-    }
-}
-
-/// The embedded stream call by call: one open shard whose iterators are
-/// positions in it.
-struct EmbeddedStreamShards {
-    tables: EmbeddedTables,
-    table: String,
-}
-
-#[async_trait]
-impl StreamShards for EmbeddedStreamShards {
-    async fn describe_stream(
-        &self,
-        exclusive_start_shard_id: Option<&str>,
-    ) -> BackendResult<ShardPage> {
-        self.tables.table_read(&self.table, |_| ())?;
-        let shards = if exclusive_start_shard_id.is_some_and(|id| id >= EMBEDDED_SHARD_ID) {
-            Vec::new()
-        } else {
-            vec![ShardInfo {
-                shard_id: EMBEDDED_SHARD_ID.to_owned(),
-                parent_shard_id: None,
-                closed: false,
-            }]
-        };
-        Ok(ShardPage {
-            shards,
-            last_evaluated_shard_id: None,
-        })
-    }
-
-    async fn trim_horizon(&self, shard_id: &str) -> BackendResult<String> {
-        if shard_id != EMBEDDED_SHARD_ID {
-            return Err(BackendError::NotFound(format!("shard {shard_id}")));
-        }
-        self.tables
-            .table_read(&self.table, |t| t.trimmed.to_string())
-    }
-
-    async fn get_records(&self, iterator: &str, limit: usize) -> BackendResult<RecordPage> {
-        let position: usize = iterator
-            .parse()
-            .map_err(|_| BackendError::Call(format!("invalid shard iterator {iterator}").into()))?;
-        let (records, next) = self
-            .tables
-            .table_read(&self.table, |t| t.read(position, limit.clamp(1, 1000)))?;
-        Ok(RecordPage {
-            records,
-            // The shard is open: there is always a next iterator.
-            next_iterator: Some(next.to_string()),
-        })
-    }
-}
-
-/// Reads an embedded stream from its start.
-struct EmbeddedStreamReader {
-    tables: EmbeddedTables,
-    table: String,
-    position: usize,
-}
-
-#[async_trait]
-impl StreamReader for EmbeddedStreamReader {
-    async fn next_records(&mut self, max: usize) -> BackendResult<Vec<EventRecord>> {
-        let (records, next) = self
-            .tables
-            .table_read(&self.table, |t| t.read(self.position, max))?;
-        self.position = next;
-        Ok(records)
-    }
-
-    async fn wait_for_records(&mut self, timeout: Duration) {
-        let notified = self.tables.inner.appended.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if self.tables.stream_len(&self.table) > self.position {
-            return;
-        }
-        let _ = tokio::time::timeout(timeout, notified).await;
-    }
-
-    fn shard_id(&self) -> String {
-        EMBEDDED_SHARD_ID.to_owned()
-    }
-}
-
-/// The worker's port over an embedded table, with `DynamoOrderStore`'s semantics.
-struct EmbeddedOrderStore {
-    tables: EmbeddedTables,
-    table: String,
-}
-
-#[async_trait]
-impl OrderStore for EmbeddedOrderStore {
-    async fn put_if_absent(&self, order: &StoredOrder) -> Result<PutOutcome, PortError> {
-        let item: Item = order
-            .to_item()
-            .map_err(|e| PortError::Permanent(Box::new(e)))?;
-        let outcome = self
-            .tables
-            .write(
-                &self.table,
-                order.order_id.as_str(),
-                Some(item),
-                Condition::Absent,
-            )
-            .map_err(|e| PortError::Permanent(Box::new(e)))?;
-        match outcome {
-            WriteOutcome::Written | WriteOutcome::Unchanged => Ok(PutOutcome::Created),
-            WriteOutcome::ConditionFailed(existing) => {
-                let stored = match existing.get(HASH_ATTRIBUTE) {
-                    Some(AttributeValue::S(hash)) => StoredUnderId::Hash(hash),
-                    _ => StoredUnderId::WithoutHash,
-                };
-                put_outcome_when_taken(stored, &order.content_hash)
-            }
-        }
-    }
-}
-
-/// The status function's port over an embedded table, with
-/// `DynamoOrderReader`'s semantics: a read sees every write before it (the
-/// embedded table has one copy, so every read is strongly consistent).
-struct EmbeddedOrderReader {
-    tables: EmbeddedTables,
-    table: String,
-}
-
-#[async_trait]
-impl OrderReader for EmbeddedOrderReader {
-    async fn get(&self, order_id: &OrderId) -> Result<Option<StoredOrder>, PortError> {
-        let item = self
-            .tables
-            .get(&self.table, order_id.as_str())
-            .await
-            .map_err(|e| PortError::Permanent(Box::new(e)))?;
-        item.map(StoredOrder::from_item)
-            .transpose()
-            .map_err(|e| PortError::Permanent(Box::new(e)))
     }
 }
 

@@ -1,5 +1,7 @@
 //! The embedded table and its stream.
 
+use std::time::Duration;
+
 use super::*;
 
 fn item(id: &str, v: &str) -> Item {
