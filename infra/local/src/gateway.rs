@@ -62,20 +62,22 @@ fn json_response(status: StatusCode, content_type: &'static str, body: String) -
     response
 }
 
-fn not_found(method: &Method, path: &str) -> Response {
-    let body = serde_json::json!({
-        "type": "about:blank",
-        "title": "Not Found",
-        "status": 404,
-        "detail": format!(
-            "no route for {method} {path}; the API has POST /orders and GET /orders/{{orderId}}"
-        ),
-    });
-    json_response(
+/// The answer to a request no route matches, written as the API's other
+/// problems are ([`edge::Problem`]: `application/problem+json`, the
+/// correlation id in body and header, settled by [`edge::correlation_id`]).
+/// The detail names no request value, as a problem's detail never does.
+fn not_found(headers: &HeaderMap) -> Response {
+    let mut request = lambda_http::Request::default();
+    *request.headers_mut() = headers.clone();
+    let correlation_id = edge::correlation_id(&request);
+    let problem = edge::Problem::new(
         StatusCode::NOT_FOUND,
-        "application/problem+json",
-        body.to_string(),
-    )
+        "route-not-found",
+        "Not Found",
+        "no route for this method and path: the API has POST /orders and GET /orders/{orderId}",
+    );
+    let (parts, body) = problem.into_response(&correlation_id).into_parts();
+    Response::from_parts(parts, AxumBody::from(body.to_vec()))
 }
 
 /// The HTTP API (payload format 2.0) event for one request, as API Gateway
@@ -216,7 +218,7 @@ pub async fn handle(
         return status_route::invoke(&gateway, &parts, peer, order_id).await;
     }
     if !(parts.method == Method::POST && path == "/orders") {
-        return not_found(&parts.method, &path);
+        return not_found(&parts.headers);
     }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES).await else {
         return json_response(
@@ -435,6 +437,34 @@ mod tests {
         assert_eq!(json["isBase64Encoded"], true);
         // And lambda_http hands the handler the original bytes
         assert_eq!(lambda_request(&event).body().as_ref(), body);
+    }
+
+    #[tokio::test]
+    async fn given_no_route_then_the_answer_is_a_problem_of_the_shared_type() {
+        // Given a request with the caller's correlation id
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            edge::CORRELATION_ID_HEADER,
+            HeaderValue::from_static("trace-404"),
+        );
+        // When no route matches
+        let response = not_found(&headers);
+        // Then it is a problem+json 404 as the functions write them
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+        assert_eq!(
+            response.headers()[http::header::CONTENT_TYPE],
+            edge::PROBLEM_CONTENT_TYPE
+        );
+        assert_eq!(response.headers()[edge::CORRELATION_ID_HEADER], "trace-404");
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["type"], "/problems/route-not-found");
+        assert_eq!(body["title"], "Not Found");
+        assert_eq!(body["status"], 404);
+        assert_eq!(body["correlationId"], "trace-404");
+        assert_eq!(body["errors"], serde_json::json!([]));
     }
 
     #[test]
