@@ -5,17 +5,15 @@ use adapters::ports::OutgoingOrder;
 use adapters::record::StoredOrder;
 use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
 use orders_domain::domain::OrderRequest;
+use orders_domain::test_support::legacy_order;
 use time::OffsetDateTime;
 
 /// A queue message for the legacy body with this order id, customer name
 /// and quantity (a different name or quantity changes the content hash).
 pub fn order_message(order_id: &str, customer: &str, quantity: u32) -> OrderMessage {
-    let body = serde_json::json!({
-        "orderID": order_id,
-        "customerName": customer,
-        "items": [{"itemId": "item456", "quantity": quantity}],
-        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam",
-    });
+    let mut body = legacy_order(order_id);
+    body["customerName"] = customer.into();
+    body["items"][0]["quantity"] = quantity.into();
     let request = OrderRequest::from_json(&body).expect("a valid legacy body");
     OrderMessage::new(
         request.order_id.expect("the body has an orderID"),

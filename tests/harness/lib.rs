@@ -38,9 +38,6 @@ pub use stack::MotoStack;
 /// Region every test resource lives in.
 pub const REGION: &str = "us-east-1";
 
-/// The old system's request body, accepted by intake as is.
-pub const LEGACY_BODY: &str = r#"{"orderID":"23214","customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"}"#;
-
 /// Whether this is a CI run (`CI` set to anything but empty, `0` or `false`):
 /// there a missing emulator fails the test instead of skipping it.
 pub fn in_ci() -> bool {

@@ -37,6 +37,7 @@ use orders_backends::backend::{Backends, QueueSpec};
 use orders_backends::embedded::Embedded;
 use orders_backends::embedded::sns::Publication;
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
+use orders_domain::test_support::legacy_order;
 use orders_tests::consumer::{
     consumer_script, documented_filter_policies, order_created_schema, python, python_available,
     validate_order_created,
@@ -512,11 +513,7 @@ async fn a_python_consumer_written_from_the_guide_receives_and_validates_the_eve
         .unwrap();
 
     let order_id = unique_name("kit-order");
-    let body = serde_json::json!({
-        "orderID": order_id, "customerName": "Harry Kane",
-        "items": [{"itemId": "item456", "quantity": 22}],
-        "shippingAddress": "11 Nguyen Van Linh, Hanoi, Vietnam",
-    });
+    let body = legacy_order(&order_id);
     let response = reqwest::Client::new()
         .post(format!("{}/orders", pipeline.url))
         .json(&body)

@@ -20,6 +20,7 @@ use adapters::record::StoredOrder;
 use async_trait::async_trait;
 use orders_backends::backend::Backends;
 use orders_domain::domain::OrderId;
+use orders_domain::test_support::{LEGACY_CUSTOMER_NAME, LEGACY_SHIPPING_ADDRESS, legacy_order};
 use orders_local::{Pipeline, PipelineConfig, Ports, ResourceNames};
 use orders_tests::fixtures::{order_message, stored_order};
 use orders_tests::{MotoStack, require_moto, unique_name};
@@ -31,20 +32,18 @@ const WITHIN: Duration = Duration::from_secs(60);
 
 /// The personal data of [`order_body`], which no status answer may hold.
 const PERSONAL: [&str; 3] = [
-    "Harry Kane",
-    "11 Nguyen Van Linh, Hanoi, Vietnam",
+    LEGACY_CUSTOMER_NAME,
+    LEGACY_SHIPPING_ADDRESS,
     "harry@example.com",
 ];
 
+/// The legacy order with an e-mail and a price.
 fn order_body(order_id: &str) -> Value {
-    json!({
-        "orderID": order_id,
-        "customerName": PERSONAL[0],
-        "shippingAddress": PERSONAL[1],
-        "customerEmail": PERSONAL[2],
-        "currency": "EUR",
-        "items": [{"itemId": "item456", "quantity": 22, "unitPrice": 150}],
-    })
+    let mut body = legacy_order(order_id);
+    body["customerEmail"] = json!(PERSONAL[2]);
+    body["currency"] = json!("EUR");
+    body["items"][0]["unitPrice"] = json!(150);
+    body
 }
 
 /// The worker's store behind a gate: every put waits until the gate opens.

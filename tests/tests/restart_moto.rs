@@ -22,6 +22,7 @@ use adapters::settings::NOTIFIER_BATCH_SIZE;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 use orders_backends::backend::QueueSpec;
+use orders_domain::test_support::{LEGACY_SHIPPING_ADDRESS, legacy_order};
 use orders_tests::local::LocalPipeline;
 use orders_tests::services::ReceiveAndDelete;
 use orders_tests::{MotoServer, MotoStack, queue_attribute, require_moto, services};
@@ -132,14 +133,15 @@ impl Runs {
     }
 }
 
-/// A valid order, distinct per `i` (id, customer, item, quantity, address).
+/// The legacy order made distinct per `i` (id, customer, item, quantity,
+/// address).
 fn order_body(i: usize) -> serde_json::Value {
-    serde_json::json!({
-        "orderID": order_id(i),
-        "customerName": format!("Customer {}", i % 23),
-        "items": [{"itemId": format!("item-{i}"), "quantity": i % 50 + 1}],
-        "shippingAddress": format!("{i} Nguyen Van Linh, Hanoi, Vietnam"),
-    })
+    let mut body = legacy_order(&order_id(i));
+    body["customerName"] = format!("Customer {}", i % 23).into();
+    body["items"][0]["itemId"] = format!("item-{i}").into();
+    body["items"][0]["quantity"] = (i % 50 + 1).into();
+    body["shippingAddress"] = format!("{i}, {LEGACY_SHIPPING_ADDRESS}").into();
+    body
 }
 
 fn order_id(i: usize) -> String {

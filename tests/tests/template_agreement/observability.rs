@@ -267,6 +267,7 @@ async fn log_lines_of_one_order(trace_header: &str) -> (Vec<serde_json::Value>, 
     use adapters::record::ItemMapping;
     use lambda_http::RequestExt;
     use lambda_runtime::{Context, LambdaEvent};
+    use orders_domain::test_support::legacy_order;
     use std::sync::Arc;
 
     let capture = adapters::telemetry::LogCapture::default();
@@ -278,9 +279,7 @@ async fn log_lines_of_one_order(trace_header: &str) -> (Vec<serde_json::Value>, 
         .method("POST")
         .uri("/orders")
         .header("content-type", "application/json")
-        .body(lambda_http::Body::from(
-            r#"{"orderID":"lat-1","customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"}"#,
-        ))
+        .body(lambda_http::Body::from(legacy_order("lat-1").to_string()))
         .unwrap()
         .with_lambda_context(context);
     let intake_deps = intake::Deps::new(queue.clone(), intake::GroupStrategy::Customer);
