@@ -271,6 +271,9 @@ pub fn lines(stage: Stage, url: &str, peeked: &[Peeked]) -> Vec<String> {
 mod tests {
     use super::*;
     use aws_sdk_sqs::types::MessageAttributeValue;
+    use orders_domain::contract::{CorrelationId, OrderMessage};
+    use orders_domain::domain::OrderRequest;
+    use orders_domain::test_support::legacy_order;
 
     fn string(value: &str) -> MessageAttributeValue {
         MessageAttributeValue::builder()
@@ -280,13 +283,23 @@ mod tests {
             .unwrap()
     }
 
-    const ORDER_BODY: &str = r#"{"schemaVersion":1,"orderId":"23214","correlationId":"c-9","order":{"customerName":"Harry Kane","shippingAddress":"11 Nguyen Van Linh"}}"#;
+    /// The worker queue's message for the legacy order 23214, correlation id `c-9`.
+    fn order_body() -> String {
+        let request = OrderRequest::from_json(&legacy_order("23214")).unwrap();
+        OrderMessage::new(
+            request.order_id.unwrap(),
+            CorrelationId::parse("c-9").unwrap(),
+            time::macros::datetime!(2026-11-24 10:00 UTC),
+            request.order,
+        )
+        .to_body()
+    }
 
     #[test]
     fn given_a_worker_dead_letter_then_its_attributes_are_read_and_the_body_is_hidden() {
         let message = Message::builder()
             .message_id("m-1")
-            .body(ORDER_BODY)
+            .body(order_body())
             .message_attributes(DEAD_LETTER_REASON_ATTRIBUTE, string("poison"))
             .message_attributes(DEAD_LETTER_STAGE_ATTRIBUTE, string("worker"))
             .message_attributes(DEAD_LETTER_ORDER_ID_ATTRIBUTE, string("23214"))
@@ -307,12 +320,12 @@ mod tests {
     fn given_a_message_moved_by_the_redrive_policy_then_the_reason_says_max_receives() {
         let message = Message::builder()
             .message_id("m-2")
-            .body(ORDER_BODY)
+            .body(order_body())
             .build();
         let p = describe(Stage::Worker, &message, Duration::ZERO, true);
         assert_eq!(p.reason, REASON_MAX_RECEIVES);
         assert_eq!(p.stage, "worker");
-        assert_eq!(p.body.as_deref(), Some(ORDER_BODY));
+        assert_eq!(p.body, Some(order_body()));
     }
 
     #[test]
