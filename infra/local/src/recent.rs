@@ -52,7 +52,7 @@ pub struct RecentOrder {
 pub struct RecentFailure {
     /// When it was logged (RFC 3339, UTC).
     pub at: String,
-    /// `intake`, `worker` or `notifier`.
+    /// `intake`, `worker`, `notifier`, `status` or `admin-digest`.
     pub stage: String,
     /// The outcome (`rejected`, `conflict`, `poison`, `transient`, …).
     pub outcome: String,
@@ -112,6 +112,10 @@ impl Recent {
             (_, "duplicate" | "skipped") => {}
             // The admin was e-mailed; the digest's per-batch summary line.
             ("admin-digest", "emailed" | "batch") => {}
+            // A status read that answered: the order's view, or not stored
+            // (yet: `404` with `Retry-After` while it may still be queued).
+            // A refused or failed read is a failure like any other.
+            ("status", "found" | "not-found") => {}
             _ => {
                 // The store or the topic refused the order for good: it will
                 // not get further without a person. Retried outcomes leave it
@@ -347,6 +351,27 @@ mod tests {
         assert_eq!(failures.len(), 1, "{failures:?}");
         assert_eq!(failures[0].order_id.as_deref(), Some("o-2"));
         assert_eq!(failures[0].reason, "send-failed");
+    }
+
+    #[test]
+    fn given_status_reads_that_answered_then_they_are_not_failures_and_a_failed_read_is() {
+        // Given a read before the order was stored, one after, and one that failed
+        let recent = Recent::default();
+        recent.record(&line("status", "not-found", "o-1", None));
+        recent.record(&line("intake", "accepted", "o-1", Some(1)));
+        recent.record(&line("status", "found", "o-1", None));
+        let mut failed = line("status", "failed", "o-1", None);
+        failed.error = Some("table unreachable".into());
+        recent.record(&failed);
+        // Then only the failed read is a failure
+        let failures = recent.failures();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(
+            (failures[0].stage.as_str(), failures[0].outcome.as_str()),
+            ("status", "failed")
+        );
+        // And the reads do not touch the order's progress
+        assert_eq!(recent.orders()[0].status, "accepted");
     }
 
     #[test]
