@@ -1,5 +1,6 @@
-//! The order's content and its invariants, checked in one place
-//! (`TryFrom<OrderFields>`) for every way an order is built or read back.
+//! The order's content and its invariants: each cross-field rule is one
+//! function here, applied by `TryFrom<OrderFields>` to every order built or
+//! read back, and by the request parser to a request's fields.
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -51,35 +52,67 @@ pub(crate) struct OrderFields {
     pub(crate) currency: Option<Currency>,
 }
 
-/// The detail of the rule "a currency is required when unit prices are given".
-/// The detail of the rule "1 to `MAX_ITEMS` items".
-pub(crate) fn item_count_rule() -> String {
-    format!("an order has 1 to {MAX_ITEMS} items")
+/// The cross-field rules of an order, each stated once. [`Order`]'s
+/// constructor applies them to every order built or read back; the request
+/// parser applies the same functions to a request's fields as it reads them,
+/// so it can point at the field and report the rest of the request's errors
+/// with them.
+
+/// "1 to [`MAX_ITEMS`] items": broken by a list of `count` items.
+pub(crate) fn item_count_violation(count: usize) -> Option<InvalidValue> {
+    (count == 0 || count > MAX_ITEMS)
+        .then(|| InvalidValue::new(format!("an order has 1 to {MAX_ITEMS} items")))
 }
-/// The detail of the rule "each item id once".
-pub(crate) const DISTINCT_ITEMS: &str =
-    "duplicate itemId: list each item once with its total quantity";
-pub(crate) const CURRENCY_REQUIRED: &str = "currency is required when unit prices are given";
+
+/// "Each item id once": the positions (in `ids`' order) of the repeats.
+pub(crate) fn duplicate_item_violations<'a>(
+    ids: impl IntoIterator<Item = (usize, &'a str)>,
+) -> Vec<(usize, InvalidValue)> {
+    let mut seen = std::collections::HashSet::new();
+    ids.into_iter()
+        .filter(|(_, id)| !seen.insert(*id))
+        .map(|(position, _)| {
+            (
+                position,
+                InvalidValue::new("duplicate itemId: list each item once with its total quantity"),
+            )
+        })
+        .collect()
+}
+
+/// "A currency is required when unit prices are given".
+pub(crate) fn currency_violation(
+    any_unit_price: bool,
+    currency_given: bool,
+) -> Option<InvalidValue> {
+    (any_unit_price && !currency_given)
+        .then(|| InvalidValue::new("currency is required when unit prices are given"))
+}
 
 impl TryFrom<OrderFields> for Order {
     type Error = InvalidValue;
-    /// The one place every [`Order`] invariant is checked: intake builds its
-    /// orders through here too, so what intake accepts the worker reads.
+    /// Every [`Order`] is built through here: intake's too, so what intake
+    /// accepts the worker reads.
     fn try_from(f: OrderFields) -> Result<Self, Self::Error> {
-        if f.items.is_empty() || f.items.len() > MAX_ITEMS {
-            return Err(InvalidValue::new(item_count_rule()));
+        if let Some(broken) = item_count_violation(f.items.len()) {
+            return Err(broken);
         }
-        let mut seen = std::collections::HashSet::new();
-        if !f.items.iter().all(|i| seen.insert(i.item_id.as_str())) {
-            return Err(InvalidValue::new(DISTINCT_ITEMS));
+        let ids = f
+            .items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| (i, item.item_id.as_str()));
+        if let Some((_, broken)) = duplicate_item_violations(ids).into_iter().next() {
+            return Err(broken);
         }
         for price in f.items.iter().filter_map(|i| i.unit_price) {
             // A message or item is re-checked as strictly as a request, so no
             // stored price can overflow the total.
             Money::unit_price(price.minor_units())?;
         }
-        if f.currency.is_none() && f.items.iter().any(|i| i.unit_price.is_some()) {
-            return Err(InvalidValue::new(CURRENCY_REQUIRED));
+        let any_unit_price = f.items.iter().any(|i| i.unit_price.is_some());
+        if let Some(broken) = currency_violation(any_unit_price, f.currency.is_some()) {
+            return Err(broken);
         }
         Ok(Self {
             customer_name: f.customer_name,

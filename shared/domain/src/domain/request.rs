@@ -5,10 +5,11 @@ use serde_json::{Map, Value};
 
 use super::money::{Money, Quantity};
 use super::order::{
-    CURRENCY_REQUIRED, DISTINCT_ITEMS, LineItem, Order, OrderFields, item_count_rule,
+    LineItem, Order, OrderFields, currency_violation, duplicate_item_violations,
+    item_count_violation,
 };
 use super::rules::{
-    FieldError, InvalidValue, MAX_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE_MINOR, ValidationErrors,
+    FieldError, InvalidValue, MAX_QUANTITY, MAX_UNIT_PRICE_MINOR, ValidationErrors,
 };
 use super::values::{Currency, CustomerEmail, CustomerName, ItemId, OrderId, ShippingAddress};
 
@@ -141,11 +142,10 @@ impl OrderRequest {
         if let Some(items) = &items {
             // Absent and null alike: the currency is missing unless a value
             // was given (an invalid one is already reported).
-            if currency.is_none()
-                && !currency_invalid
-                && items.iter().any(|i| i.unit_price.is_some())
-            {
-                c.push("/currency", CURRENCY_REQUIRED);
+            let any_unit_price = items.iter().any(|i| i.unit_price.is_some());
+            let currency_given = currency.is_some() || currency_invalid;
+            if let Some(broken) = currency_violation(any_unit_price, currency_given) {
+                c.push("/currency", broken.0);
             }
         }
 
@@ -185,13 +185,13 @@ fn parse_items(c: &mut Collector, raw: Option<&Value>) -> Option<Vec<LineItem>> 
             return None;
         }
     };
-    if list.is_empty() || list.len() > MAX_ITEMS {
-        c.push("/items", item_count_rule());
+    if let Some(broken) = item_count_violation(list.len()) {
+        c.push("/items", broken.0);
         return None;
     }
     let before = c.0.len();
     let mut items = Vec::with_capacity(list.len());
-    let mut seen = std::collections::HashSet::new();
+    let mut ids: Vec<(usize, String)> = Vec::new();
     for (i, raw) in list.iter().enumerate() {
         let base = format!("/items/{i}");
         let Some(obj) = raw.as_object() else {
@@ -207,9 +207,7 @@ fn parse_items(c: &mut Collector, raw: Option<&Value>) -> Option<Vec<LineItem>> 
             ItemId::parse,
         );
         if let Some(id) = &item_id {
-            if !seen.insert(id.as_str().to_owned()) {
-                c.push(format!("{base}/itemId"), DISTINCT_ITEMS);
-            }
+            ids.push((i, id.as_str().to_owned()));
         }
         let quantity = match obj.get("quantity") {
             None | Some(Value::Null) => {
@@ -249,6 +247,9 @@ fn parse_items(c: &mut Collector, raw: Option<&Value>) -> Option<Vec<LineItem>> 
                 unit_price,
             });
         }
+    }
+    for (i, broken) in duplicate_item_violations(ids.iter().map(|(i, id)| (*i, id.as_str()))) {
+        c.push(format!("/items/{i}/itemId"), broken.0);
     }
     (c.0.len() == before).then_some(items)
 }
