@@ -7,7 +7,7 @@ use edge::{Issue, correlation_id, json_response};
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 use orders_domain::contract::CorrelationId;
-use orders_domain::domain::{MAX_ID_LEN, OrderId};
+use orders_domain::domain::OrderId;
 use time::OffsetDateTime;
 use tracing::{Span, error, info, instrument};
 
@@ -80,26 +80,14 @@ fn order_id(request: &Request) -> Result<OrderId, StatusError> {
                 .map(|(_, id)| id.to_owned())
         })
         .unwrap_or_default();
-    OrderId::parse(&raw).map_err(|first| StatusError::InvalidOrderId(id_issues(&raw, first)))
-}
-
-/// Every rule a bad id breaks. The domain names the first broken rule; a
-/// too-long id may also hold characters outside the alphabet, which is
-/// found by the same rules applied to each character, so the client fixes
-/// both at once.
-fn id_issues(raw: &str, first: impl ToString) -> Vec<Issue> {
-    let mut issues = vec![Issue::parameter(ORDER_ID_PARAMETER, first.to_string())];
-    if raw.chars().count() > MAX_ID_LEN {
-        let mut buf = [0; 4];
-        if let Some(Err(alphabet)) = raw
-            .chars()
-            .map(|c| OrderId::parse(c.encode_utf8(&mut buf)))
-            .find(Result::is_err)
-        {
-            issues.push(Issue::parameter(ORDER_ID_PARAMETER, alphabet.to_string()));
-        }
-    }
-    issues
+    OrderId::parse_reporting_all(&raw).map_err(|broken| {
+        StatusError::InvalidOrderId(
+            broken
+                .iter()
+                .map(|b| Issue::parameter(ORDER_ID_PARAMETER, b.to_string()))
+                .collect(),
+        )
+    })
 }
 
 /// The `200 OK` answer: the order's public view.

@@ -14,7 +14,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::domain::{ContentHash, Currency, ItemId, Order, OrderId, Quantity};
+use crate::domain::{
+    ContentHash, Currency, ItemId, MAX_CORRELATION_ID_LEN, MAX_ID_LEN, Order, OrderId, Quantity,
+    is_id_char,
+};
 
 /// The only order-message schema version this code reads and writes.
 pub const ORDER_MESSAGE_SCHEMA_VERSION: u32 = 1;
@@ -31,28 +34,25 @@ pub const ORDER_CREATED_EVENT_TYPE: &str = "OrderCreated";
 pub struct CorrelationId(String);
 
 impl CorrelationId {
-    /// Longest correlation id a client may choose.
-    pub const MAX_CLIENT_LEN: usize = 64;
-
-    /// Accepts a client's `X-Correlation-Id` when it is 1–64 characters of
-    /// `[A-Za-z0-9._:-]`, the alphabet of order ids: it reaches log lines and
-    /// the admin e-mail, so a client can put neither a long text nor markup,
-    /// spaces or look-alike characters there. Anything else is replaced by a
-    /// minted id (the caller's choice, not an error: the header is advisory).
+    /// Accepts a client's `X-Correlation-Id` when it is an id by the rule
+    /// every client-chosen id follows (1 to [`MAX_ID_LEN`] of
+    /// [`crate::domain::ID_CHARS`]): it reaches log lines and the admin
+    /// e-mail, so a client can put neither a long text nor markup, spaces or
+    /// look-alike characters there. Anything else is replaced by a minted id
+    /// (the caller's choice, not an error: the header is advisory).
     pub fn from_client(raw: &str) -> Option<Self> {
-        let ok = !raw.is_empty()
-            && raw.len() <= Self::MAX_CLIENT_LEN
-            && raw
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+        let ok = !raw.is_empty() && raw.len() <= MAX_ID_LEN && raw.chars().all(is_id_char);
         ok.then(|| Self(raw.to_owned()))
     }
 
-    /// Accepts an id that is 1–128 visible ASCII characters: API Gateway's
-    /// request ids (base64, with `=`), and every id already written to a
-    /// message or an item, so readers never turn an old message into poison.
+    /// Accepts an id that is 1 to [`MAX_CORRELATION_ID_LEN`] visible ASCII
+    /// characters: API Gateway's request ids (base64, with `=`), and every id
+    /// already written to a message or an item, so readers never turn an old
+    /// message into poison.
     pub fn parse(raw: &str) -> Option<Self> {
-        let ok = !raw.is_empty() && raw.len() <= 128 && raw.bytes().all(|b| b.is_ascii_graphic());
+        let ok = !raw.is_empty()
+            && raw.len() <= MAX_CORRELATION_ID_LEN
+            && raw.bytes().all(|b| b.is_ascii_graphic());
         ok.then(|| Self(raw.to_owned()))
     }
 
@@ -201,7 +201,7 @@ pub struct OrderCreated {
     #[schemars(extend("const" = ORDER_CREATED_SCHEMA_VERSION))]
     pub schema_version: u32,
     /// `OrderCreated:<orderId>`: stable across redeliveries; the deduplication key.
-    #[schemars(regex(pattern = "^OrderCreated:[A-Za-z0-9._:-]{1,64}$"))]
+    #[schemars(extend("pattern" = crate::domain::id_pattern("OrderCreated:")))]
     pub event_id: String,
     /// When the order was stored.
     #[serde(with = "time::serde::rfc3339")]

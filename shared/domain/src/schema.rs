@@ -21,16 +21,16 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings, json_schema};
 
 use crate::contract::{CorrelationId, OrderCreated};
-use crate::domain::{Currency, ItemId, MAX_ID_LEN, MAX_QUANTITY, OrderId, Quantity};
+use crate::domain::{
+    Currency, ItemId, MAX_CORRELATION_ID_LEN, MAX_ID_LEN, MAX_QUANTITY, OrderId, Quantity,
+    id_pattern,
+};
 
 /// Where the committed v1 schema lives, relative to this crate's directory.
 pub const ORDER_CREATED_V1_SCHEMA_PATH: &str = "schema/order-created.v1.schema.json";
 
 /// The `$id` of the v1 schema: a name, not a location to fetch.
 const ORDER_CREATED_V1_ID: &str = "urn:orders:schema:order-created:v1";
-
-/// Pattern of order ids and item ids: 1–64 of `[A-Za-z0-9._:-]`.
-const ID_PATTERN: &str = "^[A-Za-z0-9._:-]{1,64}$";
 
 /// The JSON Schema (draft 2020-12) of `OrderCreated` v1 as written by the
 /// notifier.
@@ -50,14 +50,14 @@ pub fn order_created_v1_text() -> String {
     text
 }
 
-/// A string of 1–64 of `[A-Za-z0-9._:-]`, the alphabet of order and item ids.
+/// An order or item id: the domain's id rule ([`id_pattern`]).
 fn id_schema(description: &str) -> Schema {
     json_schema!({
         "type": "string",
         "description": description,
         "minLength": 1,
         "maxLength": MAX_ID_LEN,
-        "pattern": ID_PATTERN,
+        "pattern": id_pattern(""),
     })
 }
 
@@ -108,8 +108,8 @@ impl JsonSchema for CorrelationId {
             "type": "string",
             "description": "Carries one request's identity through every stage and log line.",
             "minLength": 1,
-            "maxLength": 128,
-            "pattern": "^[!-~]{1,128}$",
+            "maxLength": MAX_CORRELATION_ID_LEN,
+            "pattern": format!("^[!-~]{{1,{MAX_CORRELATION_ID_LEN}}}$"),
         })
     }
 }

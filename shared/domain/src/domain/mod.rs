@@ -21,8 +21,9 @@ pub use money::{Money, Quantity};
 pub use order::{LineItem, Order};
 pub use request::OrderRequest;
 pub use rules::{
-    FieldError, InvalidValue, MAX_ADDRESS_LEN, MAX_EMAIL_LEN, MAX_ID_LEN, MAX_ITEMS, MAX_NAME_LEN,
-    MAX_QUANTITY, MAX_UNIT_PRICE_MINOR, ValidationErrors, is_bidi_control, is_queue_safe,
+    FieldError, ID_CHARS, InvalidValue, MAX_ADDRESS_LEN, MAX_CORRELATION_ID_LEN, MAX_EMAIL_LEN,
+    MAX_ID_LEN, MAX_ITEMS, MAX_NAME_LEN, MAX_QUANTITY, MAX_UNIT_PRICE_MINOR, ValidationErrors,
+    id_pattern, is_bidi_control, is_id_char, is_queue_safe,
 };
 pub use values::{Currency, CustomerEmail, CustomerName, ItemId, OrderId, ShippingAddress};
 

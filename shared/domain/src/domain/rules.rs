@@ -3,8 +3,17 @@
 
 use serde::Serialize;
 
-/// Longest accepted order id, item id and idempotency key, in characters.
+/// Longest accepted order id, item id, idempotency key and client-chosen
+/// correlation id, in characters.
 pub const MAX_ID_LEN: usize = 64;
+/// The characters of every id a client chooses (order, item, idempotency key,
+/// correlation id), as the body of a regular-expression character class:
+/// ASCII letters and digits, `.`, `_`, `:` and `-`. [`is_id_char`] is the
+/// same rule for code; [`id_pattern`] builds the schemas' patterns from it.
+pub const ID_CHARS: &str = "A-Za-z0-9._:-";
+/// Longest correlation id a reader accepts: API Gateway's request ids and
+/// ids written by earlier versions, not only what a client may choose.
+pub const MAX_CORRELATION_ID_LEN: usize = 128;
 /// Longest accepted customer name, in characters.
 pub const MAX_NAME_LEN: usize = 200;
 /// Longest accepted shipping address, in characters.
@@ -59,24 +68,42 @@ impl InvalidValue {
     }
 }
 
-pub(crate) fn check_id(raw: &str, what: &str) -> Result<(), InvalidValue> {
+/// Whether `c` may stand in an id: see [`ID_CHARS`].
+pub fn is_id_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-')
+}
+
+/// The regular expression of an id of 1 to [`MAX_ID_LEN`] [`ID_CHARS`]
+/// after `prefix` (a literal without regex metacharacters).
+pub fn id_pattern(prefix: &str) -> String {
+    format!("^{prefix}[{ID_CHARS}]{{1,{MAX_ID_LEN}}}$")
+}
+
+/// Every id rule `raw` breaks, in the order a client would fix them.
+pub(crate) fn id_violations(raw: &str, what: &str) -> Vec<InvalidValue> {
+    let mut broken = Vec::new();
     if raw.is_empty() {
-        return Err(InvalidValue::new(format!("{what} must not be empty")));
+        broken.push(InvalidValue::new(format!("{what} must not be empty")));
     }
     if raw.chars().count() > MAX_ID_LEN {
-        return Err(InvalidValue::new(format!(
+        broken.push(InvalidValue::new(format!(
             "{what} must be at most {MAX_ID_LEN} characters"
         )));
     }
-    if !raw
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'))
-    {
-        return Err(InvalidValue::new(format!(
+    if !raw.chars().all(is_id_char) {
+        broken.push(InvalidValue::new(format!(
             "{what} may contain only letters, digits, '-', '_', '.' and ':'"
         )));
     }
-    Ok(())
+    broken
+}
+
+/// The first id rule `raw` breaks, if any.
+pub(crate) fn check_id(raw: &str, what: &str) -> Result<(), InvalidValue> {
+    match id_violations(raw, what).into_iter().next() {
+        Some(broken) => Err(broken),
+        None => Ok(()),
+    }
 }
 
 /// Whether SQS can carry `c` in a message body or attribute. SQS refuses
@@ -124,4 +151,38 @@ pub(crate) fn check_text(raw: &str, what: &str, max: usize) -> Result<String, In
         )));
     }
     Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn given_every_ascii_character_then_the_pattern_and_the_rule_agree() {
+        // The pattern's class, read back: the characters a one-character id
+        // matching `^[ID_CHARS]{1,64}$` may be. Ranges as written in ID_CHARS.
+        let in_class = |c: char| {
+            c.is_ascii_uppercase()
+                || c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || "._:-".contains(c)
+        };
+        for c in (0u8..=127).map(char::from) {
+            assert_eq!(is_id_char(c), in_class(c), "{c:?}");
+        }
+        assert_eq!(id_pattern(""), "^[A-Za-z0-9._:-]{1,64}$");
+        assert_eq!(
+            id_pattern("OrderCreated:"),
+            "^OrderCreated:[A-Za-z0-9._:-]{1,64}$"
+        );
+    }
+
+    #[test]
+    fn given_a_long_id_with_bad_characters_then_both_rules_are_reported() {
+        let raw = "é".repeat(MAX_ID_LEN + 1);
+        let broken = id_violations(&raw, "order id");
+        assert_eq!(broken.len(), 2, "{broken:?}");
+        assert!(id_violations("ok-1", "order id").is_empty());
+        assert_eq!(id_violations("", "order id").len(), 1);
+    }
 }

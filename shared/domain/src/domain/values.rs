@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::rules::{
-    InvalidValue, MAX_ADDRESS_LEN, MAX_EMAIL_LEN, MAX_NAME_LEN, check_id, check_text,
+    InvalidValue, MAX_ADDRESS_LEN, MAX_EMAIL_LEN, MAX_NAME_LEN, check_id, check_text, id_violations,
 };
 
 macro_rules! string_newtype {
@@ -87,6 +87,18 @@ impl OrderId {
     pub fn parse(raw: &str) -> Result<Self, InvalidValue> {
         check_id(raw, "order id")?;
         Ok(Self(raw.to_owned()))
+    }
+
+    /// Validates an order id, naming every rule it breaks (a too-long id
+    /// may hold characters outside the alphabet too), so a client fixes
+    /// them at once.
+    pub fn parse_reporting_all(raw: &str) -> Result<Self, Vec<InvalidValue>> {
+        let broken = id_violations(raw, "order id");
+        if broken.is_empty() {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(broken)
+        }
     }
 
     /// Mints a new, time-ordered order id (UUIDv7) for a client that sent none.
