@@ -52,11 +52,11 @@ pub(crate) struct OrderFields {
     pub(crate) currency: Option<Currency>,
 }
 
-/// The cross-field rules of an order, each stated once. [`Order`]'s
-/// constructor applies them to every order built or read back; the request
-/// parser applies the same functions to a request's fields as it reads them,
-/// so it can point at the field and report the rest of the request's errors
-/// with them.
+// The cross-field rules of an order, each stated once. `Order`'s
+// constructor applies them to every order built or read back; the request
+// parser applies the same functions to a request's fields as it reads them,
+// so it can point at the field and report the rest of the request's errors
+// with them.
 
 /// "1 to [`MAX_ITEMS`] items": broken by a list of `count` items.
 pub(crate) fn item_count_violation(count: usize) -> Option<InvalidValue> {
