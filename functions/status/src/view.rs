@@ -5,7 +5,7 @@
 //! already there) never reaches a client unless it is added here on purpose.
 
 use adapters::record::StoredOrder;
-use orders_domain::domain::LineItem;
+use orders_domain::contract::PublicOrder;
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -27,37 +27,10 @@ pub struct OrderView {
     /// Its last change (RFC 3339).
     #[serde(with = "time::serde::rfc3339")]
     pub updated_at: OffsetDateTime,
-    /// The line items, in the order the client sent them.
-    pub items: Vec<ItemView>,
-    /// ISO 4217 code of the prices, when given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub currency: Option<String>,
-    /// Sum of the lines in minor units, when every line has a unit price.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub total: Option<u64>,
-}
-
-/// One line of [`OrderView`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ItemView {
-    /// What was ordered.
-    pub item_id: String,
-    /// How many units.
-    pub quantity: u32,
-    /// Price of one unit in minor units, when given.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub unit_price: Option<u64>,
-}
-
-impl From<&LineItem> for ItemView {
-    fn from(item: &LineItem) -> Self {
-        Self {
-            item_id: item.item_id.as_str().to_owned(),
-            quantity: item.quantity.get(),
-            unit_price: item.unit_price.map(|p| p.minor_units()),
-        }
-    }
+    /// The items, currency and total: the order's public projection, the
+    /// same the `OrderCreated` event carries.
+    #[serde(flatten)]
+    pub content: PublicOrder,
 }
 
 impl From<&StoredOrder> for OrderView {
@@ -69,9 +42,7 @@ impl From<&StoredOrder> for OrderView {
             accepted_at: stored.accepted_at,
             created_at: stored.created_at,
             updated_at: stored.updated_at,
-            items: order.items().iter().map(ItemView::from).collect(),
-            currency: order.currency().map(|c| c.as_str().to_owned()),
-            total: order.total().map(|t| t.minor_units()),
+            content: PublicOrder::of(order),
         }
     }
 }

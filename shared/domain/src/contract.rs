@@ -183,6 +183,42 @@ pub struct OrderCreatedItem {
     pub unit_price: Option<u64>,
 }
 
+/// What anyone may see of an order's content: its lines, their currency and
+/// the total. The one public projection of an order: the `OrderCreated`
+/// event and the status function's answer are both built from it, so neither
+/// can show the customer's name, address or e-mail by accident.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PublicOrder {
+    /// The lines, in the order the client sent them.
+    pub items: Vec<OrderCreatedItem>,
+    /// Currency of the prices, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<Currency>,
+    /// Order total in minor units, when every line has a price.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+}
+
+impl PublicOrder {
+    /// The public projection of `order`.
+    pub fn of(order: &Order) -> Self {
+        Self {
+            items: order
+                .items()
+                .iter()
+                .map(|i| OrderCreatedItem {
+                    item_id: i.item_id.clone(),
+                    quantity: i.quantity,
+                    unit_price: i.unit_price.map(|p| p.minor_units()),
+                })
+                .collect(),
+            currency: order.currency().cloned(),
+            total: order.total().map(|t| t.minor_units()),
+        }
+    }
+}
+
 /// OrderCreated event v1, published once an order is durably stored.
 ///
 /// It deliberately carries no personal data (name, address, e-mail): consumers
@@ -243,6 +279,11 @@ impl OrderCreated {
         occurred_at: OffsetDateTime,
         order: &Order,
     ) -> Self {
+        let PublicOrder {
+            items,
+            currency,
+            total,
+        } = PublicOrder::of(order);
         Self {
             event_type: ORDER_CREATED_EVENT_TYPE.to_owned(),
             schema_version: ORDER_CREATED_SCHEMA_VERSION,
@@ -253,17 +294,9 @@ impl OrderCreated {
             accepted_at,
             line_count: order.items().len(),
             unit_count: order.unit_count(),
-            items: order
-                .items()
-                .iter()
-                .map(|i| OrderCreatedItem {
-                    item_id: i.item_id.clone(),
-                    quantity: i.quantity,
-                    unit_price: i.unit_price.map(|p| p.minor_units()),
-                })
-                .collect(),
-            currency: order.currency().cloned(),
-            total: order.total().map(|t| t.minor_units()),
+            items,
+            currency,
+            total,
         }
     }
 
