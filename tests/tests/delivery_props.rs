@@ -379,12 +379,12 @@ async fn check(body: &Value, tally: &Tally) -> Result<(), TestCaseError> {
     let back: OrderCreated = serde_json::from_str(&event.to_json()).unwrap();
     prop_assert_eq!(&back, event);
     tally.events.lock().unwrap().push(event.to_json());
-    // SNS: a subject of under 100 ASCII characters without line breaks.
-    let subject = event.email_subject();
+    // The admin's e-mail about it. SNS: a subject of under 100 ASCII
+    // characters without line breaks.
+    let subject = admin_digest::email::detail::subject(event);
     prop_assert!(subject.len() < 100 && subject.bytes().all(|b| (0x20..0x7f).contains(&b)));
     prop_assert!(
-        !event
-            .email_text()
+        !admin_digest::email::detail::text(event)
             .chars()
             .any(orders_domain::domain::is_bidi_control)
     );
