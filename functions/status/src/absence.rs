@@ -1,5 +1,5 @@
 //! What a `404` says about an order that is not stored: whether it may still
-//! be on its way (ask again soon) or cannot be any more.
+//! be on its way (ask again soon) or is overdue (ask again later).
 //!
 //! The status function reads the table only (its role has `GetItem` and
 //! nothing else): it cannot see the queue. What it can know comes from the id
@@ -8,8 +8,15 @@
 //! leaves the orders queue, stored, dead-lettered or expired, within the
 //! queue's retention period
 //! (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_SetQueueAttributes.html>,
-//! `MessageRetentionPeriod`). So an id in intake's minted form older than
-//! that cannot be queued any more; any other id may be.
+//! `MessageRetentionPeriod`). So an order accepted under an id in intake's
+//! minted form older than that is no longer on the queue; any other id may
+//! be.
+//!
+//! Neither answer is final. An order that left the queue unstored went to
+//! the worker DLQ, and an operator's redrive stores it later (the DLQ keeps
+//! it 14 days, and a redriven message is a new message); and a client may
+//! post an order under an id it chose itself, even a UUIDv7 minted long
+//! before, at any time. So no `404` says that an order will never exist.
 
 use adapters::settings::ORDERS_QUEUE_RETENTION_SECS;
 use orders_domain::domain::OrderId;
@@ -28,8 +35,9 @@ pub enum Absence {
     /// cannot tell): ask again after [`NOT_FOUND_RETRY_AFTER_SECS`].
     MayBeQueued,
     /// The id is in intake's minted form and older than the queue's
-    /// retention: an order accepted with it would have left the queue.
-    Expired,
+    /// retention: an order accepted when it was minted has left the queue
+    /// (an operator may still store it from the worker DLQ).
+    Overdue,
 }
 
 impl Absence {
@@ -38,10 +46,10 @@ impl Absence {
     /// Only ids in exactly intake's minted form (a lower-case hyphenated
     /// UUIDv7) carry a trustworthy time; a client's own UUIDv7 might have
     /// been minted long before it was posted, which is why nothing but an id
-    /// older than the retention period is called [`Absence::Expired`].
+    /// older than the retention period is called [`Absence::Overdue`].
     pub fn of(order_id: &OrderId, now: OffsetDateTime) -> Self {
         match minted_at(order_id) {
-            Some(minted) if now - minted > Duration::seconds(retention_secs()) => Self::Expired,
+            Some(minted) if now - minted > Duration::seconds(retention_secs()) => Self::Overdue,
             _ => Self::MayBeQueued,
         }
     }
@@ -84,11 +92,11 @@ mod tests {
     }
 
     #[test]
-    fn given_a_minted_id_older_than_the_queue_retention_then_it_is_expired() {
+    fn given_a_minted_id_older_than_the_queue_retention_then_it_is_overdue() {
         let now = OffsetDateTime::now_utc();
         let retention = Duration::seconds(retention_secs());
         let old = uuid_v7_at(now - retention - Duration::minutes(1));
-        assert_eq!(Absence::of(&old, now), Absence::Expired);
+        assert_eq!(Absence::of(&old, now), Absence::Overdue);
         let recent = uuid_v7_at(now - retention + Duration::minutes(1));
         assert_eq!(Absence::of(&recent, now), Absence::MayBeQueued);
     }

@@ -106,9 +106,10 @@ impl StatusError {
                 format!(
                     "no order with this id is stored yet. An accepted order is stored moments \
                      after its 202 (later while the pipeline retries), so ask again after \
-                     Retry-After seconds; an id that was never accepted stays not found, and \
-                     one accepted more than {RETENTION_DAYS} days ago that is still missing \
-                     was set aside for an operator (quote the correlation id to support)"
+                     Retry-After seconds. An id that was never accepted is not found until an \
+                     order is posted under it; an order accepted more than {RETENTION_DAYS} \
+                     days ago that is still missing was set aside for an operator, who may \
+                     still store it (quote the correlation id to support)"
                 ),
             )
             .with_header(
@@ -116,17 +117,20 @@ impl StatusError {
                 HeaderValue::from(NOT_FOUND_RETRY_AFTER_SECS),
             ),
             Self::NotFound {
-                absence: Absence::Expired,
+                absence: Absence::Overdue,
                 ..
             } => Problem::new(
                 StatusCode::NOT_FOUND,
                 "order-not-found",
                 "Order not found",
                 format!(
-                    "no order with this id is stored, and this service minted the id more than \
-                     {RETENTION_DAYS} days ago, longer than an order can wait on the queue: it \
-                     was never accepted, or it was set aside for an operator (quote the \
-                     correlation id to support). Asking again will not change the answer"
+                    "no order with this id is stored yet. The id has the form this service \
+                     mints and is more than {RETENTION_DAYS} days old, longer than an order \
+                     waits on the queue, so an order accepted when it was minted is no longer \
+                     on its way: it was set aside for an operator, who may still store it \
+                     (quote the correlation id to support). An order posted under this id \
+                     since may still be on its way. The answer is not final: ask again later, \
+                     not every second"
                 ),
             ),
             Self::Read {
@@ -198,6 +202,32 @@ mod tests {
             retry_after(Absence::MayBeQueued),
             Some(HeaderValue::from(NOT_FOUND_RETRY_AFTER_SECS))
         );
-        assert_eq!(retry_after(Absence::Expired), None);
+        assert_eq!(retry_after(Absence::Overdue), None);
+    }
+
+    #[test]
+    fn given_either_absence_then_the_answer_never_says_the_order_will_not_exist() {
+        for absence in [Absence::MayBeQueued, Absence::Overdue] {
+            let detail = StatusError::NotFound {
+                order_id: id(),
+                absence,
+            }
+            .problem()
+            .detail;
+            assert!(
+                detail.starts_with("no order with this id is stored yet"),
+                "{detail}"
+            );
+            assert!(detail.contains("who may still store it"), "{detail}");
+            for final_words in [
+                "will not change",
+                "never be",
+                "never exist",
+                "cannot be",
+                "stays not found",
+            ] {
+                assert!(!detail.contains(final_words), "{final_words:?} in {detail}");
+            }
+        }
     }
 }

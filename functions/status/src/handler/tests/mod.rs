@@ -227,7 +227,9 @@ async fn given_a_minted_id_older_than_the_queue_retention_then_404_without_retry
 
     let body = problem(&response, 404, "order-not-found");
     assert_eq!(header_of(&response, header::RETRY_AFTER), None);
-    assert!(body["detail"].as_str().unwrap().contains("will not change"));
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains("not final"), "{detail}");
+    assert!(!detail.contains("will not change"), "{detail}");
 }
 
 #[tokio::test]
