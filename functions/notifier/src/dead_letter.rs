@@ -7,6 +7,11 @@
 //! position, so one replay reads both kinds, and add what Lambda's record
 //! lacks: `source`, `reason`, `table`, `keys`. Never the image: it holds the
 //! customer's name and address.
+//!
+//! Both carry the range's arrival window (`approximateArrivalOfFirstRecord`,
+//! `approximateArrivalOfLastRecord`: when DynamoDB wrote the first and last
+//! record), by which a range the stream no longer holds can still be found
+//! in the table ([`NotifierDeadLetter::arrival_window`]).
 
 use adapters::ports::DeadLetterReason;
 use aws_lambda_events::event::dynamodb::EventRecord;
@@ -28,12 +33,29 @@ pub struct BatchInfo {
     pub start_sequence_number: String,
     /// Last sequence number of the range (inclusive).
     pub end_sequence_number: String,
+    /// When the range's first record arrived in the stream (RFC 3339;
+    /// DynamoDB's `ApproximateCreationDateTime`, rounded down to the second).
+    /// Absent from messages written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approximate_arrival_of_first_record: Option<String>,
+    /// When the range's last record arrived in the stream (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approximate_arrival_of_last_record: Option<String>,
     /// Records in the range as delivered.
     #[serde(default)]
     pub batch_size: usize,
     /// The stream.
     #[serde(default)]
     pub stream_arn: String,
+}
+
+/// When the records of a range arrived in the stream, first to last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArrivalWindow {
+    /// The first record's arrival.
+    pub first: OffsetDateTime,
+    /// The last record's arrival (not before `first`).
+    pub last: OffsetDateTime,
 }
 
 /// A notifier DLQ message: either Lambda's on-failure record (no `source`)
@@ -75,6 +97,48 @@ impl NotifierDeadLetter {
     pub fn is_replayable(&self) -> bool {
         self.reason() != Some(DeadLetterReason::Poison.as_str())
     }
+
+    /// The range's arrival window, when both ends are RFC 3339 instants in
+    /// order; `None` for a message without them (or with an empty or
+    /// unreadable one).
+    pub fn arrival_window(&self) -> Option<ArrivalWindow> {
+        let parse = |text: &Option<String>| {
+            text.as_deref()
+                .and_then(|t| OffsetDateTime::parse(t, &Rfc3339).ok())
+        };
+        let first = parse(&self.batch.approximate_arrival_of_first_record)?;
+        let last = parse(&self.batch.approximate_arrival_of_last_record)?;
+        (first <= last).then_some(ArrivalWindow { first, last })
+    }
+
+    /// When the message was written (`timestamp`), if readable.
+    pub fn written_at(&self) -> Option<OffsetDateTime> {
+        OffsetDateTime::parse(self.timestamp.as_deref()?, &Rfc3339).ok()
+    }
+
+    /// The order id in `keys`, for the notifier's own messages.
+    pub fn order_id(&self) -> Option<&str> {
+        self.keys
+            .as_ref()?
+            .get(adapters::record::KEY_ATTRIBUTE)?
+            .as_str()
+    }
+}
+
+/// When `record` arrived in the stream, as RFC 3339; `None` when the record
+/// does not say (its `ApproximateCreationDateTime` is the epoch default).
+fn arrival(record: &EventRecord) -> Option<String> {
+    let ms = record
+        .change
+        .approximate_creation_date_time
+        .timestamp_millis();
+    if ms <= 0 {
+        return None;
+    }
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()?
+        .format(&Rfc3339)
+        .ok()
 }
 
 /// The table name inside a stream ARN
@@ -87,6 +151,7 @@ pub fn table_of(stream_arn: &str) -> Option<&str> {
 /// The JSON body describing `record`, for the notifier DLQ.
 pub fn body(record: &EventRecord, reason: DeadLetterReason, detail: &str) -> String {
     let sequence = record.change.sequence_number.clone().unwrap_or_default();
+    let arrived = arrival(record);
     let stream_arn = record.event_source_arn.clone().unwrap_or_default();
     let keys = crate::handler::key_order_id(record).map(|id| {
         let mut keys = serde_json::Map::new();
@@ -107,6 +172,8 @@ pub fn body(record: &EventRecord, reason: DeadLetterReason, detail: &str) -> Str
             shard_id: None,
             start_sequence_number: sequence.clone(),
             end_sequence_number: sequence,
+            approximate_arrival_of_first_record: arrived.clone(),
+            approximate_arrival_of_last_record: arrived,
             batch_size: 1,
             stream_arn,
         },
@@ -137,5 +204,88 @@ mod tests {
         assert!(letter.is_replayable());
         assert_eq!(letter.batch.end_sequence_number, "9");
         assert_eq!(letter.source, None);
+        assert_eq!(letter.arrival_window(), None, "no window in this one");
+    }
+
+    #[test]
+    fn given_lambdas_documented_on_failure_record_then_its_arrival_window_and_time_are_read() {
+        // The example of
+        // https://docs.aws.amazon.com/lambda/latest/dg/services-dynamodb-errors.html
+        let lambda = r#"{
+            "requestContext": {"requestId": "316aa6d0-8154-xmpl-9af7-85d5f4a6bc81",
+                "functionArn": "arn:aws:lambda:us-east-2:123456789012:function:myfunction",
+                "condition": "RetryAttemptsExhausted", "approximateInvokeCount": 1},
+            "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+            "version": "1.0",
+            "timestamp": "2019-11-14T00:13:49.717Z",
+            "DDBStreamBatchInfo": {
+                "shardId": "shardId-00000001573689847184-864758bb",
+                "startSequenceNumber": "800000000003126276362",
+                "endSequenceNumber": "800000000003126276362",
+                "approximateArrivalOfFirstRecord": "2019-11-14T00:13:19Z",
+                "approximateArrivalOfLastRecord": "2019-11-14T00:13:20Z",
+                "batchSize": 1,
+                "streamArn": "arn:aws:dynamodb:us-east-2:123456789012:table/mytable/stream/2019-11-14T00:04:06.388"
+            }
+        }"#;
+        let letter: NotifierDeadLetter = serde_json::from_str(lambda).unwrap();
+        let window = letter.arrival_window().unwrap();
+        assert_eq!(
+            window.first,
+            time::macros::datetime!(2019-11-14 00:13:19 UTC)
+        );
+        assert_eq!(
+            window.last,
+            time::macros::datetime!(2019-11-14 00:13:20 UTC)
+        );
+        assert_eq!(
+            letter.written_at(),
+            Some(time::macros::datetime!(2019-11-14 00:13:49.717 UTC))
+        );
+    }
+
+    #[test]
+    fn given_a_stream_record_then_its_body_carries_its_arrival_and_order_id_never_its_image() {
+        // The shipped INSERT event (with the legacy order's personal data).
+        let event: aws_lambda_events::event::dynamodb::Event =
+            serde_json::from_str(include_str!("../../../events/dynamodb-insert.json")).unwrap();
+        let record = &event.records[0];
+        let body = body(record, DeadLetterReason::PublishRefused, "refused");
+        assert!(
+            !body.contains("Harry") && !body.contains("Nguyen"),
+            "{body}"
+        );
+        let letter: NotifierDeadLetter = serde_json::from_str(&body).unwrap();
+        let arrived = OffsetDateTime::from_unix_timestamp(1_795_514_400).unwrap();
+        assert_eq!(
+            letter.arrival_window(),
+            Some(ArrivalWindow {
+                first: arrived,
+                last: arrived
+            })
+        );
+        assert_eq!(letter.order_id(), Some("23214"));
+    }
+
+    #[test]
+    fn given_an_empty_or_reversed_window_then_there_is_none() {
+        let letter = |first: &str, last: &str| -> NotifierDeadLetter {
+            serde_json::from_value(serde_json::json!({"DDBStreamBatchInfo": {
+                "startSequenceNumber": "1", "endSequenceNumber": "2",
+                "approximateArrivalOfFirstRecord": first,
+                "approximateArrivalOfLastRecord": last,
+            }}))
+            .unwrap()
+        };
+        assert_eq!(letter("", "").arrival_window(), None);
+        assert_eq!(
+            letter("2026-01-02T00:00:00Z", "2026-01-01T00:00:00Z").arrival_window(),
+            None
+        );
+        assert!(
+            letter("2026-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
+                .arrival_window()
+                .is_some()
+        );
     }
 }
