@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::config::{self, ADMIN_TOPIC_ARN, ConfigError};
+use adapters::config::{ADMIN_TOPIC_ARN, ConfigError, FromVars, Vars};
 use adapters::settings::{ADMIN_DIGEST_MIN_EMAIL_INTERVAL_MS, ADMIN_DIGEST_TIMEOUT_SECS};
 use order_consumer::PROCESSED_EVENTS_TABLE;
 use order_consumer::idempotency::{DynamoDbProcessedEvents, ProcessedEvents};
@@ -25,6 +25,25 @@ const _: () = assert!(LOCK_FOR.as_secs() > ADMIN_DIGEST_TIMEOUT_SECS);
 /// How long an e-mailed event id is remembered: the consumer kit's 30 days,
 /// longer than the queue keeps a message and than any replay of the topic.
 pub const REMEMBER_FOR: Duration = order_consumer::REMEMBER_FOR;
+
+/// The admin-digest function's settings, read from the environment once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// ARN of the admin topic.
+    pub topic_arn: String,
+    /// Name of the table of e-mailed event ids.
+    pub processed_table: String,
+}
+
+/// Both variables are required.
+impl FromVars for Config {
+    fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            topic_arn: vars.required(ADMIN_TOPIC_ARN)?,
+            processed_table: vars.required(PROCESSED_EVENTS_TABLE)?,
+        })
+    }
+}
 
 /// The handler's dependencies, built once per cold start and lent to every
 /// invocation.
@@ -56,36 +75,19 @@ impl Deps {
         }
     }
 
-    /// Reads [`ENV_VARS`] and builds the SNS and DynamoDB adapters once.
-    /// Performs no network I/O, so a misconfiguration fails the cold start
-    /// rather than a batch. Both variables are required.
-    pub fn from_env(sdk: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
-        Self::from_settings(
-            sdk,
-            config::optional(ADMIN_TOPIC_ARN),
-            config::optional(PROCESSED_EVENTS_TABLE),
-        )
-    }
-
-    /// [`Deps::from_env`] on values already read, so tests need not mutate
-    /// the process environment.
-    fn from_settings(
-        sdk: &aws_config::SdkConfig,
-        topic_arn: Option<String>,
-        table: Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let topic_arn = topic_arn.ok_or(ConfigError::Missing(ADMIN_TOPIC_ARN))?;
-        let table = table.ok_or(ConfigError::Missing(PROCESSED_EVENTS_TABLE))?;
-        Ok(Self::new(
+    /// Builds the SNS and DynamoDB adapters of `config` over the function's
+    /// SDK configuration, once. Performs no network I/O.
+    pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
+        Self::new(
             Arc::new(SnsAdminMailbox::new(
                 aws_sdk_sns::Client::new(sdk),
-                topic_arn,
+                config.topic_arn.clone(),
             )),
             Arc::new(DynamoDbProcessedEvents::new(
                 aws_sdk_dynamodb::Client::new(sdk),
-                table,
+                config.processed_table.clone(),
             )),
-        ))
+        )
     }
 
     /// Where the e-mails go.
@@ -108,31 +110,30 @@ impl Deps {
 mod tests {
     use super::*;
 
-    fn sdk() -> aws_config::SdkConfig {
-        aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("eu-west-1"))
-            .build()
-    }
-
     #[test]
     fn env_vars_name_exactly_what_the_function_reads() {
         assert_eq!(ENV_VARS, ["ADMIN_TOPIC_ARN", "PROCESSED_EVENTS_TABLE"]);
     }
 
     #[test]
-    fn given_a_missing_variable_when_built_then_it_is_named() {
-        let topic = || Some("arn:aws:sns:eu-west-1:123456789012:orders-admin".to_owned());
-        let table = || Some("orders-admin-digest-processed".to_owned());
+    fn given_a_missing_variable_when_read_then_it_is_named() {
+        let topic = (
+            ADMIN_TOPIC_ARN,
+            "arn:aws:sns:eu-west-1:123456789012:orders-admin",
+        );
+        let table = (PROCESSED_EVENTS_TABLE, "orders-admin-digest-processed");
         assert!(matches!(
-            Deps::from_settings(&sdk(), None, table()),
+            Config::from_vars(&[table]),
             Err(ConfigError::Missing(ADMIN_TOPIC_ARN))
         ));
         assert!(matches!(
-            Deps::from_settings(&sdk(), topic(), None),
+            Config::from_vars(&[topic]),
             Err(ConfigError::Missing(PROCESSED_EVENTS_TABLE))
         ));
-        let deps = Deps::from_settings(&sdk(), topic(), table()).unwrap();
+        let config = Config::from_vars(&[topic, table]).unwrap();
+        assert_eq!(config.topic_arn, topic.1);
+        assert_eq!(config.processed_table, table.1);
+        let deps = Deps::from_config(&adapters::aws::lambda_sdk_config(), &config);
         assert_eq!(deps.pacer().interval(), Duration::from_secs(1));
     }
 }

@@ -15,9 +15,10 @@
 //! orders arrive, where SNS suspends an e-mail subscription above ten
 //! (<https://docs.aws.amazon.com/sns/latest/dg/sns-email-notifications.html>).
 //!
-//! `main.rs` only wires [`Deps::from_env`] to [`handle`]; tests and the
-//! local runner call [`handle`] with [`Deps::new`] over any
-//! [`AdminMailbox`] and [`order_consumer::idempotency::ProcessedEvents`].
+//! `main.rs` only wires [`Config::from_env`] and [`Deps::from_config`] to
+//! [`handle`]; tests and the local runner call [`handle`] with [`Deps::new`]
+//! over any [`AdminMailbox`] and
+//! [`order_consumer::idempotency::ProcessedEvents`].
 
 mod config;
 pub mod email;
@@ -29,7 +30,7 @@ mod pacing;
 #[cfg(test)]
 mod fixtures;
 
-pub use config::{Deps, ENV_VARS};
+pub use config::{Config, Deps, ENV_VARS};
 pub use handler::handle;
 pub use mailbox::{AdminMailbox, SnsAdminMailbox};
 pub use outcome::{FailReason, Outcome};

@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use adapters::aws::SqsOrderQueue;
-use adapters::config::{self, ConfigError, MESSAGE_GROUP_STRATEGY, ORDERS_QUEUE_URL};
+use adapters::config::{ConfigError, FromVars, MESSAGE_GROUP_STRATEGY, ORDERS_QUEUE_URL, Vars};
 use adapters::ports::OrderQueue;
 use orders_domain::domain::{Order, OrderId};
 
@@ -77,26 +77,11 @@ pub struct Config {
     pub strategy: GroupStrategy,
 }
 
-impl Config {
-    /// Reads [`ENV_VARS`]. Fails fast, so a misconfiguration fails the cold
-    /// start rather than a request.
-    ///
-    /// `ORDERS_QUEUE_URL` is required and must name a FIFO queue (`.fifo`);
-    /// `MESSAGE_GROUP_STRATEGY` defaults to `customer`.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(
-            config::optional(ORDERS_QUEUE_URL),
-            config::optional(MESSAGE_GROUP_STRATEGY),
-        )
-    }
-
-    /// [`Config::from_env`] on values already read, so tests need not mutate
-    /// the process environment.
-    fn from_settings(
-        queue_url: Option<String>,
-        strategy: Option<String>,
-    ) -> Result<Self, ConfigError> {
-        let queue_url = queue_url.ok_or(ConfigError::Missing(ORDERS_QUEUE_URL))?;
+/// `ORDERS_QUEUE_URL` is required and must name a FIFO queue (`.fifo`);
+/// `MESSAGE_GROUP_STRATEGY` defaults to `customer`.
+impl FromVars for Config {
+    fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        let queue_url = vars.required(ORDERS_QUEUE_URL)?;
         // Only FIFO queues honour the group and deduplication ids this function
         // relies on, and SQS requires their names to end in `.fifo`.
         if !queue_url.trim_end_matches('/').ends_with(".fifo") {
@@ -105,7 +90,8 @@ impl Config {
                 reason: "expected the URL of a FIFO queue (name ending in .fifo)".to_owned(),
             });
         }
-        let strategy = strategy
+        let strategy = vars
+            .optional(MESSAGE_GROUP_STRATEGY)
             .as_deref()
             .map(str::parse)
             .transpose()?
@@ -164,13 +150,6 @@ mod tests {
     use orders_domain::domain::OrderRequest;
     use serde_json::json;
 
-    fn sdk() -> aws_config::SdkConfig {
-        aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("eu-west-1"))
-            .build()
-    }
-
     const URL: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo";
 
     #[test]
@@ -214,14 +193,17 @@ mod tests {
 
     #[test]
     fn given_no_strategy_when_built_from_settings_then_customer_is_used() {
-        let config = Config::from_settings(Some(URL.into()), None).unwrap();
+        let sdk = adapters::aws::lambda_sdk_config();
+        let config = Config::from_vars(&[(ORDERS_QUEUE_URL, URL)]).unwrap();
         assert_eq!(
-            Deps::from_config(&sdk(), &config).strategy(),
+            Deps::from_config(&sdk, &config).strategy(),
             GroupStrategy::Customer
         );
-        let config = Config::from_settings(Some(URL.into()), Some("order".into())).unwrap();
+        let config =
+            Config::from_vars(&[(ORDERS_QUEUE_URL, URL), (MESSAGE_GROUP_STRATEGY, "order")])
+                .unwrap();
         assert_eq!(
-            Deps::from_config(&sdk(), &config).strategy(),
+            Deps::from_config(&sdk, &config).strategy(),
             GroupStrategy::Order
         );
     }
@@ -229,21 +211,21 @@ mod tests {
     #[test]
     fn given_bad_settings_when_built_then_the_variable_is_named() {
         assert!(matches!(
-            Config::from_settings(None, None),
+            Config::from_vars(&[(MESSAGE_GROUP_STRATEGY, "order")]),
             Err(ConfigError::Missing(ORDERS_QUEUE_URL))
         ));
         assert!(matches!(
-            Config::from_settings(
-                Some("https://sqs.eu-west-1.amazonaws.com/1/orders".into()),
-                None
-            ),
+            Config::from_vars(&[(
+                ORDERS_QUEUE_URL,
+                "https://sqs.eu-west-1.amazonaws.com/1/orders"
+            )]),
             Err(ConfigError::Invalid {
                 name: ORDERS_QUEUE_URL,
                 ..
             })
         ));
         assert!(matches!(
-            Config::from_settings(Some(URL.into()), Some("fifo".into())),
+            Config::from_vars(&[(ORDERS_QUEUE_URL, URL), (MESSAGE_GROUP_STRATEGY, "fifo")]),
             Err(ConfigError::Invalid {
                 name: MESSAGE_GROUP_STRATEGY,
                 ..

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use adapters::config::{self, ConfigError, NOTIFIER_DLQ_URL, ORDER_EVENTS_TOPIC_ARN};
+use adapters::config::{ConfigError, FromVars, NOTIFIER_DLQ_URL, ORDER_EVENTS_TOPIC_ARN, Vars};
 use adapters::ports::{DeadLetterQueue, EventPublisher};
 
 use crate::ahead::AcceptedAhead;
@@ -20,14 +20,12 @@ pub struct Config {
     pub dlq_url: String,
 }
 
-impl Config {
-    /// Reads `ORDER_EVENTS_TOPIC_ARN` and `NOTIFIER_DLQ_URL`; fails fast when
-    /// one is missing, so a misconfigured function fails at cold start
-    /// instead of per record.
-    pub fn from_env() -> Result<Self, ConfigError> {
+/// Both variables are required.
+impl FromVars for Config {
+    fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         Ok(Self {
-            topic_arn: config::required(ORDER_EVENTS_TOPIC_ARN)?,
-            dlq_url: config::required(NOTIFIER_DLQ_URL)?,
+            topic_arn: vars.required(ORDER_EVENTS_TOPIC_ARN)?,
+            dlq_url: vars.required(NOTIFIER_DLQ_URL)?,
         })
     }
 }
@@ -74,14 +72,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn given_no_topic_arn_when_the_config_is_read_then_the_variable_is_named() {
+    fn given_a_missing_variable_when_the_config_is_read_then_it_is_named() {
         assert_eq!(ENV_VARS, [ORDER_EVENTS_TOPIC_ARN, NOTIFIER_DLQ_URL]);
-        if std::env::var_os(ORDER_EVENTS_TOPIC_ARN).is_some() {
-            return; // Set by the caller's environment: nothing to check here.
-        }
+        let topic = (
+            ORDER_EVENTS_TOPIC_ARN,
+            "arn:aws:sns:eu-west-1:123456789012:order-events",
+        );
+        let dlq = (
+            NOTIFIER_DLQ_URL,
+            "https://sqs.eu-west-1.amazonaws.com/123456789012/notifier-dlq",
+        );
         assert!(matches!(
-            Config::from_env(),
+            Config::from_vars(&[dlq]),
             Err(ConfigError::Missing(ORDER_EVENTS_TOPIC_ARN))
         ));
+        assert!(matches!(
+            Config::from_vars(&[topic]),
+            Err(ConfigError::Missing(NOTIFIER_DLQ_URL))
+        ));
+        let config = Config::from_vars(&[topic, dlq]).unwrap();
+        assert_eq!(config.topic_arn, topic.1);
+        assert_eq!(config.dlq_url, dlq.1);
     }
 }

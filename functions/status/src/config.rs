@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use adapters::aws::DynamoOrderReader;
-use adapters::config::{self, ConfigError, ORDERS_TABLE_NAME};
+use adapters::config::{ConfigError, FromVars, ORDERS_TABLE_NAME, Vars};
 use adapters::ports::OrderReader;
 
 /// Every environment variable the status function reads.
@@ -18,18 +18,12 @@ pub struct Config {
     pub table_name: String,
 }
 
-impl Config {
-    /// Reads [`ENV_VARS`]. Fails fast, so a misconfiguration fails the cold
-    /// start rather than a request. `ORDERS_TABLE_NAME` is required.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_settings(config::optional(ORDERS_TABLE_NAME))
-    }
-
-    /// [`Config::from_env`] on a value already read, so tests need not mutate
-    /// the process environment.
-    fn from_settings(table_name: Option<String>) -> Result<Self, ConfigError> {
-        let table_name = table_name.ok_or(ConfigError::Missing(ORDERS_TABLE_NAME))?;
-        Ok(Self { table_name })
+/// `ORDERS_TABLE_NAME` is required.
+impl FromVars for Config {
+    fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table_name: vars.required(ORDERS_TABLE_NAME)?,
+        })
     }
 }
 
@@ -73,13 +67,6 @@ impl Deps {
 mod tests {
     use super::*;
 
-    fn sdk() -> aws_config::SdkConfig {
-        aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("eu-west-1"))
-            .build()
-    }
-
     #[test]
     fn env_vars_name_exactly_what_the_function_reads() {
         assert_eq!(ENV_VARS, ["ORDERS_TABLE_NAME"]);
@@ -88,11 +75,11 @@ mod tests {
     #[test]
     fn given_no_table_name_when_built_then_the_variable_is_named() {
         assert!(matches!(
-            Config::from_settings(None),
+            Config::from_vars(&[(ORDERS_TABLE_NAME, "")]),
             Err(ConfigError::Missing(ORDERS_TABLE_NAME))
         ));
-        let config = Config::from_settings(Some("orders".into())).unwrap();
+        let config = Config::from_vars(&[(ORDERS_TABLE_NAME, "orders")]).unwrap();
         assert_eq!(config.table_name, "orders");
-        let _deps = Deps::from_config(&sdk(), &config);
+        let _deps = Deps::from_config(&adapters::aws::lambda_sdk_config(), &config);
     }
 }

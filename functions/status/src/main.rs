@@ -1,6 +1,7 @@
 //! Lambda entry point of the status function: configuration and the DynamoDB
 //! client are built once per cold start, then every request is lent them.
 
+use adapters::config::FromVars;
 use lambda_http::{Error, service_fn};
 
 #[tokio::main]
