@@ -4,7 +4,7 @@
 //! Client mistakes (4xx) say precisely what to fix; failures on our side (5xx)
 //! are opaque to the client and logged in full with their cause chain.
 use adapters::ports::QueueError;
-use http::{HeaderValue, StatusCode, header};
+use http::StatusCode;
 use orders_domain::domain::OrderId;
 
 use edge::{Issue, Problem};
@@ -63,24 +63,12 @@ impl IntakeError {
         }
     }
 
-    /// Where the request was wrong, for the log: pointers and header names, never values.
-    pub fn locations(&self) -> Vec<String> {
-        match self {
-            Self::Invalid(issues) => issues.iter().map(Issue::location).collect(),
-            _ => Vec::new(),
-        }
-    }
-
     /// The problem details answer.
     pub fn problem(&self) -> Problem {
         match self {
-            Self::MethodNotAllowed => Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "Method not allowed",
-                "orders are created with POST",
-            )
-            .with_header(header::ALLOW, HeaderValue::from_static("POST")),
+            Self::MethodNotAllowed => {
+                Problem::method_not_allowed("POST", "orders are created with POST")
+            }
             Self::UnsupportedMediaType => Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",
@@ -129,10 +117,7 @@ impl IntakeError {
                 source: QueueError::Unavailable(_),
                 minted,
                 ..
-            } => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service-unavailable",
-                "Service unavailable",
+            } => Problem::service_unavailable(
                 if *minted {
                     // Without an id of the client's, the 202 of a retry could
                     // come from a second order if the first send had in fact
@@ -143,17 +128,12 @@ impl IntakeError {
                 } else {
                     "the order was not accepted; retry later with the same request"
                 },
-            )
-            .with_header(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS)),
+                RETRY_AFTER_SECS,
+            ),
             Self::Queue {
                 source: QueueError::Rejected(_),
                 ..
-            } => Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal-error",
-                "Internal error",
-                "the order was not accepted",
-            ),
+            } => Problem::internal_error("the order was not accepted"),
         }
     }
 }

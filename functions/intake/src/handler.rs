@@ -239,7 +239,7 @@ fn log_failure(err: &IntakeError, correlation_id: &CorrelationId) {
     let problem = err.problem();
     let status = problem.status.as_u16();
     if err.is_client_error() {
-        let locations = err.locations();
+        let locations = problem.locations();
         let shown = &locations[..locations.len().min(MAX_LOGGED_LOCATIONS)];
         info!(
             stage = "intake",

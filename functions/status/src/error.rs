@@ -82,13 +82,9 @@ impl StatusError {
     /// The problem details answer.
     pub fn problem(&self) -> Problem {
         match self {
-            Self::MethodNotAllowed => Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "Method not allowed",
-                "an order's status is read with GET",
-            )
-            .with_header(header::ALLOW, HeaderValue::from_static("GET")),
+            Self::MethodNotAllowed => {
+                Problem::method_not_allowed("GET", "an order's status is read with GET")
+            }
             Self::InvalidOrderId(issues) => Problem::new(
                 StatusCode::BAD_REQUEST,
                 "invalid-order-id",
@@ -136,25 +132,14 @@ impl StatusError {
             Self::Read {
                 source: PortError::Transient(_),
                 ..
-            } => Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service-unavailable",
-                "Service unavailable",
+            } => Problem::service_unavailable(
                 "the order's status could not be read; retry later",
-            )
-            .with_header(
-                header::RETRY_AFTER,
-                HeaderValue::from(READ_RETRY_AFTER_SECS),
+                READ_RETRY_AFTER_SECS,
             ),
             Self::Read {
                 source: PortError::Permanent(_),
                 ..
-            } => Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal-error",
-                "Internal error",
-                "the order's status could not be read",
-            ),
+            } => Problem::internal_error("the order's status could not be read"),
         }
     }
 }

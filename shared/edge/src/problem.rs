@@ -118,6 +118,50 @@ mod tests {
         let long = format!("/{}", "x".repeat(10_000));
         assert_eq!(loggable_pointer(&long), "/<field>");
     }
+
+    #[test]
+    fn given_the_shared_answers_then_each_carries_its_status_and_header() {
+        let header = |problem: &Problem, name| {
+            problem
+                .headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        let not_allowed = Problem::method_not_allowed("GET", "read with GET");
+        assert_eq!(not_allowed.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(
+            header(&not_allowed, header::ALLOW),
+            Some(HeaderValue::from_static("GET"))
+        );
+        let unavailable = Problem::service_unavailable("retry later", 2);
+        assert_eq!(unavailable.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            header(&unavailable, header::RETRY_AFTER),
+            Some(HeaderValue::from(2))
+        );
+        let internal = Problem::internal_error("not done");
+        assert_eq!(internal.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(internal.headers.is_empty());
+    }
+
+    #[test]
+    fn given_issues_then_the_locations_name_where_never_what() {
+        let problem = Problem::new(StatusCode::BAD_REQUEST, "bad", "Bad", "see errors")
+            .with_errors(vec![
+                Issue::header("Idempotency-Key", "too long"),
+                Issue::parameter("orderId", "bad character"),
+                Issue::from(FieldError {
+                    pointer: "/Harry Kane".to_owned(),
+                    detail: "unknown field".to_owned(),
+                }),
+            ]);
+        assert_eq!(
+            problem.locations(),
+            ["header:Idempotency-Key", "parameter:orderId", "/<field>"]
+        );
+        assert!(Problem::internal_error("not done").locations().is_empty());
+    }
 }
 
 /// A problem details document about to be sent.
@@ -153,6 +197,48 @@ impl Problem {
             errors: Vec::new(),
             headers: Vec::new(),
         }
+    }
+
+    /// `405`: the route takes only `allow`, named in the `Allow` header.
+    pub fn method_not_allowed(allow: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            detail,
+        )
+        .with_header(header::ALLOW, HeaderValue::from_static(allow))
+    }
+
+    /// `503`: a failure on our side that passes (throttling, a timeout);
+    /// the client is asked to retry after `retry_after_secs`. The detail
+    /// says what was not done and how to retry, never why: a 5xx is opaque.
+    pub fn service_unavailable(detail: impl Into<String>, retry_after_secs: u32) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service-unavailable",
+            "Service unavailable",
+            detail,
+        )
+        .with_header(header::RETRY_AFTER, HeaderValue::from(retry_after_secs))
+    }
+
+    /// `500`: a failure on our side that a retry will not mend. The detail
+    /// says what was not done, never why: a 5xx is opaque.
+    pub fn internal_error(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal-error",
+            "Internal error",
+            detail,
+        )
+    }
+
+    /// Where the request was wrong, for the log: each issue's
+    /// [`Issue::location`] (pointers, header and parameter names, never
+    /// values); empty unless the request was invalid.
+    pub fn locations(&self) -> Vec<String> {
+        self.errors.iter().map(Issue::location).collect()
     }
 
     /// Adds field or header issues.
