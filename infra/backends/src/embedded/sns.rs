@@ -42,7 +42,7 @@ use crate::arn::EMBEDDED_ACCOUNT;
 use crate::backend::{BackendError, BackendResult, QueueService, TextMessage, TopicService};
 use crate::embedded::sqs::EmbeddedQueues;
 use crate::filter_policy::FilterPolicy;
-use delivery::Delivery;
+use message::Delivery;
 use outbox::Outbox;
 use publisher::EmbeddedEventPublisher;
 use subscriptions::{Endpoint, Subscription};

@@ -2,22 +2,10 @@
 //! subscription's dead-letter queue when the queue refuses it) or the
 //! outbox (or, over the e-mail rate, the subscription's suspension).
 
-use time::OffsetDateTime;
-
 use super::EmbeddedTopics;
-use super::message::Publication;
+use super::message::Delivery;
 use super::subscriptions::{self, EmailAdmission, MAX_EMAILS_PER_SECOND, Subscription};
 use crate::backend::{BackendResult, QueueService, SendMessage};
-
-/// One published message on its way to the subscriptions.
-#[derive(Clone, Copy)]
-pub(super) struct Delivery<'a> {
-    pub(super) topic_arn: &'a str,
-    pub(super) message_id: &'a str,
-    /// When SNS accepted it (the envelope's `Timestamp`, the e-mail's date).
-    pub(super) now: OffsetDateTime,
-    pub(super) publication: &'a Publication,
-}
 
 impl EmbeddedTopics {
     /// Sends to a queue subscription; what cannot be delivered (refused, or
@@ -30,23 +18,16 @@ impl EmbeddedTopics {
         url: &str,
         raw: bool,
     ) -> BackendResult<()> {
-        let Delivery {
-            topic_arn,
-            message_id,
-            now,
-            publication,
-        } = *delivery;
-        let sent = match subscriptions::queue_message(topic_arn, message_id, now, raw, publication)
-        {
+        let sent = match subscriptions::queue_message(delivery, raw) {
             Ok(message) => self.inner.queues.send(url, &message).await.map(|_| ()),
             Err(refused) => Err(refused),
         };
         let (Err(err), Some(dlq)) = (&sent, &sub.dead_letter_queue) else {
             return sent;
         };
-        let message = publication.rendering("sqs")?;
+        let message = delivery.publication.rendering("sqs")?;
         let letter = SendMessage {
-            body: subscriptions::envelope(topic_arn, message_id, now, publication, message),
+            body: subscriptions::envelope(delivery, message),
             ..SendMessage::default()
         };
         self.inner.queues.send(dlq, &letter).await?;

@@ -1,8 +1,12 @@
 //! What is published: one message ([`Publication`]) or the entries of a
 //! `PublishBatch` call, and SNS's rules for them that do not depend on the
-//! subscriptions (renderings, sizes, entry ids, which attributes travel).
+//! subscriptions (renderings, sizes, entry ids, which attributes travel);
+//! and a published message on its way (`Delivery`: with its topic, id and
+//! time), what every delivery and the SNS envelope are made from.
 
 use std::collections::HashMap;
+
+use time::OffsetDateTime;
 
 use crate::backend::{BackendError, BackendResult};
 
@@ -13,6 +17,16 @@ use crate::backend::{BackendError, BackendResult};
 /// subscriptions will be discarded as client side errors"
 /// (<https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html>).
 pub const MAX_RAW_DELIVERY_ATTRIBUTES: usize = 10;
+
+/// One published message on its way to the subscriptions.
+#[derive(Clone, Copy)]
+pub(super) struct Delivery<'a> {
+    pub(super) topic_arn: &'a str,
+    pub(super) message_id: &'a str,
+    /// When SNS accepted it (the envelope's `Timestamp`, the e-mail's date).
+    pub(super) now: OffsetDateTime,
+    pub(super) publication: &'a Publication,
+}
 
 /// One message to publish.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

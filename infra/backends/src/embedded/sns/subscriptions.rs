@@ -11,7 +11,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::{Rfc2822, Rfc3339};
 
-use super::message::{MAX_RAW_DELIVERY_ATTRIBUTES, Publication};
+use super::message::{Delivery, MAX_RAW_DELIVERY_ATTRIBUTES, Publication};
 use crate::backend::SendMessage;
 use crate::filter_policy::FilterPolicy;
 
@@ -117,20 +117,18 @@ pub enum DeliveryRefused {
 /// message, and a message with more than ten is refused); otherwise the
 /// SNS envelope.
 pub(super) fn queue_message(
-    topic_arn: &str,
-    message_id: &str,
-    now: OffsetDateTime,
+    delivery: &Delivery<'_>,
     raw: bool,
-    publication: &Publication,
 ) -> Result<SendMessage, crate::backend::BackendError> {
-    let message = publication.rendering("sqs")?;
+    let message = delivery.publication.rendering("sqs")?;
     if !raw {
         return Ok(SendMessage {
-            body: envelope(topic_arn, message_id, now, publication, message),
+            body: envelope(delivery, message),
             ..SendMessage::default()
         });
     }
-    let attributes = publication
+    let attributes = delivery
+        .publication
         .delivered_attributes()
         .cloned()
         .unwrap_or_default();
@@ -151,19 +149,14 @@ pub(super) fn queue_message(
 /// attributes included). `Subject` and `MessageAttributes` appear only when
 /// there are some, as on SNS
 /// (<https://docs.aws.amazon.com/sns/latest/dg/sns-message-and-json-formats.html>).
-pub(super) fn envelope(
-    topic_arn: &str,
-    message_id: &str,
-    now: OffsetDateTime,
-    publication: &Publication,
-    message: String,
-) -> String {
+pub(super) fn envelope(delivery: &Delivery<'_>, message: String) -> String {
+    let publication = delivery.publication;
     let mut envelope = serde_json::json!({
         "Type": "Notification",
-        "MessageId": message_id,
-        "TopicArn": topic_arn,
+        "MessageId": delivery.message_id,
+        "TopicArn": delivery.topic_arn,
         "Message": message,
-        "Timestamp": now.format(&Rfc3339).unwrap_or_default(),
+        "Timestamp": delivery.now.format(&Rfc3339).unwrap_or_default(),
         "SignatureVersion": "1",
         "Signature": "EMBEDDED",
         "SigningCertURL": "https://sns.embedded.local/cert.pem",
