@@ -303,11 +303,81 @@ pub struct TextMessage {
     pub attributes: HashMap<String, String>,
 }
 
+/// Where a subscription delivers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SubscriptionEndpoint {
+    /// An SQS queue, by URL: SNS's JSON envelope, or with raw delivery the
+    /// bare message.
+    Queue {
+        /// The queue's URL.
+        url: String,
+        /// `RawMessageDelivery`.
+        raw_delivery: bool,
+    },
+    /// An e-mail address. Embedded: each notification becomes a file in the
+    /// outbox. AWS: a real e-mail subscription (pending until the recipient
+    /// confirms it).
+    Email {
+        /// The recipient.
+        address: String,
+    },
+}
+
+/// A subscription to make: where it delivers and what it lets through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionSpec {
+    /// Where it delivers.
+    pub endpoint: SubscriptionEndpoint,
+    /// `FilterPolicy`: JSON, on message attributes; `None` lets everything
+    /// through.
+    pub filter_policy: Option<String>,
+}
+
+impl SubscriptionSpec {
+    /// A queue subscription.
+    pub fn queue(url: &str, filter_policy: Option<&str>, raw_delivery: bool) -> Self {
+        Self {
+            endpoint: SubscriptionEndpoint::Queue {
+                url: url.to_owned(),
+                raw_delivery,
+            },
+            filter_policy: filter_policy.map(str::to_owned),
+        }
+    }
+
+    /// An e-mail subscription.
+    pub fn email(address: &str, filter_policy: Option<&str>) -> Self {
+        Self {
+            endpoint: SubscriptionEndpoint::Email {
+                address: address.to_owned(),
+            },
+            filter_policy: filter_policy.map(str::to_owned),
+        }
+    }
+
+    /// The subscription attributes that say so, by their SNS names, as
+    /// `Subscribe` and `SetSubscriptionAttributes` take them: `FilterPolicy`
+    /// when there is one, `RawMessageDelivery` for a queue
+    /// (<https://docs.aws.amazon.com/sns/latest/api/API_SetSubscriptionAttributes.html>).
+    pub fn attributes(&self) -> Vec<(&'static str, String)> {
+        let mut attributes = Vec::new();
+        if let Some(policy) = &self.filter_policy {
+            attributes.push(("FilterPolicy", policy.clone()));
+        }
+        if let SubscriptionEndpoint::Queue { raw_delivery, .. } = self.endpoint {
+            attributes.push(("RawMessageDelivery", raw_delivery.to_string()));
+        }
+        attributes
+    }
+}
+
 /// SNS: the order-events topic and its subscriptions.
 #[async_trait]
 pub trait TopicService: Send + Sync {
     /// Creates the topic if it does not exist and returns its ARN.
     async fn create_topic(&self, name: &str) -> BackendResult<String>;
+    /// Subscribes an endpoint (`Subscribe`). Returns the subscription ARN.
+    async fn subscribe(&self, topic_arn: &str, spec: &SubscriptionSpec) -> BackendResult<String>;
     /// Subscribes a queue, with an optional filter policy (JSON, on message
     /// attributes) and raw message delivery on or off. Returns the subscription ARN.
     async fn subscribe_queue(
@@ -316,7 +386,10 @@ pub trait TopicService: Send + Sync {
         queue_url: &str,
         filter_policy: Option<&str>,
         raw_delivery: bool,
-    ) -> BackendResult<String>;
+    ) -> BackendResult<String> {
+        let spec = SubscriptionSpec::queue(queue_url, filter_policy, raw_delivery);
+        self.subscribe(topic_arn, &spec).await
+    }
     /// The notifier's port over this topic.
     fn event_publisher(&self, topic_arn: &str) -> Arc<dyn EventPublisher>;
 
@@ -335,19 +408,16 @@ pub trait TopicService: Send + Sync {
         dlq_url: &str,
     ) -> BackendResult<()>;
 
-    /// Subscribes an e-mail address, with an optional filter policy. Embedded:
-    /// each notification becomes a file in the outbox. AWS: a real e-mail
-    /// subscription (pending until the recipient confirms it).
+    /// Subscribes an e-mail address, with an optional filter policy (see
+    /// [`SubscriptionEndpoint::Email`]). Returns the subscription ARN.
     async fn subscribe_email(
         &self,
         topic_arn: &str,
         address: &str,
         filter_policy: Option<&str>,
     ) -> BackendResult<String> {
-        let _ = (topic_arn, address, filter_policy);
-        Err(BackendError::Call(
-            "e-mail subscriptions are not supported by this backend".into(),
-        ))
+        let spec = SubscriptionSpec::email(address, filter_policy);
+        self.subscribe(topic_arn, &spec).await
     }
 
     /// Waits until every notification published so far has been delivered

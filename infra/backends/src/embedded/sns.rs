@@ -39,7 +39,10 @@ use adapters::sync::lock;
 use async_trait::async_trait;
 
 use crate::arn::EMBEDDED_ACCOUNT;
-use crate::backend::{BackendError, BackendResult, QueueService, TextMessage, TopicService};
+use crate::backend::{
+    BackendError, BackendResult, QueueService, SubscriptionEndpoint, SubscriptionSpec, TextMessage,
+    TopicService,
+};
 use crate::embedded::sqs::EmbeddedQueues;
 use crate::filter_policy::FilterPolicy;
 use message::Delivery;
@@ -138,7 +141,7 @@ impl EmbeddedTopics {
             .collect()
     }
 
-    fn subscribe(
+    fn add_subscription(
         &self,
         topic_arn: &str,
         endpoint: Endpoint,
@@ -246,23 +249,22 @@ impl TopicService for EmbeddedTopics {
         Ok(arn)
     }
 
-    async fn subscribe_queue(
-        &self,
-        topic_arn: &str,
-        queue_url: &str,
-        filter_policy: Option<&str>,
-        raw_delivery: bool,
-    ) -> BackendResult<String> {
-        // Fail now rather than on every delivery.
-        self.inner.queues.depth(queue_url).await?;
-        self.subscribe(
-            topic_arn,
-            Endpoint::Queue {
-                url: queue_url.to_owned(),
-                raw: raw_delivery,
+    async fn subscribe(&self, topic_arn: &str, spec: &SubscriptionSpec) -> BackendResult<String> {
+        let endpoint = match &spec.endpoint {
+            SubscriptionEndpoint::Queue { url, raw_delivery } => {
+                // Fail now rather than on every delivery.
+                self.inner.queues.depth(url).await?;
+                Endpoint::Queue {
+                    url: url.clone(),
+                    raw: *raw_delivery,
+                }
+            }
+            SubscriptionEndpoint::Email { address } => Endpoint::Email {
+                address: address.clone(),
+                rate: Arc::default(),
             },
-            filter_policy,
-        )
+        };
+        self.add_subscription(topic_arn, endpoint, spec.filter_policy.as_deref())
     }
 
     fn event_publisher(&self, topic_arn: &str) -> Arc<dyn EventPublisher> {
@@ -296,22 +298,6 @@ impl TopicService for EmbeddedTopics {
             .ok_or_else(|| BackendError::NotFound(format!("subscription {subscription_arn}")))?;
         sub.dead_letter_queue = Some(dlq_url.to_owned());
         Ok(())
-    }
-
-    async fn subscribe_email(
-        &self,
-        topic_arn: &str,
-        address: &str,
-        filter_policy: Option<&str>,
-    ) -> BackendResult<String> {
-        self.subscribe(
-            topic_arn,
-            Endpoint::Email {
-                address: address.to_owned(),
-                rate: Arc::default(),
-            },
-            filter_policy,
-        )
     }
 
     async fn delivered(&self) {

@@ -27,7 +27,9 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::{AwsQueues, backend_error};
-use crate::backend::{BackendError, BackendResult, TextMessage, TopicService};
+use crate::backend::{
+    BackendError, BackendResult, SubscriptionEndpoint, SubscriptionSpec, TextMessage, TopicService,
+};
 
 /// SNS over the SDK (with SQS, to find subscribed queues' ARNs and let the
 /// topic send to them).
@@ -107,63 +109,6 @@ impl AwsTopics {
             .map_err(|e| backend_error(format!("queue {queue_url}"), e))?;
         Ok(queue_arn)
     }
-
-    /// Subscribes `endpoint` unless the topic already has that subscription,
-    /// whose attributes are then brought up to date.
-    async fn subscribe(
-        &self,
-        topic_arn: &str,
-        protocol: &str,
-        endpoint: &str,
-        filter_policy: Option<&str>,
-        raw_delivery: Option<bool>,
-    ) -> BackendResult<String> {
-        if let Some(arn) = self
-            .existing_subscription(topic_arn, protocol, endpoint)
-            .await?
-        {
-            // A pending subscription has no ARN to set attributes on yet.
-            if arn.starts_with("arn:") {
-                let mut attributes = Vec::new();
-                if let Some(policy) = filter_policy {
-                    attributes.push(("FilterPolicy", policy.to_owned()));
-                }
-                if let Some(raw) = raw_delivery {
-                    attributes.push(("RawMessageDelivery", raw.to_string()));
-                }
-                for (name, value) in attributes {
-                    self.client
-                        .set_subscription_attributes()
-                        .subscription_arn(&arn)
-                        .attribute_name(name)
-                        .attribute_value(value)
-                        .send()
-                        .await
-                        .map_err(|e| backend_error(format!("subscription {arn}"), e))?;
-                }
-            }
-            tracing::info!(protocol, subscription_arn = %arn, "reusing the topic's subscription");
-            return Ok(arn);
-        }
-        let mut request = self
-            .client
-            .subscribe()
-            .topic_arn(topic_arn)
-            .protocol(protocol)
-            .endpoint(endpoint)
-            .return_subscription_arn(true);
-        if let Some(policy) = filter_policy {
-            request = request.attributes("FilterPolicy", policy);
-        }
-        if let Some(raw) = raw_delivery {
-            request = request.attributes("RawMessageDelivery", raw.to_string());
-        }
-        let out = request
-            .send()
-            .await
-            .map_err(|e| backend_error(format!("topic {topic_arn}"), e))?;
-        Ok(out.subscription_arn().unwrap_or_default().to_owned())
-    }
 }
 
 #[async_trait]
@@ -182,22 +127,55 @@ impl TopicService for AwsTopics {
             .ok_or_else(|| BackendError::Call("CreateTopic returned no ARN".into()))
     }
 
-    async fn subscribe_queue(
-        &self,
-        topic_arn: &str,
-        queue_url: &str,
-        filter_policy: Option<&str>,
-        raw_delivery: bool,
-    ) -> BackendResult<String> {
-        let queue_arn = self.allow_topic_to_send(topic_arn, queue_url).await?;
-        self.subscribe(
-            topic_arn,
-            "sqs",
-            &queue_arn,
-            filter_policy,
-            Some(raw_delivery),
-        )
-        .await
+    /// Subscribes the endpoint unless the topic already has that
+    /// subscription, whose attributes are then brought up to date (see the
+    /// module's documentation). A queue's policy is set to let the topic
+    /// send to it first.
+    async fn subscribe(&self, topic_arn: &str, spec: &SubscriptionSpec) -> BackendResult<String> {
+        let (protocol, endpoint) = match &spec.endpoint {
+            SubscriptionEndpoint::Queue { url, .. } => {
+                ("sqs", self.allow_topic_to_send(topic_arn, url).await?)
+            }
+            SubscriptionEndpoint::Email { address } => ("email", address.clone()),
+        };
+        let attributes = spec.attributes();
+        if let Some(arn) = self
+            .existing_subscription(topic_arn, protocol, &endpoint)
+            .await?
+        {
+            // A pending subscription has no ARN to set attributes on yet.
+            if arn.starts_with("arn:") {
+                for (name, value) in attributes {
+                    self.client
+                        .set_subscription_attributes()
+                        .subscription_arn(&arn)
+                        .attribute_name(name)
+                        .attribute_value(value)
+                        .send()
+                        .await
+                        .map_err(|e| backend_error(format!("subscription {arn}"), e))?;
+                }
+            }
+            tracing::info!(protocol, subscription_arn = %arn, "reusing the topic's subscription");
+            return Ok(arn);
+        }
+        let out = self
+            .client
+            .subscribe()
+            .topic_arn(topic_arn)
+            .protocol(protocol)
+            .endpoint(endpoint)
+            .set_attributes((!attributes.is_empty()).then(|| {
+                attributes
+                    .into_iter()
+                    .map(|(name, value)| (name.to_owned(), value))
+                    .collect()
+            }))
+            .return_subscription_arn(true)
+            .send()
+            .await
+            .map_err(|e| backend_error(format!("topic {topic_arn}"), e))?;
+        Ok(out.subscription_arn().unwrap_or_default().to_owned())
     }
 
     fn event_publisher(&self, topic_arn: &str) -> Arc<dyn EventPublisher> {
@@ -248,14 +226,34 @@ impl TopicService for AwsTopics {
             .map_err(|e| backend_error(format!("subscription {subscription_arn}"), e))?;
         Ok(())
     }
+}
 
-    async fn subscribe_email(
-        &self,
-        topic_arn: &str,
-        address: &str,
-        filter_policy: Option<&str>,
-    ) -> BackendResult<String> {
-        self.subscribe(topic_arn, "email", address, filter_policy, None)
-            .await
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn given_each_subscription_then_its_attributes_are_what_subscribe_and_its_update_set() {
+        let policy = r#"{"eventType":["OrderCreated"]}"#;
+        assert_eq!(
+            SubscriptionSpec::queue("https://sqs.test/1/q", Some(policy), true).attributes(),
+            [
+                ("FilterPolicy", policy.to_owned()),
+                ("RawMessageDelivery", "true".to_owned())
+            ]
+        );
+        assert_eq!(
+            SubscriptionSpec::queue("https://sqs.test/1/q", None, false).attributes(),
+            [("RawMessageDelivery", "false".to_owned())]
+        );
+        assert_eq!(
+            SubscriptionSpec::email("ops@example.com", Some(policy)).attributes(),
+            [("FilterPolicy", policy.to_owned())]
+        );
+        assert!(
+            SubscriptionSpec::email("ops@example.com", None)
+                .attributes()
+                .is_empty()
+        );
     }
 }
