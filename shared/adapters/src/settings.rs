@@ -38,18 +38,23 @@ pub const NOTIFIER_BATCH_SIZE: usize = 10;
 ///
 /// The notifier dead-letters what can never be published itself (unreadable
 /// images, refused publishes), so a batch that still fails is failing for a
-/// reason that passes (SNS throttling or an outage). Retrying it for as long
-/// as the stream keeps the records means a readable record is never given up
-/// on while it could still be published; the shard waits instead, which the
-/// iterator-age alarm shows.
+/// reason that passes (SNS throttling or an outage). Retrying it until the
+/// record age limit means a readable record is not given up on while SNS may
+/// still recover; the shard waits instead, which the iterator-age alarm
+/// shows.
 pub const NOTIFIER_MAX_RETRY_ATTEMPTS: Option<u32> = None;
 /// Notifier event source mapping: records older than this go to the
-/// on-failure destination. 24 hours, the DynamoDB stream's retention
+/// on-failure destination (`MaximumRecordAgeInSeconds`,
+/// <https://docs.aws.amazon.com/lambda/latest/dg/with-ddb.html>). 12 hours,
+/// half the DynamoDB stream's 24-hour retention
 /// (<https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html>):
-/// a record is retried for as long as the stream keeps it and, instead of
-/// vanishing silently when the stream trims it, is then reported with its
-/// position, to be announced again from the table.
-pub const NOTIFIER_MAX_RECORD_AGE_SECS: u64 = 24 * 3600;
+/// a failing record is retried for 12 hours and, when it reaches the DLQ,
+/// the stream still holds it for at least 12 more, so
+/// `orders-ops dlq redrive notifier` can read the range again and publish it
+/// exactly. Equal to the retention, a range would reach the DLQ just as the
+/// stream trims it; past the retention the redrive re-announces from the
+/// table by the range's arrival window instead.
+pub const NOTIFIER_MAX_RECORD_AGE_SECS: u64 = 12 * 3600;
 /// Notifier event source mapping: batches of one shard processed at once
 /// (`ParallelizationFactor`). Lambda keeps the records of one partition key
 /// (one order) in order across them

@@ -142,9 +142,15 @@ fn notifier_mapping_matches_settings() {
         retries,
         settings::NOTIFIER_MAX_RETRY_ATTEMPTS.map(u64::from)
     );
-    assert_eq!(
-        int(&m["MaximumRecordAgeInSeconds"], "MaximumRecordAgeInSeconds"),
-        settings::NOTIFIER_MAX_RECORD_AGE_SECS
+    let record_age = int(&m["MaximumRecordAgeInSeconds"], "MaximumRecordAgeInSeconds");
+    assert_eq!(record_age, settings::NOTIFIER_MAX_RECORD_AGE_SECS);
+    // The stream keeps records 24 hours
+    // (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Streams.html);
+    // a range that reaches the DLQ must stay readable for at least 12 of
+    // them, so the notifier redrive can replay it from the stream.
+    assert!(
+        record_age <= 43_200,
+        "MaximumRecordAgeInSeconds {record_age} leaves less than 12 h of the stream's 24 to replay a failed range"
     );
     assert_eq!(
         boolean(
