@@ -102,7 +102,10 @@ pub enum DlqAction {
     /// Move the messages back once their cause is fixed. worker: to the
     /// orders queue (SQS's move task where the endpoint has it, else
     /// message by message). notifier: read each failed range from the stream
-    /// again and publish it through the notifier's handler.
+    /// again and publish it through the notifier's handler; a range the
+    /// stream no longer holds is re-announced from the table by its arrival
+    /// window (as `renotify --since/--until`), or the command that does it
+    /// is printed.
     Redrive {
         /// Which DLQ.
         stage: Stage,
@@ -112,8 +115,8 @@ pub enum DlqAction {
         /// Move at most this many (worker; message by message).
         #[arg(long)]
         max: Option<u64>,
-        /// notifier: events published per second at most, spread evenly
-        /// (default 50). 50/s is the orders API's own default rate
+        /// notifier: events published per second at most, replayed and
+        /// re-announced alike, spread evenly (default 50). 50/s is the orders API's own default rate
         /// (ApiThrottleRateLimit): consumers sized for everyday traffic keep
         /// up with a mass replay. It is also a small fraction of SNS's
         /// Publish quota (30,000/s in us-east-1, less in smaller Regions),
@@ -242,9 +245,28 @@ pub fn check_stage_flags(command: &Command) -> OpsResult<()> {
     }
 }
 
+/// The command line that reaches the same target as `cli`, for commands a
+/// report asks the operator to run: the target flags spelled out, since they
+/// may have come from the environment.
+pub fn ops_command(cli: &Cli) -> String {
+    let mut command = "orders-ops".to_owned();
+    for (flag, value) in [
+        ("--stack", &cli.stack),
+        ("--endpoint-url", &cli.endpoint_url),
+        ("--name-prefix", &cli.name_prefix),
+        ("--region", &cli.region),
+    ] {
+        if let Some(value) = value {
+            command.push_str(&format!(" {flag} {value}"));
+        }
+    }
+    command
+}
+
 /// Resolves the target and runs the command.
 pub async fn run(cli: Cli) -> OpsResult<()> {
     check_stage_flags(&cli.command)?;
+    let ops_command = ops_command(&cli);
     let sdk = sdk_config(&cli).await?;
     let clients = Clients::new(&sdk);
     let target = match (&cli.stack, &cli.name_prefix) {
@@ -348,13 +370,21 @@ pub async fn run(cli: Cli) -> OpsResult<()> {
                 let topic_arn = target.topic_arn(&clients).await?;
                 let backends = orders_backends::backend::Backends::aws(&sdk);
                 let deps = crate::replay::replay_deps(backends.topics.event_publisher(&topic_arn));
+                let orders = crate::renotify::TableOrders {
+                    clients: &clients,
+                    table: &target.table,
+                };
                 crate::replay::replay_notifier_dlq_at(
                     backends.queues.as_ref(),
                     backends.tables.as_ref(),
-                    &target.table,
                     &target.notifier_dlq_url,
                     &deps,
-                    rate.unwrap_or(Rate::DEFAULT),
+                    &crate::replay::fallback::Fallback {
+                        orders: &orders,
+                        table: &target.table,
+                        ops_command: &ops_command,
+                        rate: rate.unwrap_or(Rate::DEFAULT),
+                    },
                 )
                 .await?
             };

@@ -1,8 +1,9 @@
 //! `orders-ops renotify`: announces stored orders again, from the table.
 //!
 //! For orders whose stream records are gone (the stream keeps them 24 hours,
-//! so a notifier DLQ message older than that cannot be replayed), the item
-//! itself is the source: each is handed to the notifier's own handler as a
+//! so a notifier DLQ message older than that cannot be replayed from it;
+//! `orders-ops dlq redrive notifier` then comes here itself, by the range's
+//! arrival window), the item itself is the source: each is handed to the notifier's own handler as a
 //! synthetic `INSERT` record whose `NewImage` is the item, exactly what the
 //! stream would have delivered. The event is therefore the one the notifier
 //! builds (`OrderCreated` with the same `eventId`, `OrderCreated:<orderId>`,
@@ -20,6 +21,7 @@
 use std::collections::HashMap;
 
 use adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
+use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::{Context, LambdaEvent};
@@ -28,6 +30,7 @@ use time::OffsetDateTime;
 
 use crate::error::{OpsError, OpsResult, aws};
 use crate::pace::{Pacer, Rate};
+use crate::replay::fallback::{CreatedWindow, StoredOrders};
 use crate::target::Clients;
 
 /// Which orders.
@@ -62,56 +65,105 @@ pub async fn select(
     table: &str,
     selection: &Selection,
 ) -> OpsResult<Vec<HashMap<String, AttributeValue>>> {
-    let what = format!("table {table}");
     match selection {
-        Selection::Order(id) => {
-            let out = clients
-                .dynamo
-                .get_item()
-                .table_name(table)
-                .key(KEY_ATTRIBUTE, AttributeValue::S(id.clone()))
-                .consistent_read(true)
-                .send()
-                .await
-                .map_err(aws("dynamodb:GetItem", &what))?;
-            out.item.map(|item| vec![item]).ok_or(OpsError::NotFound {
+        Selection::Order(id) => get_order(clients, table, id)
+            .await?
+            .map(|item| vec![item])
+            .ok_or(OpsError::NotFound {
                 what: format!("order {id} in table {table}"),
-            })
-        }
+            }),
         Selection::Created { since, until } => {
-            let mut items = Vec::new();
-            let mut start: Option<HashMap<String, AttributeValue>> = None;
-            loop {
-                let out = clients
-                    .dynamo
-                    .scan()
-                    .table_name(table)
-                    .set_exclusive_start_key(start.take())
-                    .send()
-                    .await
-                    .map_err(aws("dynamodb:Scan", &what))?;
-                for item in out.items() {
-                    if created_at(item).is_some_and(|t| *since <= t && t < *until) {
-                        items.push(item.clone());
-                    }
-                }
-                match out.last_evaluated_key {
-                    Some(key) if !key.is_empty() => start = Some(key),
-                    _ => return Ok(items),
-                }
-            }
+            scan_created(clients, table, |t| *since <= t && t < *until).await
         }
     }
 }
 
-fn created_at(item: &HashMap<String, AttributeValue>) -> Option<OffsetDateTime> {
+/// The item of order `id` (a strongly consistent `GetItem`).
+pub async fn get_order(
+    clients: &Clients,
+    table: &str,
+    id: &str,
+) -> OpsResult<Option<HashMap<String, AttributeValue>>> {
+    let out = clients
+        .dynamo
+        .get_item()
+        .table_name(table)
+        .key(KEY_ATTRIBUTE, AttributeValue::S(id.to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .map_err(aws("dynamodb:GetItem", &format!("table {table}")))?;
+    Ok(out.item)
+}
+
+/// The items of `table` whose `createdAt` `keep` accepts: one `Scan` of the
+/// whole table, page by page, holding only what is kept.
+pub async fn scan_created(
+    clients: &Clients,
+    table: &str,
+    keep: impl Fn(OffsetDateTime) -> bool,
+) -> OpsResult<Vec<HashMap<String, AttributeValue>>> {
+    let what = format!("table {table}");
+    let mut items = Vec::new();
+    let mut start: Option<HashMap<String, AttributeValue>> = None;
+    loop {
+        let out = clients
+            .dynamo
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(aws("dynamodb:Scan", &what))?;
+        for item in out.items() {
+            if created_at(item).is_some_and(&keep) {
+                items.push(item.clone());
+            }
+        }
+        match out.last_evaluated_key {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(items),
+        }
+    }
+}
+
+/// The orders of a deployed table, for the notifier DLQ redrive's fallback:
+/// by id with `GetItem`, by creation windows with one `Scan`.
+pub struct TableOrders<'a> {
+    /// The clients.
+    pub clients: &'a Clients,
+    /// The orders table.
+    pub table: &'a str,
+}
+
+#[async_trait]
+impl StoredOrders for TableOrders<'_> {
+    async fn get(&self, order_id: &str) -> OpsResult<Option<HashMap<String, AttributeValue>>> {
+        get_order(self.clients, self.table, order_id).await
+    }
+
+    async fn created_within(
+        &self,
+        windows: &[CreatedWindow],
+    ) -> OpsResult<Option<Vec<HashMap<String, AttributeValue>>>> {
+        let items = scan_created(self.clients, self.table, |t| {
+            windows.iter().any(|w| w.contains(t))
+        })
+        .await?;
+        Ok(Some(items))
+    }
+}
+
+/// The item's `createdAt`, when it is an RFC 3339 instant.
+pub fn created_at(item: &HashMap<String, AttributeValue>) -> Option<OffsetDateTime> {
     let AttributeValue::S(text) = item.get("createdAt")? else {
         return None;
     };
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
-fn order_id(item: &HashMap<String, AttributeValue>) -> String {
+/// The item's `orderId`, or a placeholder naming its absence.
+pub fn order_id(item: &HashMap<String, AttributeValue>) -> String {
     match item.get(KEY_ATTRIBUTE) {
         Some(AttributeValue::S(id)) => id.clone(),
         _ => "(no orderId)".to_owned(),
@@ -146,8 +198,18 @@ pub async fn renotify(
     items: &[HashMap<String, AttributeValue>],
     rate: Rate,
 ) -> RenotifyReport {
+    renotify_paced(deps, table, items, &mut Pacer::new(rate)).await
+}
+
+/// [`renotify`], each event when `pacer` admits it (a caller's pacer, so its
+/// rate holds across this and its other publishes).
+pub async fn renotify_paced(
+    deps: &notifier::Deps,
+    table: &str,
+    items: &[HashMap<String, AttributeValue>],
+    pacer: &mut Pacer,
+) -> RenotifyReport {
     let mut report = RenotifyReport::default();
-    let mut pacer = Pacer::new(rate);
     for item in items {
         let id = order_id(item);
         if StoredOrder::from_item(item.clone()).is_err() {

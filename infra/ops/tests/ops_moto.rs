@@ -502,11 +502,12 @@ async fn an_order_whose_stream_record_expired_is_renotified_from_the_table() {
     let moto = require_moto!();
     let stack = resources(moto, "opsrn").await;
     let dlq = stack.queue_url("notifier-on-failure").await;
-    // Given two stored orders, a day apart
+    // Given three stored orders, a day apart
     let day_one = time::macros::datetime!(2026-11-01 10:00 UTC);
     for (id, created) in [
         ("rn-old", day_one),
         ("rn-new", day_one + time::Duration::days(1)),
+        ("rn-window", day_one + time::Duration::days(2)),
     ] {
         let mut order = stored_order(&order_message(id, "Harry Kane", 1));
         order.created_at = created;
@@ -520,7 +521,30 @@ async fn an_order_whose_stream_record_expired_is_renotified_from_the_table() {
             .await
             .unwrap();
     }
-    // And a notifier DLQ message whose range the stream no longer holds
+    // And Lambda's on-failure record for a range the stream no longer holds,
+    // whose records arrived just after rn-window was created
+    let windowed = serde_json::json!({
+        "requestContext": {"condition": "RecordAgeExceeded", "approximateInvokeCount": 9},
+        "timestamp": "2026-11-03T22:00:01.000Z",
+        "DDBStreamBatchInfo": {
+            "shardId": "shardId-00000000000000000001-00000001",
+            "startSequenceNumber": "7",
+            "endSequenceNumber": "7",
+            "approximateArrivalOfFirstRecord": "2026-11-03T10:00:00Z",
+            "approximateArrivalOfLastRecord": "2026-11-03T10:00:00Z",
+            "batchSize": 1,
+            "streamArn": "arn:aws:dynamodb:us-east-1:123456789012:table/x/stream/2026-11-01T00:00:00.000"
+        }
+    });
+    stack
+        .sqs
+        .send_message()
+        .queue_url(&dlq)
+        .message_body(windowed.to_string())
+        .send()
+        .await
+        .unwrap();
+    // And an older one without an arrival window
     let expired = serde_json::json!({
         "requestContext": {"condition": "RecordAgeExceeded", "approximateInvokeCount": 9},
         "DDBStreamBatchInfo": {
@@ -541,9 +565,27 @@ async fn an_order_whose_stream_record_expired_is_renotified_from_the_table() {
         .unwrap();
     let events_queue = subscribe_raw_queue(&stack).await;
 
-    // When replayed, then it stays in the DLQ, reported as not in the stream
+    // When replayed, then the windowed range's order is re-announced from
+    // the table (one scan) and its message deleted; the other stays in the
+    // DLQ, reported as not in the stream, with the command that announces
+    // the day before SQS got it, for this very target
     let text = ok(moto, &stack, &["dlq", "redrive", "notifier"]).await;
     assert!(text.contains("not wholly in the stream 1"), "{text}");
+    assert!(
+        text.contains(
+            "re-announced from the table (range no longer in the stream): 1 message(s), 1 order(s)"
+        ),
+        "{text}"
+    );
+    let command = format!(
+        "run: orders-ops --endpoint-url {} --name-prefix {} --region {REGION} renotify --since ",
+        moto.endpoint(),
+        stack.prefix
+    );
+    assert!(text.contains(&command), "{text}");
+    let got = events(&stack, &events_queue, 1).await;
+    assert_eq!(got[0].order_id.as_str(), "rn-window");
+    assert_eq!(got[0].event_id, "OrderCreated:rn-window");
 
     // When that order is renotified from the table
     let report = json(&ok(moto, &stack, &["--json", "renotify", "--order", "rn-old"]).await);

@@ -1,4 +1,9 @@
-//! Replaying the notifier DLQ over the embedded backends.
+//! Replaying the notifier DLQ over the embedded queues and a scripted
+//! stream: the fake stream and the run's fixtures here; the filtered read in
+//! [`stream`], the table fallback in [`fallback`].
+
+mod fallback;
+mod stream;
 
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
@@ -14,12 +19,28 @@ use serde_dynamo::AttributeValue;
 use time::OffsetDateTime;
 
 use super::*;
+use crate::error::OpsResult;
+use crate::replay::fallback::{CreatedWindow, Item, StoredOrders};
 use adapters::record::ItemMapping;
-use orders_backends::backend::{QueueSpec, RecordPage, SendMessage, ShardPage};
+use orders_backends::backend::{
+    BackendError, QueueSpec, RecordPage, SendMessage, ShardInfo, ShardPage,
+};
 use orders_backends::embedded::sqs::EmbeddedQueues;
 
 const STREAM_ARN: &str =
     "arn:aws:dynamodb:us-east-1:000000000000:table/orders/stream/2026-01-01T00:00:00.000";
+
+/// The stored order `order_id`, created at `created`.
+fn stored(order_id: &str, created: OffsetDateTime) -> StoredOrder {
+    let request = OrderRequest::from_json(&legacy_order(order_id)).unwrap();
+    let message = OrderMessage::new(
+        request.order_id.unwrap(),
+        CorrelationId::parse("c-1").unwrap(),
+        created,
+        request.order,
+    );
+    StoredOrder::from_message(&message, created)
+}
 
 fn record(seq: u64, order_id: &str, event_name: &str) -> EventRecord {
     let mut r = EventRecord::default();
@@ -30,15 +51,9 @@ fn record(seq: u64, order_id: &str, event_name: &str) -> EventRecord {
         KEY_ATTRIBUTE.to_owned(),
         AttributeValue::S(order_id.to_owned()),
     )]));
-    let request = OrderRequest::from_json(&legacy_order(order_id)).unwrap();
-    let now = OffsetDateTime::now_utc();
-    let message = OrderMessage::new(
-        request.order_id.unwrap(),
-        CorrelationId::parse("c-1").unwrap(),
-        now,
-        request.order,
-    );
-    r.change.new_image = StoredOrder::from_message(&message, now).to_item().unwrap();
+    r.change.new_image = stored(order_id, OffsetDateTime::now_utc())
+        .to_item()
+        .unwrap();
     r
 }
 
@@ -64,7 +79,7 @@ fn seqs(records: &[EventRecord]) -> Vec<u64> {
 /// time, records `records_per_page` at a time; `records` are what each
 /// shard still holds (anything before them was trimmed). Open shards
 /// answer an empty page on every other read, as an open shard may.
-struct FakeStream {
+pub(super) struct FakeStream {
     shards: Vec<(ShardInfo, Vec<EventRecord>)>,
     shards_per_page: usize,
     records_per_page: usize,
@@ -166,60 +181,70 @@ fn seq(n: u64) -> String {
     format!("{n:021}")
 }
 
-#[tokio::test]
-async fn given_paged_shards_a_closed_parent_and_an_open_child_then_every_record_of_each_is_read() {
-    let fake = split_stream();
-    let reads = read_stream(&fake).await.unwrap();
-    assert_eq!(reads.len(), 2);
-    assert_eq!(reads[0].shard_id, "shardId-parent");
-    assert_eq!(seqs(&reads[0].records), [1, 2, 3, 4, 5]);
-    assert_eq!(reads[1].shard_id, "shardId-child");
-    assert_eq!(
-        seqs(&reads[1].records),
-        [6, 7, 8, 9],
-        "the open shard's empty pages did not end its read early"
-    );
-    assert_eq!(
-        *fake.describe_starts.lock().unwrap(),
-        [None, Some("shardId-parent".to_owned())],
-        "DescribeStream was paged with ExclusiveStartShardId"
-    );
+/// Stored orders in memory: by id always, by creation window when
+/// `can_scan` (as a deployed table can and the embedded backends cannot).
+pub(super) struct MemoryOrders {
+    items: Mutex<Vec<Item>>,
+    can_scan: bool,
+    /// Scans asked for.
+    scans: AtomicUsize,
 }
 
-#[test]
-fn sequence_numbers_compare_numerically_whatever_their_length() {
-    assert_eq!(compare_sequence("9", "10"), Ordering::Less);
-    assert_eq!(compare_sequence("100", "0100"), Ordering::Equal);
-    assert_eq!(
-        compare_sequence("400000000000000000002", "300000000000000000009"),
-        Ordering::Greater
-    );
+impl MemoryOrders {
+    fn new(can_scan: bool) -> Self {
+        Self {
+            items: Mutex::default(),
+            can_scan,
+            scans: AtomicUsize::new(0),
+        }
+    }
+
+    /// Stores order `order_id`, created at `created`.
+    fn store(&self, order_id: &str, created: OffsetDateTime) {
+        let item: Item = stored(order_id, created).to_item().unwrap();
+        self.items.lock().unwrap().push(item);
+    }
 }
 
-#[tokio::test]
-async fn given_a_range_then_it_is_found_only_when_both_ends_are_in_one_shards_read() {
-    let reads = read_stream(&split_stream()).await.unwrap();
-    let found = find_range(&reads, &seq(6), &seq(8)).unwrap();
-    assert_eq!(seqs(found), [6, 7, 8], "every record between the ends");
-    assert_eq!(seqs(find_range(&reads, "2", "0003").unwrap()), [2, 3]);
-    assert!(
-        find_range(&reads, &seq(0), &seq(2)).is_none(),
-        "start trimmed: a gap"
-    );
-    assert!(
-        find_range(&reads, &seq(8), &seq(10)).is_none(),
-        "end not read"
-    );
-    assert!(
-        find_range(&reads, &seq(4), &seq(6)).is_none(),
-        "across shards"
-    );
+#[async_trait]
+impl StoredOrders for MemoryOrders {
+    async fn get(&self, order_id: &str) -> OpsResult<Option<Item>> {
+        Ok(self
+            .items
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|item| crate::renotify::order_id(item) == order_id)
+            .cloned())
+    }
+
+    async fn created_within(&self, windows: &[CreatedWindow]) -> OpsResult<Option<Vec<Item>>> {
+        self.scans.fetch_add(1, AtomicOrdering::SeqCst);
+        if !self.can_scan {
+            return Ok(None);
+        }
+        let items = self.items.lock().unwrap();
+        Ok(Some(
+            items
+                .iter()
+                .filter(|item| {
+                    crate::renotify::created_at(item)
+                        .is_some_and(|t| windows.iter().any(|w| w.contains(t)))
+                })
+                .cloned()
+                .collect(),
+        ))
+    }
 }
+
+/// The target's command line in printed commands.
+const OPS: &str = "orders-ops --stack orders";
 
 struct Replay {
     queues: EmbeddedQueues,
     dlq: String,
     publisher: Arc<MemoryPublisher>,
+    orders: MemoryOrders,
 }
 
 impl Replay {
@@ -238,6 +263,15 @@ impl Replay {
             queues,
             dlq,
             publisher: Arc::default(),
+            orders: MemoryOrders::new(true),
+        }
+    }
+
+    /// A replay whose table cannot be read by time.
+    async fn without_scan() -> Self {
+        Self {
+            orders: MemoryOrders::new(false),
+            ..Self::new().await
         }
     }
 
@@ -255,8 +289,18 @@ impl Replay {
     }
 
     async fn run(&self, stream: &FakeStream) -> ReplayReport {
+        self.run_at(stream, Rate::DEFAULT).await
+    }
+
+    async fn run_at(&self, stream: &FakeStream, rate: Rate) -> ReplayReport {
         let deps = crate::replay::replay_deps(self.publisher.clone());
-        replay_from_stream(&self.queues, stream, &self.dlq, &deps, Rate::DEFAULT)
+        let fallback = Fallback {
+            orders: &self.orders,
+            table: "orders",
+            ops_command: OPS,
+            rate,
+        };
+        replay_from_stream(&self.queues, stream, &self.dlq, &deps, &fallback)
             .await
             .unwrap()
     }
@@ -291,19 +335,43 @@ fn lambda_record(start: u64, end: u64) -> String {
 }
 
 #[tokio::test]
-async fn given_a_range_whose_start_was_trimmed_when_replayed_then_nothing_is_published_and_it_stays()
+async fn given_a_range_without_a_window_whose_start_was_trimmed_when_replayed_then_nothing_is_published_and_the_day_before_it_is_the_command()
  {
     let r = Replay::new().await;
     // Records 0..=2: record 0 is gone, 1 and 2 are still in the parent.
     let id = r.send(lambda_record(0, 2)).await;
     let report = r.run(&split_stream()).await;
-    assert_eq!(report.incomplete, [id]);
-    assert!(report.replayed.is_empty());
+    assert_eq!(report.incomplete, std::slice::from_ref(&id));
+    assert!(report.replayed.is_empty() && report.renotified.is_empty());
     assert!(
         r.published().is_empty(),
         "no part of a gapped range is published"
     );
     assert_eq!(r.left(), 1);
+    // Then the report names the command: the day before SQS got the message.
+    let sent =
+        crate::replay::fallback::sent_at(&r.queues.peek(&r.dlq).unwrap()[0].attributes).unwrap();
+    let window = CreatedWindow::before(sent);
+    assert_eq!(
+        report.manual,
+        [ManualStep {
+            message_id: id.clone(),
+            reason: "no arrival window in the message: the orders of the day before it was \
+                     written include them"
+                .to_owned(),
+            command: Some(format!("{OPS} renotify {}", window.flags())),
+        }]
+    );
+    let lines = report.lines().join("\n");
+    assert!(
+        lines.contains(&format!("run: {OPS} renotify --since ")),
+        "{lines}"
+    );
+    assert_eq!(
+        r.orders.scans.load(AtomicOrdering::SeqCst),
+        0,
+        "no scan for a day"
+    );
 }
 
 #[tokio::test]
@@ -372,43 +440,4 @@ async fn given_poison_unreadable_and_still_failing_messages_when_replayed_then_e
     assert_eq!(report.replayed, [refused]);
     assert_eq!(r.published(), ["o-4"]);
     assert_eq!(r.left(), 2, "poison and unreadable stay");
-}
-
-#[tokio::test(start_paused = true)]
-async fn given_two_messages_of_30_records_at_rate_20_then_each_virtual_second_publishes_20() {
-    // Given two DLQ messages whose ranges hold 30 INSERTs each
-    let r = Replay::new().await;
-    let stream = FakeStream::new(vec![(
-        shard("shardId-child", None, true),
-        (1..=60).map(insert).collect(),
-    )]);
-    r.send(lambda_record(1, 30)).await;
-    r.send(lambda_record(31, 60)).await;
-    let deps = crate::replay::replay_deps(r.publisher.clone());
-    let rate: Rate = "20".parse().unwrap();
-    let start = tokio::time::Instant::now();
-
-    // When replayed at 20 per second, watched at the end of each virtual second
-    let (report, seen) = tokio::join!(
-        replay_from_stream(&r.queues, &stream, &r.dlq, &deps, rate),
-        async {
-            let mut seen = Vec::new();
-            for second in 1..=3 {
-                tokio::time::sleep_until(
-                    start + Duration::from_secs(second) - Duration::from_millis(1),
-                )
-                .await;
-                seen.push(r.published().len());
-            }
-            seen
-        }
-    );
-
-    // Then 20 went out in each second, across both messages, and both were
-    // replayed whole
-    assert_eq!(seen, [20, 40, 60]);
-    let report = report.unwrap();
-    assert_eq!(report.replayed.len(), 2, "{report:?}");
-    assert_eq!(report.records, 60);
-    assert_eq!(r.left(), 0);
 }
