@@ -35,7 +35,7 @@ NO_PHYSICAL_ID_IN_MOTO = {"AWS::Lambda::Permission"}
 
 # (stack name, parameter overrides). The second set flips every condition of
 # infra/template.yaml (auth, reserved concurrency, table protection and warm
-# throughput, e-mails).
+# throughput, e-mails, the events topic's data protection audit).
 ORDERS_RUNS = [
     ("orders", {}),
     (
@@ -50,6 +50,7 @@ ORDERS_RUNS = [
             "AdminEmail": "admin@example.com",
             "OpsEmail": "ops@example.com",
             "Architecture": "x86_64",
+            "EventsTopicDataProtection": "Audit",
         },
     ),
 ]

@@ -13,7 +13,7 @@ use crate::template::{at, int, reference, resource, string, template};
 const OPENAPI: &str = include_str!("../../../infra/openapi.yaml");
 
 /// The OpenAPI file's one YAML document.
-fn openapi() -> Yaml {
+pub(crate) fn openapi() -> Yaml {
     let mut docs = YamlLoader::load_from_str(OPENAPI).expect("infra/openapi.yaml is valid YAML");
     assert_eq!(docs.len(), 1, "one YAML document");
     docs.remove(0)

@@ -15,6 +15,13 @@
 //!   the domain's limits.
 //! * [`observability`]: tracing, the latency metric filters over the lines the
 //!   handlers log, the alarm and the dashboard.
+//! * [`alarms`]: every `5xx` a client gets pages (per route, and intake's and
+//!   status's own answers), as do stream batches Lambda could not dead-letter
+//!   and (when audited) personal data in events; every alarm is in the
+//!   runbook's table.
+//! * [`hardening`]: TLS-only queues and topics that still let SNS deliver and
+//!   CloudWatch page, the ops topic's own key, `ListStreams` on `*` alone
+//!   (with [`policy`], which evaluates a resource policy against a request).
 //!
 //! The template is read with `include_str!`, so editing either side rebuilds and
 //! re-runs this test. CloudFormation short-form tags (`!Ref`, `!GetAtt`, `!Sub`,
@@ -25,9 +32,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod admin_digest;
+mod alarms;
 mod api;
 mod environment;
+mod hardening;
 mod iam;
 mod observability;
+mod policy;
 mod settings;
 mod template;

@@ -35,7 +35,7 @@ const LATENCY_FILTERS: [(&str, &str, &str, &str); 3] = [
 /// form `{ $.a = "x" && $.b = * && $.c = 3 }` (the only forms this stack uses;
 /// anything else fails the test rather than being guessed at).
 /// <https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/FilterAndPatternSyntax.html>
-fn filter_matches(pattern: &str, line: &serde_json::Value) -> bool {
+pub(crate) fn filter_matches(pattern: &str, line: &serde_json::Value) -> bool {
     let inner = pattern
         .trim()
         .strip_prefix('{')
