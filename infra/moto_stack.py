@@ -51,6 +51,7 @@ ORDERS_RUNS = [
             "OpsEmail": "ops@example.com",
             "Architecture": "x86_64",
             "EventsTopicDataProtection": "Audit",
+            "EventSubscriberAccounts": "111122223333,444455556666",
         },
     ),
 ]
@@ -88,6 +89,15 @@ def condition_values(template, parameters):
                 return any(value(item) for item in argument)
             if function == "Condition":
                 return condition(argument)
+            if function == "Fn::Join":
+                delimiter, items = argument
+                if isinstance(items, dict):
+                    # A list parameter (CommaDelimitedList), given as "a,b".
+                    joined = value(items)
+                    parts = joined.split(",") if joined else []
+                else:
+                    parts = [value(item) for item in items]
+                return delimiter.join(parts)
             raise Failure(f"condition function {function} not understood by this check")
         if isinstance(node, (str, int, float, bool)):
             return str(node)

@@ -53,6 +53,22 @@ fn of_type(t: &Yaml, resource_type: &str) -> Vec<String> {
         .collect()
 }
 
+/// The statements of a policy document, with a conditional one
+/// (`!If [condition, statement, !Ref AWS::NoValue]`, which the YAML reader
+/// gives as a list) counted as present: what the stack has when the
+/// condition holds.
+fn statements_of(document: &Yaml) -> Vec<&Yaml> {
+    document["Statement"]
+        .as_vec()
+        .expect("Statement is a list")
+        .iter()
+        .flat_map(|s| match s {
+            Yaml::Array(branches) => branches.iter().filter(|b| b.as_hash().is_some()).collect(),
+            statement => vec![statement],
+        })
+        .collect()
+}
+
 /// The statements of every `policy_type` resource that applies to `target`
 /// (listed in its `list_key`: `Queues` or `Topics`).
 fn statements_for<'a>(
@@ -65,12 +81,7 @@ fn statements_for<'a>(
         .iter()
         .map(|id| resource(t, id))
         .filter(|p| one_or_many(&p["Properties"][list_key], list_key).contains(&target.to_owned()))
-        .flat_map(|p| {
-            at(p, &["Properties", "PolicyDocument", "Statement"])
-                .as_vec()
-                .expect("Statement is a list")
-                .iter()
-        })
+        .flat_map(|p| statements_of(at(p, &["Properties", "PolicyDocument"])))
         .collect()
 }
 
@@ -141,6 +152,45 @@ fn every_queue_and_topic_refuses_any_request_without_tls() {
                     decide(&statements, &tls),
                     Decision::Deny,
                     "{topic}: {tls:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The consuming teams' template (infra/consumer-template.yaml).
+const CONSUMER_TEMPLATE: &str = include_str!("../../../infra/consumer-template.yaml");
+
+#[test]
+fn every_queue_of_the_consumer_template_refuses_any_request_without_tls() {
+    let mut docs = yaml_rust2::YamlLoader::load_from_str(CONSUMER_TEMPLATE)
+        .expect("infra/consumer-template.yaml is valid YAML");
+    let t = docs.remove(0);
+    let sns = Principal::Service("sns.amazonaws.com");
+    let queues = of_type(&t, "AWS::SQS::Queue");
+    assert_eq!(queues.len(), 3, "{queues:?}");
+    for queue in &queues {
+        let statements = queue_statements(&t, queue);
+        let arn = format!("{queue}.Arn");
+        for action in SQS_ACTIONS {
+            for principal in [Principal::Account, sns] {
+                let plain = Request {
+                    source_arn: Some("OrderEventsTopicArn"),
+                    ..Request::new(principal, action, &arn, Some(false))
+                };
+                assert_eq!(
+                    decide(&statements, &plain),
+                    Decision::Deny,
+                    "{queue}: {plain:?}"
+                );
+                let tls = Request {
+                    secure_transport: Some(true),
+                    ..plain
+                };
+                assert_ne!(
+                    decide(&statements, &tls),
+                    Decision::Deny,
+                    "{queue}: {tls:?}"
                 );
             }
         }
@@ -233,7 +283,7 @@ fn each_topic_policy_covers_one_topic_as_sns_requires() {
             "{policy}: policy Id {id} is not unique"
         );
         let mut sids = BTreeSet::new();
-        for statement in document["Statement"].as_vec().expect("Statement") {
+        for statement in statements_of(document) {
             let sid = string(&statement["Sid"], "Sid");
             assert!(sids.insert(sid), "{policy}: Sid {sid} twice");
             assert_eq!(
