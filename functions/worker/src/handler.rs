@@ -41,6 +41,16 @@
 //! in one place, [`batch_response`]; which records are held back, in one
 //! place too, [`message_groups`].
 //!
+//! # Backoff
+//!
+//! When a group's failure may pass (the table throttled or unavailable, the
+//! worker DLQ unreachable), the failed record and the records held back
+//! after it come back after a growing, jittered visibility timeout instead
+//! of the queue's own, so that an order outlives more than an hour of table
+//! trouble before the redrive policy moves it to the DLQ ([`crate::backoff`]). A
+//! store that refuses the write keeps the queue's timeout: retrying sooner
+//! gets a deployment fault to the DLQ and its alarm sooner.
+//!
 //! # Logs
 //!
 //! One line per record with `stage="worker"`, `outcome`, `message_id` and, once
@@ -65,6 +75,7 @@ use orders_domain::contract::{ContractError, CorrelationId, OrderMessage};
 use orders_domain::domain::OrderId;
 use time::OffsetDateTime;
 
+use crate::backoff;
 use crate::config::Deps;
 use crate::outcome::{Outcome, batch_response};
 
@@ -72,7 +83,7 @@ use crate::outcome::{Outcome, batch_response};
 const MESSAGE_GROUP_ID: &str = "MessageGroupId";
 
 /// The `stage` field of every log line this function writes.
-const STAGE: &str = "worker";
+pub(crate) const STAGE: &str = "worker";
 
 /// Handles one SQS batch: stores each order, its message group's records
 /// in order and different groups concurrently, dead-letters what can never
@@ -126,13 +137,16 @@ pub fn message_groups<'a>(groups: impl IntoIterator<Item = Option<&'a str>>) -> 
 }
 
 /// Processes one group's records in order; after the first failure the rest
-/// are skipped (held back), since they must not be stored before it.
+/// are skipped (held back), since they must not be stored before it. When
+/// that failure may pass, the failed record and the held-back ones are
+/// backed off together.
 async fn process_group(deps: &Deps, records: &[SqsMessage], indices: &[usize]) -> Vec<Outcome> {
-    let mut outcomes = Vec::with_capacity(indices.len());
-    let mut failed = false;
-    for record in indices.iter().filter_map(|i| records.get(*i)) {
+    let group: Vec<&SqsMessage> = indices.iter().filter_map(|i| records.get(*i)).collect();
+    let mut outcomes = Vec::with_capacity(group.len());
+    let mut failed_at = None;
+    for (position, record) in group.iter().enumerate() {
         let message_id = record.message_id.as_deref().unwrap_or_default();
-        let outcome = if failed {
+        let outcome = if failed_at.is_some() {
             tracing::info!(
                 stage = STAGE,
                 outcome = Outcome::Skipped.as_str(),
@@ -144,10 +158,18 @@ async fn process_group(deps: &Deps, records: &[SqsMessage], indices: &[usize]) -
             process_record(deps, record, message_id).await
         };
         if outcome.is_failure() {
-            failed = true;
+            failed_at.get_or_insert(position);
             warn_if_moving_to_dlq(record, message_id, outcome);
         }
         outcomes.push(outcome);
+    }
+    if let Some(position) = failed_at
+        && let Some(visibility) = deps.visibility.as_deref()
+        && outcomes
+            .get(position)
+            .is_some_and(|outcome| outcome.backs_off())
+    {
+        backoff::back_off(visibility, &group[position..]).await;
     }
     outcomes
 }
@@ -364,10 +386,7 @@ fn log_poison(message_id: &str, err: &ContractError, dead_lettered: bool) {
 /// A failing record returns to the queue; at the redrive threshold SQS moves it
 /// to the DLQ instead, which an operator should hear about from the log.
 fn warn_if_moving_to_dlq(record: &SqsMessage, message_id: &str, outcome: Outcome) {
-    let receive_count = record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|count| count.parse::<u32>().ok());
+    let receive_count = backoff::receive_count(record);
     if let Some(receive_count) = receive_count.filter(|count| *count >= MAX_RECEIVE_COUNT) {
         tracing::warn!(
             stage = STAGE,

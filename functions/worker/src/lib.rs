@@ -7,8 +7,10 @@
 //! dead-lettered and held back is told in the handler's module; which records
 //! must keep their order in [`message_groups`]; the outcomes and their one
 //! mapping to the partial batch response in [`Outcome`] and
-//! [`batch_response`].
+//! [`batch_response`]; how long a failed record waits before it comes back
+//! in [`backoff`].
 
+pub mod backoff;
 mod config;
 mod handler;
 mod outcome;

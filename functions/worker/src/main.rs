@@ -1,6 +1,7 @@
 //! Lambda entry point of the worker: configuration and clients are built once
 //! per cold start, then every invocation borrows them.
 
+use adapters::config::FromVars;
 use lambda_runtime::service_fn;
 
 #[tokio::main]

@@ -1,15 +1,19 @@
 //! What happened to each record of a batch, and the one mapping of those
 //! outcomes to the partial batch response.
 //!
-//! | outcome      | cause                                               | reported failed? |
-//! |--------------|-----------------------------------------------------|------------------|
-//! | `persisted`  | new order, written                                  | no               |
-//! | `duplicate`  | same id and same content already stored (redelivery)| no               |
-//! | `conflict`   | same id, *different* content already stored         | no, once in the worker DLQ |
-//! | `poison`     | body malformed or of an unsupported `schemaVersion` | no, once in the worker DLQ |
-//! | `transient`  | the store throttled or was unavailable              | yes              |
-//! | `permanent`  | the store refused the write (permissions, validation)| yes             |
-//! | `skipped`    | an earlier record of the *same message group* failed | yes             |
+//! | outcome      | cause                                               | reported failed? | backed off? |
+//! |--------------|-----------------------------------------------------|------------------|-------------|
+//! | `persisted`  | new order, written                                  | no               | -           |
+//! | `duplicate`  | same id and same content already stored (redelivery)| no               | -           |
+//! | `conflict`   | same id, *different* content already stored         | no, once in the worker DLQ (else yes) | while the DLQ is unreachable |
+//! | `poison`     | body malformed or of an unsupported `schemaVersion` | no, once in the worker DLQ (else yes) | while the DLQ is unreachable |
+//! | `transient`  | the store throttled or was unavailable              | yes              | yes         |
+//! | `permanent`  | the store refused the write (permissions, validation)| yes             | no          |
+//! | `skipped`    | an earlier record of the *same message group* failed | yes             | as that record |
+//!
+//! "Backed off": the record, and the records of its group held back after
+//! it, come back after the worker's backoff rather than the queue's own
+//! visibility timeout ([`crate::backoff`]).
 
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 
@@ -66,6 +70,26 @@ impl Outcome {
                 }
                 | Self::Poison {
                     dead_lettered: true
+                }
+        )
+    }
+
+    /// Whether the failure may pass with time, so the record and the
+    /// records of its group held back after it are retried after the
+    /// worker's backoff: the store throttled or unavailable, or the worker
+    /// DLQ unreachable for a conflict or poison (whose group's later orders
+    /// would otherwise follow it to the DLQ within minutes). A store that
+    /// refused the write is a deployment fault, which the DLQ and its alarm
+    /// should show soon; a skipped record follows its group's failure.
+    pub fn backs_off(self) -> bool {
+        matches!(
+            self,
+            Self::Transient
+                | Self::Conflict {
+                    dead_lettered: false
+                }
+                | Self::Poison {
+                    dead_lettered: false
                 }
         )
     }

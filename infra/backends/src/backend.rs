@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapters::ports::{
-    BoxError, DeadLetterQueue, EventPublisher, OrderQueue, OrderReader, OrderStore,
+    BoxError, DeadLetterQueue, EventPublisher, OrderQueue, OrderReader, OrderStore, VisibilityDelay,
 };
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
@@ -140,6 +140,9 @@ pub trait QueueService: Send + Sync {
     fn order_queue(&self, queue_url: &str) -> Arc<dyn OrderQueue>;
     /// The worker's or notifier's dead-letter port over this queue.
     fn dead_letter_queue(&self, queue_url: &str) -> Arc<dyn DeadLetterQueue>;
+    /// The worker's backoff port over this queue (`ChangeMessageVisibility`
+    /// of the messages received from it).
+    fn visibility_delay(&self, queue_url: &str) -> Arc<dyn VisibilityDelay>;
 }
 
 /// Reads a table's stream forward, as Lambda's poller does.

@@ -59,8 +59,8 @@ struct Args {
     #[arg(long, env = "ORDERS_LOCAL_EMAIL")]
     email: Option<String>,
     /// TEST ONLY: multiply the deployed durations tests wait on (visibility
-    /// timeout, FIFO dedup window, max record age, retry backoff, the admin
-    /// digest's batching window) by this factor; function timeouts stay as deployed. Counts (maxReceiveCount, retries, batch sizes) are
+    /// timeout and the worker's backoff, FIFO dedup window, max record age,
+    /// retry backoff, the admin digest's batching window) by this factor; function timeouts stay as deployed. Counts (maxReceiveCount, retries, batch sizes) are
     /// never scaled.
     #[arg(long, env = "ORDERS_LOCAL_TIME_SCALE", default_value_t = 1.0)]
     time_scale: f64,

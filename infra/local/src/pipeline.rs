@@ -3,9 +3,10 @@
 //!
 //! Every queue attribute, batch size, retry limit and filter comes from
 //! `adapters::settings`; only the durations tests wait on may be scaled
-//! ([`TimeScale`](crate::stats::TimeScale): visibility timeout, FIFO dedup window, max record age, retry
-//! backoff). Function timeouts are ceilings nobody waits for, so they stay as
-//! deployed (scaling them would only make slow CI machines time out).
+//! ([`TimeScale`](crate::stats::TimeScale): visibility timeout and the
+//! worker's backoff, FIFO dedup window, max record age, retry backoff).
+//! Function timeouts are ceilings nobody waits for, so they stay as deployed
+//! (scaling them would only make slow CI machines time out).
 
 mod config;
 mod digest;
@@ -23,7 +24,7 @@ use orders_backends::backend::Backends;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::mapping::sqs::{MappingCounters, SqsMapping, worker_function};
+use crate::mapping::sqs::{MappingCounters, ScaledVisibilityDelay, SqsMapping, worker_function};
 use crate::mapping::stream::StreamMapping;
 use crate::stats::{Counters, Status};
 use resources::{create_resources, setup};
@@ -152,6 +153,12 @@ impl Pipeline {
             store: backends.tables.order_store(&resources.table),
             publisher: backends.topics.event_publisher(&resources.topic_arn),
             worker_dead_letters: backends.queues.dead_letter_queue(&resources.orders_dlq_url),
+            worker_visibility: Arc::new(ScaledVisibilityDelay::new(
+                backends
+                    .queues
+                    .visibility_delay(&resources.orders_queue_url),
+                config.time_scale,
+            )),
             notifier_dead_letters: backends
                 .queues
                 .dead_letter_queue(&resources.on_failure_queue_url),
@@ -189,10 +196,10 @@ impl Pipeline {
             region: config.region.clone(),
             name: "worker",
             function_arn: function_arn("worker"),
-            function: worker_function(Arc::new(worker::Deps::new(
-                ports.store.clone(),
-                ports.worker_dead_letters.clone(),
-            ))),
+            function: worker_function(Arc::new(
+                worker::Deps::new(ports.store.clone(), ports.worker_dead_letters.clone())
+                    .with_visibility_delay(ports.worker_visibility.clone()),
+            )),
             timeout: config.worker_timeout,
             batch_size: WORKER_BATCH_SIZE,
             // A FIFO queue takes no batching window.

@@ -2,7 +2,8 @@
 //! queue ([`SqsOrderQueue`]), the SQS dead-letter queue
 //! ([`SqsDeadLetterQueue`]), the DynamoDB order store and reader
 //! ([`DynamoOrderStore`], [`DynamoOrderReader`]), the SNS event publisher
-//! ([`SnsEventPublisher`]), and the SDK set-up of a Lambda cold start
+//! ([`SnsEventPublisher`]), the worker's backoff on the orders queue
+//! ([`SqsVisibilityDelay`]), and the SDK set-up of a Lambda cold start
 //! ([`lambda_sdk_config`] and the warm-up calls).
 //!
 //! Clients are built once per cold start by the caller and lent to the adapters.
@@ -21,6 +22,7 @@ mod lambda;
 mod order_queue;
 mod order_reader;
 mod order_store;
+mod visibility_delay;
 
 pub use dead_letter_queue::SqsDeadLetterQueue;
 pub use event_publisher::{
@@ -30,6 +32,7 @@ pub use lambda::{WARM_UP_TIMEOUT, lambda_sdk_config, warm_up_queue, warm_up_tabl
 pub use order_queue::SqsOrderQueue;
 pub use order_reader::DynamoOrderReader;
 pub use order_store::DynamoOrderStore;
+pub use visibility_delay::SqsVisibilityDelay;
 
 /// Error codes AWS services use for throttling and transient faults.
 const TRANSIENT_CODES: &[&str] = &[

@@ -9,12 +9,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::ports::{
     DeadLetter, DeadLetterQueue, EventPublisher, OrderQueue, OrderReader, OrderStore,
-    OutgoingOrder, PortError, PutOutcome, QueueError,
+    OutgoingOrder, PortError, PutOutcome, QueueError, VisibilityDelay,
 };
 use crate::ports::{EntryResult, publish_batch_ranges};
 use crate::record::StoredOrder;
@@ -285,6 +286,34 @@ impl DeadLetterQueue for MemoryDeadLetters {
         if !seen {
             sent.push(letter.clone());
         }
+        Ok(())
+    }
+}
+
+/// A [`VisibilityDelay`] that records every delay it is asked for, in order.
+/// Faults are keyed by receipt handle (`fail_order` with a receipt handle).
+#[derive(Debug, Default)]
+pub struct MemoryVisibility {
+    delays: Mutex<Vec<(String, Duration)>>,
+    faults: Mutex<Faults>,
+}
+
+fault_controls!(MemoryVisibility);
+
+impl MemoryVisibility {
+    /// The `(receipt handle, delay)` of every successful call so far, in order.
+    pub fn delays(&self) -> Vec<(String, Duration)> {
+        lock(&self.delays).clone()
+    }
+}
+
+#[async_trait]
+impl VisibilityDelay for MemoryVisibility {
+    async fn delay(&self, receipt_handle: &str, delay: Duration) -> Result<(), PortError> {
+        if let Some(fault) = lock(&self.faults).take(receipt_handle) {
+            return Err(port_fault(fault));
+        }
+        lock(&self.delays).push((receipt_handle.to_owned(), delay));
         Ok(())
     }
 }

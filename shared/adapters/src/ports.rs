@@ -5,6 +5,8 @@
 //! what never will (`Permanent`), because the handlers map exactly that
 //! distinction onto HTTP statuses and batch item failures.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 
 use crate::record::StoredOrder;
@@ -318,6 +320,23 @@ pub trait DeadLetterQueue: Send + Sync {
     /// Sends one message. `Ok` means the queue durably holds it (or, on a FIFO
     /// queue, already held one with the same deduplication id).
     async fn send(&self, letter: &DeadLetter) -> Result<(), PortError>;
+}
+
+/// The longest a received message can be kept invisible: SQS refuses a
+/// visibility timeout over 12 hours
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html>).
+pub const MAX_VISIBILITY_DELAY: Duration = Duration::from_secs(12 * 3600);
+
+/// Postpones the next delivery of a message received from the orders queue,
+/// for the worker's backoff.
+#[async_trait]
+pub trait VisibilityDelay: Send + Sync {
+    /// Keeps the message received with `receipt_handle` invisible for
+    /// `delay` from now (SQS `ChangeMessageVisibility`), after which it is
+    /// delivered again unless deleted. The change holds for this receive
+    /// only. `delay` is at most [`MAX_VISIBILITY_DELAY`]; an adapter whose
+    /// service counts in whole seconds rounds up, never shortening it.
+    async fn delay(&self, receipt_handle: &str, delay: Duration) -> Result<(), PortError>;
 }
 
 #[cfg(test)]

@@ -20,6 +20,70 @@ pub const ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS: u64 = 6 * WORKER_TIMEOUT_SECS;
 pub const ORDERS_QUEUE_RETENTION_SECS: u64 = 4 * 24 * 3600;
 /// Receives after which a message moves to the worker DLQ.
 pub const MAX_RECEIVE_COUNT: u32 = 5;
+
+/// Worker backoff, seconds: after the `n`-th receive of a record failed in
+/// a way that may pass (the table throttled or unavailable, the worker DLQ
+/// unreachable), the worker sets the visibility timeout of that record, and
+/// of the later records of its message group it held back, to a duration
+/// drawn uniformly from `WORKER_BACKOFF_SECS[n - 1]` (floor, ceiling), one
+/// draw per group (`ChangeMessageVisibility`). About 1, 4, 15 and 45
+/// minutes, each up to half as long again: the jitter spreads the retries of
+/// a backlog that failed together over the step instead of returning them to
+/// a recovering table in one wave.
+///
+/// Five receives at the queue's 60-second timeout would send every order to
+/// the DLQ after five minutes of trouble. With these steps the fifth receive
+/// comes at least [`WORKER_SECS_TO_LAST_RECEIVE`] (65 minutes) after the
+/// first, so an order outlives an hour of table trouble and is stored on its
+/// first receive after it. After the last receive nothing is changed: the
+/// queue's own timeout passes and the redrive policy moves the message, at
+/// least [`WORKER_SECS_BEFORE_DLQ`] (66 minutes) after its first receive.
+/// SQS takes visibility timeouts up to 12 hours
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html>),
+/// and a changed timeout holds for that receive only: the next receive starts
+/// with the queue's own again
+/// (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-visibility-timeout.html>).
+pub const WORKER_BACKOFF_SECS: [(u64, u64); (MAX_RECEIVE_COUNT - 1) as usize] =
+    [(60, 90), (240, 360), (900, 1350), (2700, 4050)];
+
+/// The least time, seconds, from a record's first receive to its last
+/// (the `MAX_RECEIVE_COUNT`-th) when every receive fails: the sum of the
+/// backoff floors. The longest table outage an order is sure to outlive.
+pub const WORKER_SECS_TO_LAST_RECEIVE: u64 = backoff_floor_sum();
+
+/// The least time, seconds, from a record's first receive to the worker DLQ
+/// when every receive fails: the backoff floors and then the queue's own
+/// visibility timeout after the last receive.
+pub const WORKER_SECS_BEFORE_DLQ: u64 =
+    WORKER_SECS_TO_LAST_RECEIVE + ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS;
+
+const fn backoff_floor_sum() -> u64 {
+    let mut sum = 0;
+    let mut step = 0;
+    while step < WORKER_BACKOFF_SECS.len() {
+        sum += WORKER_BACKOFF_SECS[step].0;
+        step += 1;
+    }
+    sum
+}
+
+// The schedule's promises, checked when the crate compiles: an hour of
+// trouble is outlived; no step is shorter than the queue's own timeout (a
+// backoff never speeds a retry up) or empty, none grows shorter, and none is
+// longer than SQS allows.
+const _: () = {
+    assert!(WORKER_SECS_TO_LAST_RECEIVE >= 3600);
+    let mut step = 0;
+    while step < WORKER_BACKOFF_SECS.len() {
+        let (floor, ceiling) = WORKER_BACKOFF_SECS[step];
+        assert!(floor >= ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS);
+        assert!(floor < ceiling);
+        assert!(ceiling <= crate::ports::MAX_VISIBILITY_DELAY.as_secs());
+        assert!(step == 0 || WORKER_BACKOFF_SECS[step - 1].0 <= floor);
+        step += 1;
+    }
+};
+
 /// Retention of every DLQ (14 days, the SQS maximum).
 pub const DLQ_RETENTION_SECS: u64 = 14 * 24 * 3600;
 /// SQS FIFO deduplication window (fixed by SQS), seconds.

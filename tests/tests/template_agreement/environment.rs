@@ -44,7 +44,11 @@ fn each_crate_reads_its_shared_config_variables() {
     );
     assert_eq!(
         names(worker::ENV_VARS),
-        names(&[config::ORDERS_TABLE_NAME, config::WORKER_DLQ_URL])
+        names(&[
+            config::ORDERS_TABLE_NAME,
+            config::WORKER_DLQ_URL,
+            config::ORDERS_QUEUE_URL
+        ])
     );
     assert_eq!(
         names(notifier::ENV_VARS),
@@ -83,6 +87,18 @@ fn variables_point_at_the_stack_resources() {
     assert_eq!(
         var("WorkerFunction", config::ORDERS_TABLE_NAME),
         "OrdersTable"
+    );
+    // The worker backs off records of the queue that triggers it.
+    assert_eq!(
+        var("WorkerFunction", config::ORDERS_QUEUE_URL),
+        "OrdersQueue"
+    );
+    assert_eq!(
+        reference(
+            &crate::template::event_properties(&t, "WorkerFunction", "SQS")["Queue"],
+            "Queue"
+        ),
+        "OrdersQueue.Arn"
     );
     assert_eq!(
         var("StatusFunction", config::ORDERS_TABLE_NAME),

@@ -212,3 +212,40 @@ fn admin_digest_role_may_do_exactly_what_the_function_and_its_mapping_need() {
         order_consumer::idempotency::TTL_ATTRIBUTE
     );
 }
+
+#[test]
+fn the_worker_role_may_back_off_records_of_the_orders_queue_only() {
+    // Given the worker's role
+    let t = template();
+    let statements: Vec<&Yaml> = at(resource(&t, "WorkerRole"), &["Properties", "Policies"])
+        .as_vec()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| {
+            at(p, &["PolicyDocument", "Statement"])
+                .as_vec()
+                .into_iter()
+                .flatten()
+        })
+        .collect();
+    // When the statements granting ChangeMessageVisibility are picked
+    let granting: Vec<&Yaml> = statements
+        .into_iter()
+        .filter(|s| {
+            let actions = match &s["Action"] {
+                Yaml::String(a) => vec![a.clone()],
+                other => strings(other, "Action"),
+            };
+            actions.iter().any(|a| a == "sqs:ChangeMessageVisibility")
+        })
+        .collect();
+    // Then the backoff's call is allowed, on the orders queue and nowhere else
+    assert!(!granting.is_empty(), "WorkerRole may not change visibility");
+    for statement in granting {
+        assert_eq!(statement["Effect"].as_str(), Some("Allow"));
+        assert_eq!(
+            reference(&statement["Resource"], "Resource"),
+            "OrdersQueue.Arn"
+        );
+    }
+}

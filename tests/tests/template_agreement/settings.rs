@@ -58,6 +58,48 @@ fn orders_queue_matches_settings() {
 }
 
 #[test]
+fn an_order_may_fail_for_more_than_an_hour_before_the_worker_dlq() {
+    // Given the orders queue's redrive policy and visibility timeout
+    let t = template();
+    let q = at(resource(&t, "OrdersQueue"), &["Properties"]);
+    let max_receive_count = int(
+        at(q, &["RedrivePolicy", "maxReceiveCount"]),
+        "maxReceiveCount",
+    );
+    let visibility = int(&q["VisibilityTimeout"], "VisibilityTimeout");
+    // When every receive fails, the worker backs off after each receive but
+    // the last (the queue's own timeout where the schedule has no step), and
+    // after the last the queue's timeout passes before the redrive policy
+    // moves the message
+    let after_receive = |n: u64| {
+        usize::try_from(n - 1)
+            .ok()
+            .and_then(|step| settings::WORKER_BACKOFF_SECS.get(step))
+            .map_or(visibility, |(floor, _)| *floor)
+    };
+    let to_last_receive: u64 = (1..max_receive_count).map(after_receive).sum();
+    let before_dlq = to_last_receive + visibility;
+    // Then the last receive comes after at least an hour of failures, so an
+    // hour of table trouble ends before an order's receives do
+    assert!(
+        to_last_receive >= 3600,
+        "the {max_receive_count}th receive comes {to_last_receive} s after the first: an hour of throttling sends orders to the DLQ"
+    );
+    assert_eq!(to_last_receive, settings::WORKER_SECS_TO_LAST_RECEIVE);
+    assert_eq!(before_dlq, settings::WORKER_SECS_BEFORE_DLQ);
+    assert!(before_dlq >= 3600, "{before_dlq} s before the DLQ");
+    // And the schedule has a step for every receive but the last, each
+    // within what ChangeMessageVisibility takes (0 to 43,200 s)
+    assert_eq!(
+        settings::WORKER_BACKOFF_SECS.len() as u64,
+        max_receive_count - 1
+    );
+    for (floor, ceiling) in settings::WORKER_BACKOFF_SECS {
+        assert!(visibility <= floor && floor < ceiling && ceiling <= 43_200);
+    }
+}
+
+#[test]
 fn visibility_timeout_is_at_least_six_worker_timeouts() {
     // AWS's rule for SQS-triggered functions, checked on the template's own values.
     let t = template();

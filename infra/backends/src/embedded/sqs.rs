@@ -13,7 +13,8 @@
 //! attribute values have "the same restrictions on the content as the message
 //! body",
 //! <https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html>),
-//! so a caller's error path for it can be tested locally. Not emulated:
+//! so a caller's error path for it can be tested locally; so is a visibility
+//! timeout over SQS's 12 hours. Not emulated:
 //! retention, delays, content-based deduplication, batch APIs.
 
 mod contents;
@@ -24,7 +25,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use adapters::ports::{
-    DeadLetter, DeadLetterQueue, OrderQueue, OutgoingOrder, PortError, QueueError,
+    DeadLetter, DeadLetterQueue, MAX_VISIBILITY_DELAY, OrderQueue, OutgoingOrder, PortError,
+    QueueError, VisibilityDelay,
 };
 use adapters::sync::lock;
 use async_trait::async_trait;
@@ -231,6 +233,17 @@ impl QueueService for EmbeddedQueues {
         receipt_handle: &str,
         timeout: Duration,
     ) -> BackendResult<()> {
+        // SQS refuses a timeout over 12 hours rather than capping it
+        // (<https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_ChangeMessageVisibility.html>).
+        if timeout > MAX_VISIBILITY_DELAY {
+            return Err(BackendError::Call(
+                format!(
+                    "InvalidParameterValue: VisibilityTimeout {} s is over the 43200 s SQS allows",
+                    timeout.as_secs()
+                )
+                .into(),
+            ));
+        }
         let now = Instant::now();
         let mut state = lock(&self.inner.state);
         let queue = state.queue_mut(queue_url)?;
@@ -266,6 +279,36 @@ impl QueueService for EmbeddedQueues {
             queues: self.clone(),
             queue_url: queue_url.to_owned(),
         })
+    }
+
+    fn visibility_delay(&self, queue_url: &str) -> Arc<dyn VisibilityDelay> {
+        Arc::new(EmbeddedVisibilityDelay {
+            queues: self.clone(),
+            queue_url: queue_url.to_owned(),
+        })
+    }
+}
+
+/// The worker's backoff port over an embedded queue, shaped like
+/// `SqsVisibilityDelay`: a delay over SQS's limit becomes the limit, and
+/// every failure (a stale receipt handle, as SQS's `ReceiptHandleIsInvalid`)
+/// is permanent, since the embedded queue is never throttled.
+struct EmbeddedVisibilityDelay {
+    queues: EmbeddedQueues,
+    queue_url: String,
+}
+
+#[async_trait]
+impl VisibilityDelay for EmbeddedVisibilityDelay {
+    async fn delay(&self, receipt_handle: &str, delay: Duration) -> Result<(), PortError> {
+        self.queues
+            .change_visibility(
+                &self.queue_url,
+                receipt_handle,
+                delay.min(MAX_VISIBILITY_DELAY),
+            )
+            .await
+            .map_err(|e| PortError::Permanent(Box::new(e)))
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use adapters::aws::SqsOrderQueue;
-use adapters::ports::{DeadLetterQueue, OrderQueue};
+use adapters::ports::{DeadLetterQueue, OrderQueue, VisibilityDelay};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
@@ -267,6 +267,13 @@ impl QueueService for AwsQueues {
 
     fn dead_letter_queue(&self, queue_url: &str) -> Arc<dyn DeadLetterQueue> {
         Arc::new(adapters::aws::SqsDeadLetterQueue::new(
+            self.client.clone(),
+            queue_url,
+        ))
+    }
+
+    fn visibility_delay(&self, queue_url: &str) -> Arc<dyn VisibilityDelay> {
+        Arc::new(adapters::aws::SqsVisibilityDelay::new(
             self.client.clone(),
             queue_url,
         ))

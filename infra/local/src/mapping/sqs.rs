@@ -14,7 +14,9 @@
 //! attributes, `aws:sqs`, the queue ARN, the region), invokes the function
 //! and honours `batchItemFailures`: successes are deleted, failures stay in
 //! flight until their visibility timeout so SQS redelivers them (and
-//! redrives them after `maxReceiveCount` receives). An invocation error or
+//! redrives them after `maxReceiveCount` receives). The worker's backoff
+//! lengthens that timeout through [`ScaledVisibilityDelay`], with the
+//! durations scaled like the queue's own timeout. An invocation error or
 //! timeout leaves the whole batch, as on Lambda. As many pollers run as the
 //! mapping's `MaximumConcurrency`, each invoking one batch at a time, so no
 //! more invocations than that run at once; FIFO's group locking keeps each
@@ -27,13 +29,14 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
+use adapters::ports::{MAX_VISIBILITY_DELAY, PortError, VisibilityDelay};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use lambda_runtime::LambdaEvent;
 use orders_backends::backend::{QueueService, ReceivedMessage};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::stats::Counters;
+use crate::stats::{Counters, TimeScale};
 
 /// Long-poll wait per receive; short so a stop request is seen quickly.
 const POLL_WAIT: Duration = Duration::from_secs(1);
@@ -109,6 +112,35 @@ pub struct SqsMapping {
     pub counters: Arc<Counters>,
     /// Which of them this mapping updates.
     pub counted_in: MappingCounters,
+}
+
+/// The worker's backoff port with the runner's time scale applied: the
+/// worker asks for the deployed durations (minutes), the queue keeps the
+/// message invisible for the scaled ones, as it does with the queue's own
+/// visibility timeout, so a test waits seconds for an hour of backoff.
+pub struct ScaledVisibilityDelay {
+    inner: Arc<dyn VisibilityDelay>,
+    scale: TimeScale,
+}
+
+impl ScaledVisibilityDelay {
+    /// Scales every delay asked of `inner` by `scale`.
+    pub fn new(inner: Arc<dyn VisibilityDelay>, scale: TimeScale) -> Self {
+        Self { inner, scale }
+    }
+}
+
+#[async_trait::async_trait]
+impl VisibilityDelay for ScaledVisibilityDelay {
+    async fn delay(&self, receipt_handle: &str, delay: Duration) -> Result<(), PortError> {
+        // Capped before scaling, so a scaled run keeps SQS's limit in view;
+        // a scale that makes no duration (never, after the CLI's check)
+        // leaves the delay as asked.
+        let capped = delay.min(MAX_VISIBILITY_DELAY);
+        let scaled =
+            Duration::try_from_secs_f64(capped.as_secs_f64() * self.scale.0).unwrap_or(capped);
+        self.inner.delay(receipt_handle, scaled).await
+    }
 }
 
 /// The worker's function: `worker::handle` over `deps`.
@@ -277,5 +309,43 @@ impl SqsMapping {
                 tracing::warn!(function = name, message_id = %m.message_id, error = &err as &dyn std::error::Error, "delete after success failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// The queue's side: what it was asked to do.
+    #[derive(Default)]
+    struct Recorded(Mutex<Vec<(String, Duration)>>);
+
+    #[async_trait::async_trait]
+    impl VisibilityDelay for Recorded {
+        async fn delay(&self, receipt_handle: &str, delay: Duration) -> Result<(), PortError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((receipt_handle.to_owned(), delay));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn given_a_time_scale_then_the_queue_gets_the_scaled_delay_capped_at_sqs_limit_first() {
+        let queue = Arc::new(Recorded::default());
+        let scaled = ScaledVisibilityDelay::new(queue.clone(), TimeScale(0.01));
+
+        scaled.delay("r-1", Duration::from_secs(240)).await.unwrap();
+        scaled.delay("r-2", Duration::MAX).await.unwrap();
+
+        assert_eq!(
+            *queue.0.lock().unwrap(),
+            [
+                ("r-1".to_owned(), Duration::from_millis(2_400)),
+                ("r-2".to_owned(), MAX_VISIBILITY_DELAY.mul_f64(0.01)),
+            ]
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::ports::{DeadLetterQueue, EventPublisher, OrderQueue, OrderStore};
+use adapters::ports::{DeadLetterQueue, EventPublisher, OrderQueue, OrderStore, VisibilityDelay};
 use adapters::settings::{NOTIFIER_TIMEOUT_SECS, WORKER_TIMEOUT_SECS};
 use orders_backends::backend::BackendError;
 
@@ -109,6 +109,9 @@ pub struct Ports {
     pub publisher: Arc<dyn EventPublisher>,
     /// Worker's dead-letter queue (the orders DLQ).
     pub worker_dead_letters: Arc<dyn DeadLetterQueue>,
+    /// Worker's backoff on the orders queue, taking the deployed (unscaled)
+    /// durations the worker asks for; the pipeline scales them underneath.
+    pub worker_visibility: Arc<dyn VisibilityDelay>,
     /// Notifier's dead-letter queue (its on-failure queue).
     pub notifier_dead_letters: Arc<dyn DeadLetterQueue>,
     /// Admin digest's mailbox (the admin topic).

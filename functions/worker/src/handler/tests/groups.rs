@@ -108,9 +108,9 @@ proptest! {
 
     /// Given any batch of groups and any set of failing records, the
     /// reported failures are exactly the failed records plus every later
-    /// record of their groups (in batch order); no held-back record reaches
-    /// the store; each group's puts happen in batch order; and different
-    /// groups overlap.
+    /// record of their groups (in batch order), and exactly those are backed
+    /// off, one draw per group; no held-back record reaches the store; each
+    /// group's puts happen in batch order; and different groups overlap.
     #[test]
     fn the_worker_reports_exactly_the_failed_records_and_their_groups_later_records(
         batch in proptest::collection::vec((group(), any::<bool>()), 1..=10)
@@ -127,7 +127,8 @@ proptest! {
                     .map(|(i, _)| format!("o-{i}"))
                     .collect();
                 let store = Arc::new(RecordingStore { failing, ..RecordingStore::default() });
-                let deps = deps_with(store.clone());
+                let visibility = Arc::new(adapters::memory::MemoryVisibility::default());
+                let deps = deps_with(store.clone()).with_visibility_delay(visibility.clone());
                 let records = batch
                     .iter()
                     .enumerate()
@@ -166,6 +167,26 @@ proptest! {
                     }
                 }
                 prop_assert_eq!(failures(&response), expected_reported.iter().map(String::as_str).collect::<Vec<_>>());
+
+                // Every failure here may pass: exactly the reported records
+                // are backed off, and a group's records by one draw.
+                let delays = visibility.delays();
+                let mut delayed: Vec<&str> = delays
+                    .iter()
+                    .map(|(handle, _)| handle.trim_start_matches("AQEB-"))
+                    .collect();
+                delayed.sort_unstable();
+                let mut reported: Vec<&str> = expected_reported.iter().map(String::as_str).collect();
+                reported.sort_unstable();
+                prop_assert_eq!(delayed, reported, "backed off: exactly the reported records");
+                let mut draw_of: std::collections::HashMap<&str, std::time::Duration> = Default::default();
+                for (handle, delay) in &delays {
+                    let i: usize = handle.trim_start_matches("AQEB-m-").parse().unwrap();
+                    if let Some(group) = batch[i].0.as_deref() {
+                        let draw = *draw_of.entry(group).or_insert(*delay);
+                        prop_assert_eq!(draw, *delay, "group {} backed off by two draws", group);
+                    }
+                }
 
                 let calls = store.calls.lock().unwrap().clone();
                 let called: usize = expected_calls.iter().map(Vec::len).sum();

@@ -557,4 +557,5 @@ fn given_outcomes_when_mapped_then_only_failures_are_reported_in_order() {
     }
 }
 
+mod backoff;
 mod groups;

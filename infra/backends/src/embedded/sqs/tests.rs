@@ -115,6 +115,56 @@ async fn given_max_receive_count_reached_when_receiving_then_the_message_moves_t
 }
 
 #[tokio::test]
+async fn given_the_backoff_port_when_a_received_message_is_delayed_then_it_and_its_group_wait_that_long()
+ {
+    let q = EmbeddedQueues::new(1.0);
+    let url = q.create_queue(&fifo("b.fifo", 30, None)).await.unwrap();
+    q.send(&url, &msg("A", "1", "a1")).await.unwrap();
+    q.send(&url, &msg("A", "2", "a2")).await.unwrap();
+    let got = q.receive(&url, 1, Duration::ZERO).await.unwrap();
+    let received = Instant::now();
+    let port = q.visibility_delay(&url);
+
+    // A delay ten times the queue's own timeout holds.
+    port.delay(&got[0].receipt_handle, Duration::from_millis(300))
+        .await
+        .unwrap();
+
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let early = q.receive(&url, 10, Duration::ZERO).await.unwrap();
+    assert!(
+        bodies(&early).is_empty(),
+        "the group waits for a1: {early:?}"
+    );
+    let again = q.receive(&url, 10, Duration::from_secs(2)).await.unwrap();
+    assert!(received.elapsed() >= Duration::from_millis(300));
+    assert_eq!(bodies(&again), ["a1", "a2"]);
+    assert_eq!(again[0].receive_count(), 2);
+    // The old receive's handle is stale: refused, as SQS refuses it.
+    let stale = port
+        .delay(&got[0].receipt_handle, Duration::from_secs(60))
+        .await;
+    assert!(matches!(stale, Err(PortError::Permanent(_))), "{stale:?}");
+}
+
+#[tokio::test]
+async fn given_a_visibility_timeout_over_twelve_hours_then_it_is_refused_and_the_port_caps_it() {
+    let q = EmbeddedQueues::new(1.0);
+    let url = q.create_queue(&fifo("t.fifo", 60_000, None)).await.unwrap();
+    q.send(&url, &msg("A", "1", "x")).await.unwrap();
+    let got = q.receive(&url, 1, Duration::ZERO).await.unwrap();
+    let handle = &got[0].receipt_handle;
+
+    let over = MAX_VISIBILITY_DELAY + Duration::from_secs(1);
+    assert!(q.change_visibility(&url, handle, over).await.is_err());
+    q.change_visibility(&url, handle, MAX_VISIBILITY_DELAY)
+        .await
+        .unwrap();
+    // The port, like the SQS adapter, asks for the limit instead.
+    q.visibility_delay(&url).delay(handle, over).await.unwrap();
+}
+
+#[tokio::test]
 async fn long_poll_wakes_on_send() {
     let q = EmbeddedQueues::new(1.0);
     let url = q
