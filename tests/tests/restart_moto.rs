@@ -1,7 +1,9 @@
 //! Restarts over moto: `orders-local --endpoint-url` keeps its state in the
 //! endpoint, as on AWS, so a runner killed with SIGKILL and started again
 //! (same `--name-prefix`, same moto) loses nothing and announces again only
-//! what was in flight at a kill.
+//! what was in flight at a kill. A restarted runner takes the stream's lease
+//! over once the killed one's went unrenewed; a second runner started beside
+//! a live one with the same prefix refuses to start, naming the first.
 //!
 //! The verdicts come from a ledger the tests build themselves, through the
 //! SDK (the table scanned, the events queue drained and counted by
@@ -21,7 +23,7 @@ use adapters::record::KEY_ATTRIBUTE;
 use adapters::settings::NOTIFIER_BATCH_SIZE;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
-use orders_backends::backend::QueueSpec;
+use orders_backends::backend::{LeaseSpec, QueueSpec};
 use orders_domain::test_support::{LEGACY_SHIPPING_ADDRESS, legacy_order};
 use orders_tests::local::LocalPipeline;
 use orders_tests::services::ReceiveAndDelete;
@@ -489,12 +491,132 @@ async fn a_restart_with_nothing_new_announces_nothing_again_and_subscribes_nothi
         .unwrap()
         .items
         .unwrap_or_default();
-    assert_eq!(checkpoints.len(), 1, "{checkpoints:?}");
+    let (lease, shards): (Vec<_>, Vec<_>) = checkpoints
+        .iter()
+        .partition(|item| item.get("shardId") == Some(&AttributeValue::S("lease".to_owned())));
+    assert_eq!(shards.len(), 1, "{checkpoints:?}");
     assert_eq!(
-        checkpoints[0].get("streamArn"),
+        shards[0].get("streamArn"),
         Some(&AttributeValue::S(stream_arn))
     );
-    assert!(checkpoints[0].contains_key("sequenceNumber"));
+    assert!(shards[0].contains_key("sequenceNumber"));
+    // Beside the running runner's lease: the stopped one gave its own up.
+    assert_eq!(lease.len(), 1, "{checkpoints:?}");
+    let Some(AttributeValue::S(owner)) = lease[0].get("leaseOwner") else {
+        panic!("a lease without an owner: {lease:?}");
+    };
+    assert!(
+        second.log().contains(owner.as_str()),
+        "{owner}: {}",
+        second.log()
+    );
+    assert!(!first.log().contains(owner.as_str()), "{owner}");
+}
+
+/// Runs `orders-local` over `moto` with `prefix` until it exits (killed,
+/// and the test failed, if it still runs after `within`); returns its exit
+/// status and standard error.
+fn run_to_exit(
+    moto: &MotoServer,
+    prefix: &str,
+    within: Duration,
+) -> (std::process::ExitStatus, String) {
+    let log = std::env::temp_dir().join(format!("{}.log", orders_tests::unique_name("rst-second")));
+    let mut child = std::process::Command::new(orders_tests::local::binary())
+        .args(["--host", "127.0.0.1", "--port", "0", "--endpoint-url"])
+        .arg(moto.endpoint())
+        .args(["--region", orders_tests::REGION, "--name-prefix", prefix])
+        .args(["--time-scale", "0.1", "--drain-timeout", "1"])
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + within;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "the second runner still runs after {within:?}:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    (status, stderr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_runner_with_the_same_prefix_refuses_to_start_naming_the_first() {
+    let moto = require_moto!();
+    let runs = Runs::new(moto, None);
+
+    // Given a runner reading its prefix's stream
+    let first = runs.start().await;
+    let lease = runs
+        .stack
+        .dynamo
+        .get_item()
+        .table_name(orders_local::pipeline::checkpoint_table(
+            &runs.stack.name("orders"),
+        ))
+        .key("shardId", AttributeValue::S("lease".to_owned()))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap_or_default();
+    let Some(AttributeValue::S(owner)) = lease.get("leaseOwner") else {
+        panic!("no lease in the checkpoint table: {lease:?}");
+    };
+    assert!(first.log().contains(owner.as_str()), "{owner}");
+
+    // When a second one starts with the same prefix on the same endpoint
+    let prefix = runs.stack.prefix.clone();
+    let (status, stderr) =
+        tokio::task::spawn_blocking(move || run_to_exit(moto, &prefix, Duration::from_secs(60)))
+            .await
+            .unwrap();
+
+    // Then it exits non-zero, saying who holds the stream and until when
+    assert!(!status.success(), "{status}: {stderr}");
+    let said = stderr
+        .lines()
+        .find(|line| line.starts_with("orders-local: another runner reads the stream"))
+        .unwrap_or_else(|| panic!("no refusal line in:\n{stderr}"));
+    assert!(said.contains(owner.as_str()), "{said}");
+    assert!(said.contains(&runs.stack.name("orders")), "{said}");
+    assert!(
+        said.contains(" until 20") && said.contains("unless renewed"),
+        "{said}"
+    );
+
+    // And the first one goes on announcing orders, once each
+    let r = reqwest::Client::new()
+        .post(format!("{}/orders", first.url))
+        .header("content-type", "application/json")
+        .body(order_body(0).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let events = runs.stack.queue_url("order-events-queue").await;
+    let mut counts = BTreeMap::new();
+    let deadline = Instant::now() + WITHIN;
+    while counts.is_empty() {
+        assert!(Instant::now() < deadline, "not announced:\n{}", first.log());
+        runs.receive_events(&events, &mut counts).await;
+    }
+    runs.drain_events(&events, &mut counts).await;
+    assert_eq!(counts, BTreeMap::from([(order_id(0), 1)]));
 }
 
 #[tokio::test]
@@ -531,11 +653,17 @@ async fn a_resuming_reader_starts_after_its_checkpoint_and_a_new_one_at_the_trim
         Some(serde_dynamo::AttributeValue::S(id)) => id.clone(),
         other => panic!("key {other:?}"),
     };
+    // Each reader its own runner; each closed (its lease given up) before
+    // the next opens.
+    let lease = || LeaseSpec {
+        owner: orders_tests::unique_name("rst-reader"),
+        duration: Duration::from_secs(2),
+    };
 
     // Given a reader with no checkpoint: it starts at the trim horizon
     let mut reader = backends
         .tables
-        .open_stream_resuming(&table, &checkpoints)
+        .open_stream_resuming(&table, &checkpoints, &lease())
         .await
         .unwrap();
     let read = services::read_stream(reader.as_mut(), 3, Duration::from_secs(10)).await;
@@ -544,16 +672,17 @@ async fn a_resuming_reader_starts_after_its_checkpoint_and_a_new_one_at_the_trim
     // When it checkpoints after the second record
     let second = read[1].change.sequence_number.clone().unwrap();
     reader.checkpoint(&second).await.unwrap();
-    drop(reader);
+    reader.close().await.unwrap();
 
     // Then a new reader resumes after it
     let mut reader = backends
         .tables
-        .open_stream_resuming(&table, &checkpoints)
+        .open_stream_resuming(&table, &checkpoints, &lease())
         .await
         .unwrap();
     let again = services::read_stream(reader.as_mut(), 3, Duration::from_secs(3)).await;
     assert_eq!(again.iter().map(key).collect::<Vec<_>>(), ["c"]);
+    reader.close().await.unwrap();
 
     // And a plain reader keeps reading from the trim horizon, saving nothing
     let mut plain = backends.tables.open_stream(&table).await.unwrap();
@@ -565,11 +694,12 @@ async fn a_resuming_reader_starts_after_its_checkpoint_and_a_new_one_at_the_trim
         .unwrap();
     let mut reader = backends
         .tables
-        .open_stream_resuming(&table, &checkpoints)
+        .open_stream_resuming(&table, &checkpoints, &lease())
         .await
         .unwrap();
     let again = services::read_stream(reader.as_mut(), 3, Duration::from_secs(3)).await;
     assert_eq!(again.iter().map(key).collect::<Vec<_>>(), ["c"]);
+    reader.close().await.unwrap();
 
     let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config());
     for name in [&table, &checkpoints] {

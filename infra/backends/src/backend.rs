@@ -17,6 +17,7 @@ use adapters::ports::{
 };
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
+use time::OffsetDateTime;
 
 /// A backend call failed.
 #[derive(Debug, thiserror::Error)]
@@ -27,6 +28,56 @@ pub enum BackendError {
     /// The call was refused or could not be made.
     #[error("backend call failed")]
     Call(#[source] BoxError),
+    /// The stream no longer keeps the records asked for: they were older
+    /// than its 24-hour retention (`TrimmedDataAccessException`,
+    /// <https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_streams_GetRecords.html>).
+    #[error("{0}: records trimmed from the stream")]
+    Trimmed(String),
+    /// A shard iterator was used more than 15 minutes after it was taken
+    /// (`ExpiredIteratorException`); a fresh one reads on from the same
+    /// position.
+    #[error("{0}: shard iterator expired")]
+    IteratorExpired(String),
+    /// Another runner holds the lease on the stream this one asked to read.
+    #[error(transparent)]
+    LeaseHeld(LeaseHeld),
+    /// This runner's lease on the stream was taken over after it went
+    /// unrenewed: it must stop reading (another runner reads the stream now).
+    #[error("runner {owner} lost its lease on the stream to another runner")]
+    LeaseLost {
+        /// This runner's owner id.
+        owner: String,
+    },
+}
+
+/// Who holds a stream's lease, as a runner refused it sees it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the stream's lease is held by {owner} until {expires_at} unless renewed")]
+pub struct LeaseHeld {
+    /// The holder's owner id.
+    pub owner: String,
+    /// When the lease expires unless its holder renews it (RFC 3339, the
+    /// holder's clock).
+    pub expires_at: String,
+}
+
+/// Who asks for a stream's lease, and how long the lease lasts without a
+/// renewal (see [`TableService::open_stream_resuming`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseSpec {
+    /// A unique id of the runner (the KCL's `workerIdentifier`); it is
+    /// named to a second runner that is refused.
+    pub owner: String,
+    /// How long the lease holds without a renewal (the KCL's
+    /// `failoverTimeMillis`); the holder renews it every third of it.
+    pub duration: Duration,
+}
+
+impl LeaseSpec {
+    /// The KCL's default `failoverTimeMillis`: "the number of milliseconds
+    /// that must pass before you can consider a lease owner to have failed",
+    /// 10,000 (<https://docs.aws.amazon.com/streams/latest/dev/kcl-configuration.html>).
+    pub const KCL_FAILOVER_TIME: Duration = Duration::from_secs(10);
 }
 
 /// Result of a backend call.
@@ -179,24 +230,81 @@ pub trait StreamReader: Send {
         let _ = sequence_number;
         Ok(())
     }
+
+    /// The gaps the stream trimmed before this reader could read them,
+    /// found since the last call, in the order found; each comes before the
+    /// records returned after it. A caller reports each one (the notifier
+    /// mapping sends an on-failure record) before it checkpoints past the
+    /// records read with it. The default finds none: a stream that dies
+    /// with the process trims nothing.
+    fn take_trimmed_gaps(&mut self) -> Vec<TrimmedGap> {
+        Vec::new()
+    }
+
+    /// Stops reading and gives up what the reader holds (its lease on the
+    /// stream), so another runner may take over at once instead of after the
+    /// lease expires. The default holds nothing.
+    async fn close(&mut self) -> BackendResult<()> {
+        Ok(())
+    }
+}
+
+/// Records of a shard that the stream trimmed (past its 24-hour retention)
+/// before the reader read them: those after `after_sequence_number` and
+/// before `before_sequence_number`, neither of which is part of the gap.
+/// It may be empty (nothing was written between the two), but no reader can
+/// tell: sequence numbers are ordered, not consecutive.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrimmedGap {
+    /// The stream.
+    pub stream_arn: String,
+    /// The shard.
+    pub shard_id: String,
+    /// The last record read (or checkpointed) before the gap.
+    pub after_sequence_number: String,
+    /// When that record arrived in the stream, if known.
+    pub after_arrival: Option<OffsetDateTime>,
+    /// The first record the stream still kept after the gap; `None` when it
+    /// kept nothing of the shard after it.
+    pub before_sequence_number: Option<String>,
+    /// When that record arrived, or when the gap was found if there is none
+    /// (every record of the gap arrived before then).
+    pub before_arrival: OffsetDateTime,
+}
+
+/// A shard's checkpoint: how far its records are done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Checkpoint {
+    /// Every record of the shard up to and including this one is done.
+    After {
+        /// The record's sequence number.
+        sequence_number: String,
+        /// When it arrived in the stream, if known (the lower bound of the
+        /// arrival window of a gap trimmed after it).
+        arrived_at: Option<OffsetDateTime>,
+    },
+    /// The shard was read to its end and every record of it is done (the
+    /// KCL's `SHARD_END`): its children may be read.
+    ShardEnd,
 }
 
 /// Where a stream reader keeps its checkpoints between runs: per shard, the
-/// sequence number of the last record done, as the Kinesis Client Library's
+/// last record done or the shard's end, as the Kinesis Client Library's
 /// lease table does. One store serves the readers of one table's stream.
 #[async_trait]
 pub trait CheckpointStore: Send + Sync {
-    /// The checkpoints saved for `stream_arn`, shard id → sequence number.
-    /// Those of another stream (a table deleted and created again under the
-    /// same name has a new stream) are left out.
-    async fn load(&self, stream_arn: &str) -> BackendResult<HashMap<String, String>>;
-    /// Saves that every record of `shard_id` up to and including
-    /// `sequence_number` is done.
+    /// The checkpoints saved for `stream_arn`, by shard id. Those of another
+    /// stream (a table deleted and created again under the same name has a
+    /// new stream) are left out.
+    async fn load(&self, stream_arn: &str) -> BackendResult<HashMap<String, Checkpoint>>;
+    /// Saves `checkpoint` for `shard_id`. A checkpoint only moves forward:
+    /// one at or before the saved one (by sequence number; a shard's end is
+    /// after all of them) leaves it as it is, and is no error.
     async fn save(
         &self,
         stream_arn: &str,
         shard_id: &str,
-        sequence_number: &str,
+        checkpoint: &Checkpoint,
     ) -> BackendResult<()>;
 }
 
@@ -246,8 +354,25 @@ pub trait StreamShards: Send + Sync {
     ) -> BackendResult<ShardPage>;
     /// `GetShardIterator` at `TRIM_HORIZON`: the oldest record still kept.
     async fn trim_horizon(&self, shard_id: &str) -> BackendResult<String>;
-    /// `GetRecords`: up to `limit` records from `iterator`.
+    /// `GetRecords`: up to `limit` records from `iterator`;
+    /// [`BackendError::Trimmed`] when records it points at were trimmed,
+    /// [`BackendError::IteratorExpired`] when it is too old.
     async fn get_records(&self, iterator: &str, limit: usize) -> BackendResult<RecordPage>;
+    /// `GetShardIterator` at `AFTER_SEQUENCE_NUMBER`: right after that
+    /// record; [`BackendError::Trimmed`] when the stream no longer keeps it.
+    /// The default refuses: a reader that only reads whole shards (the DLQ
+    /// replay) never resumes inside one.
+    async fn after_sequence_number(
+        &self,
+        shard_id: &str,
+        sequence_number: &str,
+    ) -> BackendResult<String> {
+        let _ = sequence_number;
+        Err(BackendError::Call(
+            format!("shard {shard_id}: AFTER_SEQUENCE_NUMBER is not supported by this stream")
+                .into(),
+        ))
+    }
 }
 
 /// DynamoDB: the orders table (partition key `orderId`) and its stream
@@ -278,15 +403,19 @@ pub trait TableService: Send + Sync {
     /// Opens a reader that resumes where the checkpoints kept in
     /// `checkpoint_table` say (each shard after its checkpoint, a shard
     /// without one at `TRIM_HORIZON`) and keeps new ones there
-    /// ([`StreamReader::checkpoint`]). The default is
+    /// ([`StreamReader::checkpoint`]), once it holds the stream's lease in
+    /// that table for `lease`'s owner: a second runner is refused
+    /// ([`BackendError::LeaseHeld`]) while the first renews it, and takes it
+    /// over once it went unrenewed for its duration. The default is
     /// [`TableService::open_stream`]: a stream that dies with the process
-    /// starts empty with it.
+    /// starts empty with it, and no other process can read it.
     async fn open_stream_resuming(
         &self,
         table: &str,
         checkpoint_table: &str,
+        lease: &LeaseSpec,
     ) -> BackendResult<Box<dyn StreamReader>> {
-        let _ = checkpoint_table;
+        let _ = (checkpoint_table, lease);
         self.open_stream(table).await
     }
     /// The table's latest stream, call by call (see [`StreamShards`]).

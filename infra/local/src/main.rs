@@ -197,7 +197,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         drain_timeout: Duration::from_secs(args.drain_timeout),
         ..PipelineConfig::default()
     };
-    let pipeline = Pipeline::start(config, backends).await?;
+    let pipeline = match Pipeline::start(config, backends).await {
+        Ok(pipeline) => pipeline,
+        Err(err) => {
+            // One line with its causes, for the operator to act on (the
+            // `?` would print the error's Debug form).
+            let mut line = err.to_string();
+            let mut cause = std::error::Error::source(&err);
+            while let Some(source) = cause {
+                line.push_str(": ");
+                line.push_str(&source.to_string());
+                cause = source.source();
+            }
+            eprintln!("orders-local: {line}");
+            std::process::exit(1);
+        }
+    };
     let url = pipeline.url().to_owned();
     // First stdout line, machine-readable: test harnesses wait for it.
     println!("orders-local listening on {url}");

@@ -20,7 +20,7 @@ use adapters::settings::{
     ADMIN_DIGEST_TIMEOUT_SECS, INTAKE_TIMEOUT_SECS, NOTIFIER_MAX_RECORD_AGE_SECS,
     NOTIFIER_MAX_RETRY_ATTEMPTS, WORKER_BATCH_SIZE, WORKER_MAX_CONCURRENCY,
 };
-use orders_backends::backend::Backends;
+use orders_backends::backend::{BackendError, Backends, LeaseSpec};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -108,6 +108,25 @@ pub struct Pipeline {
 /// Threads of the mappings' own runtime.
 const MAPPING_THREADS: usize = 2;
 
+/// The shortest stream lease, whatever the time scale: renewed every third
+/// of it against an endpoint that may answer slowly under load.
+const MIN_STREAM_LEASE: Duration = Duration::from_secs(1);
+
+/// This runner's lease on the stream: a fresh owner id (the process id,
+/// for an operator to find the holder, and a random part, since process
+/// ids repeat) and the KCL's failover time, scaled (a runner killed with
+/// `kill -9` holds up the next one that long), at least
+/// [`MIN_STREAM_LEASE`].
+fn stream_lease(scale: crate::stats::TimeScale) -> LeaseSpec {
+    let random = uuid::Uuid::new_v4().simple().to_string();
+    LeaseSpec {
+        owner: format!("orders-local-{}-{}", std::process::id(), &random[..8]),
+        duration: LeaseSpec::KCL_FAILOVER_TIME
+            .mul_f64(scale.0)
+            .max(MIN_STREAM_LEASE),
+    }
+}
+
 /// The event source mappings run on their own threads, as on AWS the worker
 /// and notifier run beside API Gateway rather than on its capacity: a
 /// backlog being worked off, or a slow e-mail write in the notifier, then
@@ -148,6 +167,25 @@ impl Pipeline {
         customize: impl FnOnce(Ports) -> Ports,
     ) -> Result<Self, PipelineError> {
         let resources = create_resources(&config, &backends).await?;
+        // Over an endpoint the stream outlives this process: resume after the
+        // checkpoints kept there instead of announcing every order again,
+        // once this runner holds the stream's lease. Taken before anything
+        // starts: a runner refused it starts nothing.
+        let reader = backends
+            .tables
+            .open_stream_resuming(
+                &resources.table,
+                &checkpoint_table(&resources.table),
+                &stream_lease(config.time_scale),
+            )
+            .await
+            .map_err(|source| match source {
+                BackendError::LeaseHeld(held) => PipelineError::StreamLeaseHeld {
+                    table: resources.table.clone(),
+                    held,
+                },
+                source => setup("the table's stream")(source),
+            })?;
         let ports = customize(Ports {
             queue: backends.queues.order_queue(&resources.orders_queue_url),
             store: backends.tables.order_store(&resources.table),
@@ -227,13 +265,6 @@ impl Pipeline {
                 .run_poller(stop_rx.clone(), cut_rx.clone());
             mappings.push(runtime.spawn(poller));
         }
-        // Over an endpoint the stream outlives this process: resume after the
-        // checkpoints kept there instead of announcing every order again.
-        let reader = backends
-            .tables
-            .open_stream_resuming(&resources.table, &checkpoint_table(&resources.table))
-            .await
-            .map_err(setup("the table's stream"))?;
         let stream_mapping = StreamMapping {
             reader: tokio::sync::Mutex::new(reader),
             deps: Arc::new(notifier::Deps::new(

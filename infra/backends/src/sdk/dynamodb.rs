@@ -1,8 +1,12 @@
 //! [`TableService`] over the DynamoDB and DynamoDB Streams APIs: the table
-//! calls here, reading a stream in [`stream`], and the notifier mapping's
-//! stream checkpoints, kept in a table of the endpoint, in [`checkpoint`].
+//! calls here, the stream's calls in [`stream`], reading it forward by the
+//! Kinesis Client Library's rules in [`reader`], and, kept in a table of the
+//! endpoint, the notifier mapping's stream checkpoints ([`checkpoint`]) and
+//! the lease that lets one runner read the stream ([`lease`]).
 
 mod checkpoint;
+mod lease;
+mod reader;
 mod stream;
 
 use std::collections::HashMap;
@@ -20,10 +24,14 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::backend_error;
-use crate::backend::{BackendError, BackendResult, StreamReader, StreamShards, TableService};
+use crate::backend::{
+    BackendError, BackendResult, LeaseSpec, StreamReader, StreamShards, TableService,
+};
 
 pub use checkpoint::{CHECKPOINT_KEY, DynamoCheckpoints};
-use stream::{AwsStreamReader, AwsStreamShards};
+use lease::DynamoLeaseTable;
+use reader::AwsStreamReader;
+use stream::AwsStreamShards;
 
 /// How long creating a table waits for it to become active.
 const ACTIVE_WAIT: Duration = Duration::from_secs(60);
@@ -182,8 +190,12 @@ impl TableService for AwsTables {
     }
 
     async fn open_stream(&self, table: &str) -> BackendResult<Box<dyn StreamReader>> {
+        let shards = self.streams_of(table).await?;
+        let stream_arn = shards.stream_arn.clone();
         Ok(Box::new(AwsStreamReader::new(
-            self.streams_of(table).await?,
+            Box::new(shards),
+            &stream_arn,
+            None,
             None,
         )))
     }
@@ -192,11 +204,21 @@ impl TableService for AwsTables {
         &self,
         table: &str,
         checkpoint_table: &str,
+        lease: &LeaseSpec,
     ) -> BackendResult<Box<dyn StreamReader>> {
+        let shards = self.streams_of(table).await?;
+        let stream_arn = shards.stream_arn.clone();
+        let lease_table = DynamoLeaseTable {
+            client: self.client.clone(),
+            table: checkpoint_table.to_owned(),
+        };
+        let lease = lease::acquire(Arc::new(lease_table), lease).await?;
         let store = DynamoCheckpoints::new(self.client.clone(), checkpoint_table);
         Ok(Box::new(AwsStreamReader::new(
-            self.streams_of(table).await?,
+            Box::new(shards),
+            &stream_arn,
             Some(Arc::new(store)),
+            Some(lease),
         )))
     }
 

@@ -15,7 +15,7 @@ use aws_sdk_sqs::error::{ProvideErrorMetadata, SdkError};
 
 use crate::backend::{BackendError, Backends};
 
-pub use dynamodb::AwsTables;
+pub use dynamodb::{AwsTables, DynamoCheckpoints};
 pub use endpoint::{endpoint_sdk_config, is_loopback};
 pub use sns::AwsTopics;
 pub use sqs::AwsQueues;

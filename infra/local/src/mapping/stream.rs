@@ -1,9 +1,11 @@
 //! The notifier's DynamoDB Streams event source mapping.
 //!
-//! One poller per stream (the embedded stream has one shard), reading in order.
-//! Records are filtered like the deployed filter criteria
-//! (`NOTIFIER_FILTER_EVENT_NAMES`): the others are consumed without invoking.
-//! Batches hold up to `NOTIFIER_BATCH_SIZE` records.
+//! One poller per stream, reading its shards in turn (the embedded stream has
+//! one; over an endpoint the reader orders them by lineage, see
+//! `orders_backends`' stream reader). Records are filtered like the deployed
+//! filter criteria (`NOTIFIER_FILTER_EVENT_NAMES`): the others are consumed
+//! without invoking. Batches hold up to `NOTIFIER_BATCH_SIZE` records, all of
+//! one shard, as Lambda's do; records of one shard keep their order.
 //!
 //! What happens after a failed invocation follows AWS's documentation of a
 //! mapping with `ReportBatchItemFailures` and `BisectBatchOnFunctionError` on:
@@ -41,6 +43,10 @@
 //!
 //! On-failure records carry the metadata Lambda sends (`requestContext`,
 //! `responseContext`, `DDBStreamBatchInfo`, …), and the shard moves on.
+//! Records the stream trimmed before they were read (the runner was down
+//! longer than the stream keeps them) are reported the same way, one
+//! on-failure record per gap ([`StreamReader::take_trimmed_gaps`],
+//! [`on_failure`]), before anything read after the gap is checkpointed.
 //!
 //! Wherever the checkpoint moves (records done, given up on, or filtered
 //! out), the reader is told ([`StreamReader::checkpoint`]); over an endpoint
@@ -48,7 +54,12 @@
 //! instead of announcing every order again. A checkpoint that cannot be
 //! saved is logged and saved with the next one: a restart may publish a
 //! batch again, never skip one.
+//!
+//! Over an endpoint the reader holds the stream's lease: when another runner
+//! takes it over, the mapping stops; when the runner stops, it closes the
+//! reader, which gives the lease up for the next runner.
 
+mod on_failure;
 mod retry;
 
 use std::collections::VecDeque;
@@ -60,12 +71,12 @@ use adapters::settings::{
 };
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use lambda_runtime::LambdaEvent;
-use orders_backends::backend::{QueueService, SendMessage, StreamReader};
+use orders_backends::backend::{BackendError, QueueService, SendMessage, StreamReader, TrimmedGap};
 use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
 use tokio::sync::watch;
 
 use crate::stats::Counters;
+pub use on_failure::FailureCondition;
 use retry::{Checkpoint, Invocation};
 
 /// How long an idle poller waits for new records before reading again
@@ -77,24 +88,6 @@ const IDLE_WAIT: Duration = Duration::from_millis(250);
 /// may retry for a day, and a healed topic should still be noticed within
 /// half a minute.
 const MAX_BACKOFF_STEPS: u32 = 30;
-
-/// Why records went to the on-failure destination.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureCondition {
-    /// Retries used up.
-    RetryAttemptsExhausted,
-    /// Older than the maximum record age.
-    RecordAgeExceeded,
-}
-
-impl FailureCondition {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::RetryAttemptsExhausted => "RetryAttemptsExhausted",
-            Self::RecordAgeExceeded => "RecordAgeExceeded",
-        }
-    }
-}
 
 /// Where the notifier mapping reports.
 pub struct StreamMapping {
@@ -131,39 +124,66 @@ fn sequence(record: &EventRecord) -> &str {
     record.change.sequence_number.as_deref().unwrap_or_default()
 }
 
-fn arrival(record: &EventRecord) -> String {
-    let ms = record
-        .change
-        .approximate_creation_date_time
-        .timestamp_millis();
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_default()
+/// A record read and not yet done, with the shard it came from.
+type Pending = VecDeque<(String, EventRecord)>;
+
+/// Why polling stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stopped {
+    /// The runner is stopping.
+    Asked,
+    /// Another runner took the stream's lease over.
+    LeaseLost,
 }
 
 impl StreamMapping {
-    /// Polls until `stop` turns true and the records in hand are done.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let mut pending: VecDeque<EventRecord> = VecDeque::new();
+    /// Polls until `stop` turns true and the records in hand are done, then
+    /// closes the reader (giving its lease up); stops at once, leaving the
+    /// reader as it is, when another runner took the lease over.
+    pub async fn run(self, stop: watch::Receiver<bool>) {
+        if self.poll(stop).await == Stopped::Asked
+            && let Err(err) = self.reader.lock().await.close().await
+        {
+            tracing::warn!(
+                error = &err as &dyn std::error::Error,
+                "closing the stream reader failed: the next runner waits for its lease to expire"
+            );
+        }
+    }
+
+    async fn poll(&self, mut stop: watch::Receiver<bool>) -> Stopped {
+        let mut pending: Pending = VecDeque::new();
         let mut checkpoint = Checkpoint::default();
         // The last record read, and the position last handed to the reader.
         let mut last_read: Option<String> = None;
         let mut checkpointed: Option<String> = None;
         loop {
             if pending.len() < NOTIFIER_BATCH_SIZE {
-                let read = self
-                    .reader
-                    .lock()
-                    .await
-                    .next_records(NOTIFIER_BATCH_SIZE - pending.len())
-                    .await;
+                let (read, shard, gaps) = {
+                    let mut reader = self.reader.lock().await;
+                    let read = reader
+                        .next_records(NOTIFIER_BATCH_SIZE - pending.len())
+                        .await;
+                    (read, reader.shard_id(), reader.take_trimmed_gaps())
+                };
+                // Reported before anything read after them is checkpointed.
+                for gap in &gaps {
+                    self.send_gap_to_on_failure(gap).await;
+                }
                 match read {
                     Ok(records) => {
                         if let Some(last) = records.last() {
                             last_read = Some(sequence(last).to_owned());
                         }
-                        self.admit(records, &mut pending);
+                        self.admit(&shard, records, &mut pending);
+                    }
+                    Err(err @ BackendError::LeaseLost { .. }) => {
+                        tracing::error!(
+                            error = &err as &dyn std::error::Error,
+                            pending = pending.len(),
+                            "notifier mapping stops: another runner reads the stream now"
+                        );
+                        return Stopped::LeaseLost;
                     }
                     Err(err) => {
                         tracing::error!(
@@ -182,7 +202,7 @@ impl StreamMapping {
                 *self.idle_at.lock().unwrap_or_else(PoisonError::into_inner) =
                     Some(tokio::time::Instant::now());
                 if *stop.borrow_and_update() {
-                    return;
+                    return Stopped::Asked;
                 }
                 let mut reader = self.reader.lock().await;
                 tokio::select! {
@@ -197,8 +217,11 @@ impl StreamMapping {
             if pending.is_empty() {
                 continue;
             }
-            let n = checkpoint.next_len(pending.len());
-            let batch: Vec<EventRecord> = pending.iter().take(n).cloned().collect();
+            // A batch holds records of one shard, as Lambda's do.
+            let shard = pending.front().map(|(s, _)| s.clone()).unwrap_or_default();
+            let run = pending.iter().take_while(|(s, _)| *s == shard).count();
+            let n = checkpoint.next_len(run);
+            let batch: Vec<EventRecord> = pending.iter().take(n).map(|(_, r)| r.clone()).collect();
             let outcome = self.invoke(&batch).await;
             if outcome != Invocation::Success {
                 Counters::add(&self.counters.notifier_failures, 1);
@@ -213,15 +236,19 @@ impl StreamMapping {
                 .done
                 .checked_sub(1)
                 .and_then(|i| pending.get(i))
-                .map(|r| sequence(r).to_owned());
+                .map(|(_, r)| sequence(r).to_owned());
             pending.drain(..decision.done);
             Counters::add(&self.counters.notified, decision.done as u64);
             if decision.exhausted > 0 {
-                let dead: Vec<EventRecord> = pending.drain(..decision.exhausted).collect();
+                let dead: Vec<EventRecord> = pending
+                    .drain(..decision.exhausted)
+                    .map(|(_, r)| r)
+                    .collect();
                 self.send_to_on_failure(
                     &dead,
                     FailureCondition::RetryAttemptsExhausted,
                     decision.invoke_count,
+                    &shard,
                 )
                 .await;
                 through = dead.last().map(|r| sequence(r).to_owned());
@@ -235,7 +262,10 @@ impl StreamMapping {
             if decision.backoff > 0 {
                 tracing::info!(
                     retry = checkpoint.retries,
-                    sequence_number = pending.front().map(sequence).unwrap_or_default(),
+                    sequence_number = pending
+                        .front()
+                        .map(|(_, r)| sequence(r))
+                        .unwrap_or_default(),
                     next_batch = checkpoint.next_len(pending.len()),
                     "notifier batch failed: retrying from the checkpoint"
                 );
@@ -244,14 +274,15 @@ impl StreamMapping {
         }
     }
 
-    /// Applies the filter criteria and counts what arrived.
-    fn admit(&self, records: Vec<EventRecord>, pending: &mut VecDeque<EventRecord>) {
+    /// Applies the filter criteria to records of `shard` and counts what
+    /// arrived.
+    fn admit(&self, shard: &str, records: Vec<EventRecord>, pending: &mut Pending) {
         for record in records {
             if record.event_name == "INSERT" {
                 Counters::add(&self.counters.persisted, 1);
             }
             if NOTIFIER_FILTER_EVENT_NAMES.contains(&record.event_name.as_str()) {
-                pending.push_back(record);
+                pending.push_back((shard.to_owned(), record));
             } else {
                 Counters::add(&self.counters.filtered_out, 1);
             }
@@ -279,30 +310,40 @@ impl StreamMapping {
     }
 
     /// Sends leading records older than the maximum age to the on-failure
-    /// queue; returns the sequence number of the last one sent.
+    /// queue, one on-failure record per shard; returns the sequence number
+    /// of the last one sent.
     async fn expire_old(
         &self,
-        pending: &mut VecDeque<EventRecord>,
+        pending: &mut Pending,
         checkpoint: &mut Checkpoint,
     ) -> Option<String> {
         let now_ms = OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000;
         let max_ms = i128::try_from(self.max_record_age.as_millis()).unwrap_or(i128::MAX);
-        let old = pending
-            .iter()
-            .take_while(|r| {
-                now_ms - i128::from(r.change.approximate_creation_date_time.timestamp_millis())
-                    > max_ms
-            })
-            .count();
-        if old == 0 {
-            return None;
-        }
-        let invoke_count = checkpoint.invocations;
-        checkpoint.skip(old);
-        let dead: Vec<EventRecord> = pending.drain(..old).collect();
-        self.send_to_on_failure(&dead, FailureCondition::RecordAgeExceeded, invoke_count)
+        let is_old = |r: &EventRecord| {
+            now_ms - i128::from(r.change.approximate_creation_date_time.timestamp_millis()) > max_ms
+        };
+        let mut last = None;
+        while let Some(shard) = pending.front().map(|(s, _)| s.clone()) {
+            let old = pending
+                .iter()
+                .take_while(|(s, r)| *s == shard && is_old(r))
+                .count();
+            if old == 0 {
+                break;
+            }
+            let invoke_count = checkpoint.invocations;
+            checkpoint.skip(old);
+            let dead: Vec<EventRecord> = pending.drain(..old).map(|(_, r)| r).collect();
+            self.send_to_on_failure(
+                &dead,
+                FailureCondition::RecordAgeExceeded,
+                invoke_count,
+                &shard,
+            )
             .await;
-        dead.last().map(|r| sequence(r).to_owned())
+            last = dead.last().map(|r| sequence(r).to_owned());
+        }
+        last
     }
 
     async fn invoke(&self, batch: &[EventRecord]) -> Invocation {
@@ -357,7 +398,7 @@ impl StreamMapping {
         }
     }
 
-    /// The on-failure record Lambda sends for a stream batch.
+    /// The on-failure record Lambda sends for a batch of `shard_id`.
     pub fn failure_record(
         &self,
         records: &[EventRecord],
@@ -365,38 +406,13 @@ impl StreamMapping {
         invoke_count: u32,
         shard_id: &str,
     ) -> serde_json::Value {
-        let first = records.first();
-        let last = records.last();
-        let stream_arn = first
-            .and_then(|r| r.event_source_arn.clone())
-            .unwrap_or_default();
-        let mut response_context = serde_json::json!({
-            "statusCode": 200,
-            "executedVersion": "$LATEST",
-        });
-        if condition == FailureCondition::RetryAttemptsExhausted {
-            response_context["functionError"] = serde_json::json!("Unhandled");
-        }
-        serde_json::json!({
-            "requestContext": {
-                "requestId": uuid::Uuid::new_v4().to_string(),
-                "functionArn": self.function_arn,
-                "condition": condition.as_str(),
-                "approximateInvokeCount": invoke_count,
-            },
-            "responseContext": response_context,
-            "version": "1.0",
-            "timestamp": OffsetDateTime::now_utc().format(&Rfc3339).unwrap_or_default(),
-            "DDBStreamBatchInfo": {
-                "shardId": shard_id,
-                "startSequenceNumber": first.map(sequence).unwrap_or_default(),
-                "endSequenceNumber": last.map(sequence).unwrap_or_default(),
-                "approximateArrivalOfFirstRecord": first.map(arrival).unwrap_or_default(),
-                "approximateArrivalOfLastRecord": last.map(arrival).unwrap_or_default(),
-                "batchSize": records.len(),
-                "streamArn": stream_arn,
-            },
-        })
+        on_failure::batch_record(
+            &self.function_arn,
+            records,
+            condition,
+            invoke_count,
+            shard_id,
+        )
     }
 
     async fn send_to_on_failure(
@@ -404,22 +420,34 @@ impl StreamMapping {
         records: &[EventRecord],
         condition: FailureCondition,
         invoke_count: u32,
+        shard_id: &str,
     ) {
-        let shard_id = self.reader.lock().await.shard_id();
-        let body = self.failure_record(records, condition, invoke_count, &shard_id);
+        let body = self.failure_record(records, condition, invoke_count, shard_id);
         Counters::add(&self.counters.notifier_dead_records, records.len() as u64);
         for r in records {
-            let order_id = match r.change.keys.get(adapters::record::KEY_ATTRIBUTE) {
-                Some(serde_dynamo::AttributeValue::S(id)) => id.as_str(),
-                _ => "",
-            };
             tracing::error!(
-                order_id,
+                order_id = record_order_id(r).unwrap_or_default(),
                 sequence_number = sequence(r),
                 condition = condition.as_str(),
                 "notifier gave up: record sent to the on-failure queue"
             );
         }
+        self.send_on_failure(body).await;
+    }
+
+    /// Reports records the stream trimmed before they were read.
+    async fn send_gap_to_on_failure(&self, gap: &TrimmedGap) {
+        tracing::error!(
+            shard_id = %gap.shard_id,
+            after_sequence_number = %gap.after_sequence_number,
+            before_sequence_number = gap.before_sequence_number.as_deref().unwrap_or_default(),
+            "stream records trimmed before the notifier read them: gap sent to the on-failure queue"
+        );
+        self.send_on_failure(on_failure::gap_record(&self.function_arn, gap))
+            .await;
+    }
+
+    async fn send_on_failure(&self, body: serde_json::Value) {
         let message = SendMessage {
             body: body.to_string(),
             ..SendMessage::default()
@@ -444,3 +472,5 @@ fn record_order_id(record: &EventRecord) -> Option<&str> {
 
 #[cfg(test)]
 mod checkpoint_tests;
+#[cfg(test)]
+mod shard_tests;

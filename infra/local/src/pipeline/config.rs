@@ -134,6 +134,18 @@ pub enum PipelineError {
         #[source]
         source: BackendError,
     },
+    /// Another runner reads the stream of the table (same name prefix, same
+    /// endpoint) and keeps renewing its lease: two would announce every
+    /// order twice.
+    #[error(
+        "another runner reads the stream of table {table} ({held}): stop it, or start this one with another --name-prefix"
+    )]
+    StreamLeaseHeld {
+        /// The orders table.
+        table: String,
+        /// Who holds the lease, until when.
+        held: orders_backends::backend::LeaseHeld,
+    },
     /// The HTTP port could not be bound.
     #[error("could not listen on {addr}")]
     Bind {
