@@ -15,11 +15,11 @@
 use std::collections::HashMap;
 use std::hint::black_box;
 
-use adapters::record::{ItemMapping, StoredOrder};
 use aws_sdk_dynamodb::types::AttributeValue;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use orders_adapters::record::{ItemMapping, StoredOrder};
 use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
-use orders_domain::domain::OrderRequest;
+use orders_domain::model::OrderRequest;
 use time::OffsetDateTime;
 
 /// The body every stage starts from (the old system's fields plus e-mail,

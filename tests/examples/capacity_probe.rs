@@ -13,11 +13,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adapters::memory::{MemoryDeadLetters, MemoryPublisher, MemoryStore};
-use adapters::record::ItemMapping;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
+use orders_adapters::memory::{MemoryDeadLetters, MemoryPublisher, MemoryStore};
+use orders_adapters::record::ItemMapping;
 use orders_tests::fixtures::{order_created, order_message, stored_order};
 use serde_dynamo::AttributeValue;
 
@@ -111,7 +111,10 @@ fn value_size(value: &AttributeValue) -> usize {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     // As on Lambda: every line formatted as JSON, then discarded.
-    adapters::telemetry::init_with(adapters::telemetry::LogFormat::Json, std::io::sink);
+    orders_adapters::telemetry::init_with(
+        orders_adapters::telemetry::LogFormat::Json,
+        std::io::sink,
+    );
 
     let store = Arc::new(MemoryStore::default());
     let worker = worker::Deps::new(store, Arc::new(MemoryDeadLetters::default()));
@@ -144,7 +147,7 @@ async fn main() {
         "batch": BATCH,
         "rounds": ROUNDS,
         "order_item_bytes": item_size(&item),
-        "sns_entry_bytes": adapters::aws::sns_entry_size(&event),
+        "sns_entry_bytes": orders_adapters::aws::sns_entry_size(&event),
     });
     println!("{report}");
 }

@@ -1,10 +1,10 @@
 //! Test data: orders, messages, items and events built through the domain's
 //! own constructors, so they are valid by construction.
 
-use adapters::ports::OutgoingOrder;
-use adapters::record::StoredOrder;
+use orders_adapters::ports::OutgoingOrder;
+use orders_adapters::record::StoredOrder;
 use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
-use orders_domain::domain::OrderRequest;
+use orders_domain::model::OrderRequest;
 use orders_domain::test_support::legacy_order;
 use time::OffsetDateTime;
 

@@ -8,18 +8,18 @@
 // Test code, helpers included: a failed call stops the test with its cause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use adapters::record::ItemMapping;
+use orders_adapters::record::ItemMapping;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use adapters::aws::{DynamoOrderStore, SnsEventPublisher, SqsOrderQueue};
-use adapters::ports::{EventPublisher, OrderQueue, OrderStore, PutOutcome};
-use adapters::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
 };
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use orders_adapters::aws::{DynamoOrderStore, SnsEventPublisher, SqsOrderQueue};
+use orders_adapters::ports::{EventPublisher, OrderQueue, OrderStore, PutOutcome};
+use orders_adapters::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated, OrderMessage};
 use orders_tests::fixtures::{order_created, order_message, outgoing, stored_order};
 use orders_tests::services::drain;
@@ -120,7 +120,7 @@ async fn sqs_order_queue_on_a_missing_queue_is_rejected_not_unavailable() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, adapters::ports::QueueError::Rejected(_)),
+        matches!(err, orders_adapters::ports::QueueError::Rejected(_)),
         "{err:?}"
     );
 }

@@ -16,13 +16,13 @@
 // Test code, helpers included: a failed call stops the test with its cause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use adapters::record::ItemMapping;
+use orders_adapters::record::ItemMapping;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use adapters::ports::PutOutcome;
-use adapters::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
-use adapters::settings::MAX_RECEIVE_COUNT;
+use orders_adapters::ports::PutOutcome;
+use orders_adapters::record::{HASH_ATTRIBUTE, KEY_ATTRIBUTE, StoredOrder};
+use orders_adapters::settings::MAX_RECEIVE_COUNT;
 use orders_backends::backend::{Backends, QueueSpec, ReceivedMessage, Redrive, SendMessage};
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated, OrderMessage};
 use orders_tests::fixtures::{order_created, order_message, outgoing, stored_order};
@@ -207,7 +207,7 @@ async fn trace_header_travels_as_a_system_attribute(b: &Backends) {
     assert_eq!(got.len(), 3, "{:?}", bodies(&got));
     let header = |m: &ReceivedMessage| {
         m.attributes
-            .get(adapters::ports::AWS_TRACE_HEADER_ATTRIBUTE)
+            .get(orders_adapters::ports::AWS_TRACE_HEADER_ATTRIBUTE)
             .cloned()
     };
     assert_eq!(header(&got[0]).as_deref(), Some(trace), "raw send");
@@ -216,7 +216,7 @@ async fn trace_header_travels_as_a_system_attribute(b: &Backends) {
     for m in &got {
         assert!(
             !m.message_attributes
-                .contains_key(adapters::ports::AWS_TRACE_HEADER_ATTRIBUTE)
+                .contains_key(orders_adapters::ports::AWS_TRACE_HEADER_ATTRIBUTE)
         );
     }
 }

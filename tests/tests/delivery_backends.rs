@@ -8,17 +8,17 @@
 // Test code, helpers included: a failed call stops the test with its cause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use adapters::record::ItemMapping;
+use orders_adapters::record::ItemMapping;
 use std::time::Duration;
 
-use adapters::ports::{
+use aws_lambda_events::event::dynamodb::Event;
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use lambda_runtime::{Context, LambdaEvent};
+use orders_adapters::ports::{
     DEAD_LETTER_ORDER_ID_ATTRIBUTE, DEAD_LETTER_REASON_ATTRIBUTE,
     DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE, DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE,
     DEAD_LETTER_STAGE_ATTRIBUTE,
 };
-use aws_lambda_events::event::dynamodb::Event;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use lambda_runtime::{Context, LambdaEvent};
 use orders_backends::backend::{Backends, QueueSpec, ReceivedMessage};
 use orders_domain::contract::OrderCreated;
 use orders_tests::fixtures::{order_message, stored_order};

@@ -14,16 +14,16 @@
 //! (`ORDERS_PROPTEST_CASES`, default 3000) so a failure reproduces.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use adapters::record::ItemMapping;
+use orders_adapters::record::ItemMapping;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use adapters::memory::{MemoryDeadLetters, MemoryPublisher, MemoryQueue, MemoryStore};
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::sqs::SqsEvent;
 use lambda_runtime::{Context, LambdaEvent};
+use orders_adapters::memory::{MemoryDeadLetters, MemoryPublisher, MemoryQueue, MemoryStore};
 use orders_domain::contract::OrderCreated;
-use orders_domain::domain::is_queue_safe;
+use orders_domain::model::is_queue_safe;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Map, Value, json};
@@ -386,7 +386,7 @@ async fn check(body: &Value, tally: &Tally) -> Result<(), TestCaseError> {
     prop_assert!(
         !admin_digest::email::detail::text(event)
             .chars()
-            .any(orders_domain::domain::is_bidi_control)
+            .any(orders_domain::model::is_bidi_control)
     );
     Ok(())
 }

@@ -9,15 +9,15 @@
 // Test code, helpers included: a failed call stops the test with its cause.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use adapters::record::ItemMapping;
+use orders_adapters::record::ItemMapping;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use adapters::ports::DEAD_LETTER_REASON_ATTRIBUTE;
-use adapters::record::{KEY_ATTRIBUTE, StoredOrder};
-use adapters::settings::MAX_RECEIVE_COUNT;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::{MessageSystemAttributeName, QueueAttributeName};
+use orders_adapters::ports::DEAD_LETTER_REASON_ATTRIBUTE;
+use orders_adapters::record::{KEY_ATTRIBUTE, StoredOrder};
+use orders_adapters::settings::MAX_RECEIVE_COUNT;
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 use orders_domain::test_support::{LEGACY_CUSTOMER_NAME, legacy_order};
 use orders_tests::local::LocalPipeline;

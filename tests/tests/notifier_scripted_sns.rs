@@ -14,9 +14,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use adapters::aws::SnsEventPublisher;
-use adapters::memory::MemoryDeadLetters;
-use adapters::record::ItemMapping;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_lambda_events::event::dynamodb::Event;
 use aws_sdk_sns::config::{Credentials, SharedCredentialsProvider};
@@ -25,6 +22,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use lambda_runtime::{Context, LambdaEvent};
+use orders_adapters::aws::SnsEventPublisher;
+use orders_adapters::memory::MemoryDeadLetters;
+use orders_adapters::record::ItemMapping;
 use orders_domain::contract::OrderCreated;
 use orders_tests::fixtures::{order_created, order_message, stored_order};
 

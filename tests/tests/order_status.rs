@@ -15,11 +15,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use adapters::ports::{OrderStore, PortError, PutOutcome};
-use adapters::record::StoredOrder;
 use async_trait::async_trait;
+use orders_adapters::ports::{OrderStore, PortError, PutOutcome};
+use orders_adapters::record::StoredOrder;
 use orders_backends::backend::Backends;
-use orders_domain::domain::OrderId;
+use orders_domain::model::OrderId;
 use orders_domain::test_support::{LEGACY_CUSTOMER_NAME, LEGACY_SHIPPING_ADDRESS, legacy_order};
 use orders_local::{Pipeline, PipelineConfig, Ports, ResourceNames};
 use orders_tests::fixtures::{order_message, stored_order};

@@ -1,15 +1,15 @@
 //! The store port's contract, run against every implementation the handlers
 //! can be given: the in-memory fake (unit tests), the embedded emulator
 //! (`orders-local`) and the DynamoDB adapter over moto. All three decide
-//! through `adapters::ports::put_outcome_when_taken`, and this keeps them
+//! through `orders_adapters::ports::put_outcome_when_taken`, and this keeps them
 //! answering alike.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
-use adapters::memory::MemoryStore;
-use adapters::ports::{OrderStore, PutOutcome};
+use orders_adapters::memory::MemoryStore;
+use orders_adapters::ports::{OrderStore, PutOutcome};
 use orders_backends::backend::Backends;
 use orders_tests::fixtures::{order_message, stored_order};
 use orders_tests::unique_name;

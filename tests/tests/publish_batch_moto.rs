@@ -10,13 +10,13 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use adapters::aws::SnsEventPublisher;
-use adapters::memory::MemoryDeadLetters;
-use adapters::ports::{EntryResult, EventPublisher, PortError};
-use adapters::record::ItemMapping;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_sdk_sqs::types::QueueAttributeName;
 use lambda_runtime::{Context, LambdaEvent};
+use orders_adapters::aws::SnsEventPublisher;
+use orders_adapters::memory::MemoryDeadLetters;
+use orders_adapters::ports::{EntryResult, EventPublisher, PortError};
+use orders_adapters::record::ItemMapping;
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 use orders_tests::fixtures::{order_created, order_message, stored_order};
 use orders_tests::services::drain;

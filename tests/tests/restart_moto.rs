@@ -19,10 +19,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use adapters::record::KEY_ATTRIBUTE;
-use adapters::settings::NOTIFIER_BATCH_SIZE;
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
+use orders_adapters::record::KEY_ATTRIBUTE;
+use orders_adapters::settings::NOTIFIER_BATCH_SIZE;
 use orders_backends::backend::{LeaseSpec, QueueSpec};
 use orders_domain::test_support::{LEGACY_SHIPPING_ADDRESS, legacy_order};
 use orders_tests::local::LocalPipeline;

@@ -13,8 +13,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use adapters::record::KEY_ATTRIBUTE;
 use aws_sdk_dynamodb::types::AttributeValue;
+use orders_adapters::record::KEY_ATTRIBUTE;
 use orders_backends::backend::{
     BackendError, Backends, Checkpoint, CheckpointStore, LeaseSpec, StreamReader,
 };

@@ -21,11 +21,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use adapters::memory::MemoryVisibility;
-use adapters::ports::{OrderStore, PortError, PutOutcome, VisibilityDelay};
-use adapters::record::StoredOrder;
-use adapters::settings::{MAX_RECEIVE_COUNT, WORKER_BACKOFF_SECS};
 use async_trait::async_trait;
+use orders_adapters::memory::MemoryVisibility;
+use orders_adapters::ports::{OrderStore, PortError, PutOutcome, VisibilityDelay};
+use orders_adapters::record::StoredOrder;
+use orders_adapters::settings::{MAX_RECEIVE_COUNT, WORKER_BACKOFF_SECS};
 use orders_backends::backend::{Backends, QueueSpec};
 use orders_backends::embedded::Embedded;
 use orders_domain::test_support::legacy_order;

@@ -5,10 +5,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::config::{ADMIN_TOPIC_ARN, ConfigError, FromVars, Vars};
-use adapters::settings::{ADMIN_DIGEST_MIN_EMAIL_INTERVAL_MS, ADMIN_DIGEST_TIMEOUT_SECS};
 use order_consumer::PROCESSED_EVENTS_TABLE;
 use order_consumer::idempotency::{DynamoDbProcessedEvents, ProcessedEvents};
+use orders_adapters::config::{ADMIN_TOPIC_ARN, ConfigError, FromVars, Vars};
+use orders_adapters::settings::{ADMIN_DIGEST_MIN_EMAIL_INTERVAL_MS, ADMIN_DIGEST_TIMEOUT_SECS};
 
 use crate::mailbox::{AdminMailbox, SnsAdminMailbox};
 use crate::pacing::Pacer;
@@ -133,7 +133,7 @@ mod tests {
         let config = Config::from_vars(&[topic, table]).unwrap();
         assert_eq!(config.topic_arn, topic.1);
         assert_eq!(config.processed_table, table.1);
-        let deps = Deps::from_config(&adapters::aws::lambda_sdk_config(), &config);
+        let deps = Deps::from_config(&orders_adapters::aws::lambda_sdk_config(), &config);
         assert_eq!(deps.pacer().interval(), Duration::from_secs(1));
     }
 }

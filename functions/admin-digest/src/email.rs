@@ -16,7 +16,7 @@
 use std::ops::Range;
 
 use orders_domain::contract::OrderCreated;
-use orders_domain::domain::{Currency, Money};
+use orders_domain::model::{Currency, Money};
 
 pub mod detail;
 pub mod digest;

@@ -3,7 +3,7 @@
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
 use orders_domain::contract::{CorrelationId, OrderCreated};
-use orders_domain::domain::OrderRequest;
+use orders_domain::model::OrderRequest;
 use orders_domain::test_support::legacy_order;
 use serde_json::{Value, json};
 

@@ -21,11 +21,11 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use adapters::telemetry::ErrorChain;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::future::join_all;
 use lambda_runtime::{Context, LambdaEvent};
 use order_consumer::idempotency::{Claim, ProcessedEvents, StoreError};
+use orders_adapters::telemetry::ErrorChain;
 use orders_domain::contract::OrderCreated;
 use tokio::time::Instant;
 use tracing::{info, instrument, warn};

@@ -5,7 +5,7 @@
 //! delivery, filtered on `eventType`); its event source mapping gathers up
 //! to `ADMIN_DIGEST_BATCH_SIZE` events for up to
 //! `ADMIN_DIGEST_BATCHING_WINDOW_SECS` and runs at most
-//! `ADMIN_DIGEST_MAX_CONCURRENCY` invocations at once (`adapters::settings`).
+//! `ADMIN_DIGEST_MAX_CONCURRENCY` invocations at once (`orders_adapters::settings`).
 //! Each batch becomes one e-mail to the admin topic, which holds the
 //! admin's e-mail subscription: the order's detail when the batch holds one
 //! new order, otherwise a digest ([`email`]). Repeats are dropped by

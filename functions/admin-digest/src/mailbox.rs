@@ -3,8 +3,8 @@
 //! adapter that ships ([`SnsAdminMailbox`]); the local runner has one over
 //! its emulated topics, and the unit tests a recording fake.
 
-use adapters::ports::PortError;
 use async_trait::async_trait;
+use orders_adapters::ports::PortError;
 
 /// Sends one e-mail to the admin.
 #[async_trait]
@@ -47,7 +47,7 @@ impl AdminMailbox for SnsAdminMailbox {
             .await
             .map(|_| ())
             .map_err(|err| {
-                if adapters::aws::is_transient(&err) {
+                if orders_adapters::aws::is_transient(&err) {
                     PortError::Transient(Box::new(err))
                 } else {
                     PortError::Permanent(Box::new(err))

@@ -5,7 +5,7 @@
 //! and a next one that starts at once still keep the pace. With the event
 //! source mapping's `MaximumConcurrency` invocations at most at a time, the
 //! admin's e-mail rate is bounded by `MaximumConcurrency / interval`
-//! whatever the order rate (see `adapters::settings`).
+//! whatever the order rate (see `orders_adapters::settings`).
 //!
 //! Time is tokio's: in Lambda and the local runner the real clock, in tests
 //! a paused one that `sleep` advances at once, so the pace is checked

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 
 use admin_digest::email::{Email, plan};
 use orders_domain::contract::{CorrelationId, OrderCreated};
-use orders_domain::domain::OrderRequest;
+use orders_domain::model::OrderRequest;
 use orders_domain::test_support::legacy_order;
 use serde_json::{Value, json};
 

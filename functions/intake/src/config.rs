@@ -5,10 +5,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use adapters::aws::SqsOrderQueue;
-use adapters::config::{ConfigError, FromVars, MESSAGE_GROUP_STRATEGY, ORDERS_QUEUE_URL, Vars};
-use adapters::ports::OrderQueue;
-use orders_domain::domain::{Order, OrderId};
+use orders_adapters::aws::SqsOrderQueue;
+use orders_adapters::config::{
+    ConfigError, FromVars, MESSAGE_GROUP_STRATEGY, ORDERS_QUEUE_URL, Vars,
+};
+use orders_adapters::ports::OrderQueue;
+use orders_domain::model::{Order, OrderId};
 
 /// Every environment variable the intake function reads.
 pub const ENV_VARS: &[&str] = &[ORDERS_QUEUE_URL, MESSAGE_GROUP_STRATEGY];
@@ -147,7 +149,7 @@ impl Deps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orders_domain::domain::OrderRequest;
+    use orders_domain::model::OrderRequest;
     use serde_json::json;
 
     const URL: &str = "https://sqs.eu-west-1.amazonaws.com/123456789012/orders.fifo";
@@ -193,7 +195,7 @@ mod tests {
 
     #[test]
     fn given_no_strategy_when_built_from_settings_then_customer_is_used() {
-        let sdk = adapters::aws::lambda_sdk_config();
+        let sdk = orders_adapters::aws::lambda_sdk_config();
         let config = Config::from_vars(&[(ORDERS_QUEUE_URL, URL)]).unwrap();
         assert_eq!(
             Deps::from_config(&sdk, &config).strategy(),

@@ -3,11 +3,11 @@
 //!
 //! Client mistakes (4xx) say precisely what to fix; failures on our side (5xx)
 //! are opaque to the client and logged in full with their cause chain.
-use adapters::ports::QueueError;
 use http::StatusCode;
-use orders_domain::domain::OrderId;
+use orders_adapters::ports::QueueError;
+use orders_domain::model::OrderId;
 
-use edge::{Issue, Problem};
+use orders_http::{Issue, Problem};
 
 /// Seconds a client is asked to wait before retrying when the queue is
 /// unavailable: long enough for SQS throttling to ease, short enough to stay
@@ -141,7 +141,7 @@ impl IntakeError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use adapters::telemetry::ErrorChain;
+    use orders_adapters::telemetry::ErrorChain;
 
     #[test]
     fn given_a_nested_error_then_the_chain_names_every_cause() {

@@ -6,14 +6,14 @@
 //! queue confirmed, so an accepted order is never lost and a failed one is never
 //! half-sent.
 
-use adapters::ports::OutgoingOrder;
-use edge::{Issue, correlation_id, json_response};
 use http::HeaderValue;
 use http::header;
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
+use orders_adapters::ports::OutgoingOrder;
 use orders_domain::contract::{CorrelationId, OrderMessage};
-use orders_domain::domain::{Order, OrderId, OrderRequest};
+use orders_domain::model::{Order, OrderId, OrderRequest};
+use orders_http::{Issue, correlation_id, json_response};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tracing::{error, info, instrument};
@@ -23,7 +23,7 @@ use crate::error::IntakeError;
 use crate::wire::{
     ACCEPTED_STATUS, IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_NAME, MAX_BODY_BYTES, order_location,
 };
-use adapters::telemetry::ErrorChain;
+use orders_adapters::telemetry::ErrorChain;
 
 /// Handles one API Gateway request (REST v1 or HTTP API v2).
 ///
@@ -46,7 +46,7 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, lam
                 order_id = %order_id,
                 correlation_id = %correlation_id,
                 // Accepted -> enqueued: the first stage of the order's latency.
-                age_ms = adapters::telemetry::age_ms(accepted_at, OffsetDateTime::now_utc()),
+                age_ms = orders_adapters::telemetry::age_ms(accepted_at, OffsetDateTime::now_utc()),
                 "order accepted"
             );
             accepted(&order_id, &correlation_id)

@@ -9,7 +9,7 @@
 //!
 //! `main.rs` only wires [`Config::from_env`] and [`Deps::from_config`] to
 //! [`handle`]; tests and the local runner call [`handle`] with [`Deps::new`]
-//! over any [`adapters::ports::OrderQueue`].
+//! over any [`orders_adapters::ports::OrderQueue`].
 
 mod config;
 mod error;
@@ -17,8 +17,8 @@ mod handler;
 mod wire;
 
 pub use config::{Config, Deps, ENV_VARS, GroupStrategy};
-pub use edge::PROBLEM_CONTENT_TYPE;
 pub use handler::handle;
+pub use orders_http::PROBLEM_CONTENT_TYPE;
 pub use wire::{
     ACCEPTED_STATUS, CORRELATION_ID_HEADER, IDEMPOTENCY_KEY_HEADER, MAX_BODY_BYTES, order_location,
 };

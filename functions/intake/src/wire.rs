@@ -3,14 +3,14 @@
 //! constant).
 
 use http::header::HeaderName;
-use orders_domain::domain::OrderId;
+use orders_domain::model::OrderId;
 
 /// Largest accepted request body, in bytes (64 KiB): far above any real order
 /// (100 items), far below what would slow the function down.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Request and response header carrying the correlation id.
-pub use edge::CORRELATION_ID_HEADER;
+pub use orders_http::CORRELATION_ID_HEADER;
 
 /// Request header carrying the client's idempotency key when the body has no
 /// `orderID`.

@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
-use adapters::config::{ConfigError, FromVars, NOTIFIER_DLQ_URL, ORDER_EVENTS_TOPIC_ARN, Vars};
-use adapters::ports::{DeadLetterQueue, EventPublisher};
+use orders_adapters::config::{
+    ConfigError, FromVars, NOTIFIER_DLQ_URL, ORDER_EVENTS_TOPIC_ARN, Vars,
+};
+use orders_adapters::ports::{DeadLetterQueue, EventPublisher};
 
 use crate::ahead::AcceptedAhead;
 
@@ -55,11 +57,11 @@ impl Deps {
     /// Builds the SNS publisher and the SQS dead-letter queue of `config`
     /// over the function's SDK configuration.
     pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
-        let publisher = adapters::aws::SnsEventPublisher::new(
+        let publisher = orders_adapters::aws::SnsEventPublisher::new(
             aws_sdk_sns::Client::new(sdk),
             config.topic_arn.clone(),
         );
-        let dead_letters = adapters::aws::SqsDeadLetterQueue::new(
+        let dead_letters = orders_adapters::aws::SqsDeadLetterQueue::new(
             aws_sdk_sqs::Client::new(sdk),
             config.dlq_url.clone(),
         );

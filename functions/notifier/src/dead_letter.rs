@@ -13,8 +13,8 @@
 //! record), by which a range the stream no longer holds can still be found
 //! in the table ([`NotifierDeadLetter::arrival_window`]).
 
-use adapters::ports::DeadLetterReason;
 use aws_lambda_events::event::dynamodb::EventRecord;
+use orders_adapters::ports::DeadLetterReason;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -120,7 +120,7 @@ impl NotifierDeadLetter {
     pub fn order_id(&self) -> Option<&str> {
         self.keys
             .as_ref()?
-            .get(adapters::record::KEY_ATTRIBUTE)?
+            .get(orders_adapters::record::KEY_ATTRIBUTE)?
             .as_str()
     }
 }
@@ -156,7 +156,7 @@ pub fn body(record: &EventRecord, reason: DeadLetterReason, detail: &str) -> Str
     let keys = crate::handler::key_order_id(record).map(|id| {
         let mut keys = serde_json::Map::new();
         keys.insert(
-            adapters::record::KEY_ATTRIBUTE.to_owned(),
+            orders_adapters::record::KEY_ATTRIBUTE.to_owned(),
             serde_json::Value::String(id.to_owned()),
         );
         keys

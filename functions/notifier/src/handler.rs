@@ -43,16 +43,16 @@
 //! accepted → notified latency metric) and `attempts`. Images are never
 //! logged: they hold the customer's name and address.
 
-use adapters::ports::{
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use lambda_runtime::LambdaEvent;
+use orders_adapters::ports::{
     CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE,
     DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE, DeadLetter, DeadLetterReason, EntryResult,
     MAX_PUBLISH_BATCH_ENTRIES, PortError,
 };
-use adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
-use adapters::telemetry::ErrorChain;
-use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use lambda_runtime::LambdaEvent;
+use orders_adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
+use orders_adapters::telemetry::ErrorChain;
 use orders_domain::contract::OrderCreated;
 use serde_dynamo::AttributeValue;
 
@@ -92,7 +92,7 @@ enum Read {
     /// An `INSERT` whose image is an order: publish this event.
     Publish(Box<OrderCreated>),
     /// An `INSERT` whose image is not a readable order.
-    Poison(adapters::record::RecordError),
+    Poison(orders_adapters::record::RecordError),
 }
 
 fn read_record(record: &EventRecord) -> Read {
@@ -294,7 +294,8 @@ async fn settle(
 ) -> Outcome {
     let sequence_number = record.change.sequence_number.as_deref().unwrap_or_default();
     // The order's age once SNS answered: the accepted -> notified latency.
-    let age_ms = adapters::telemetry::age_ms(event.accepted_at, time::OffsetDateTime::now_utc());
+    let age_ms =
+        orders_adapters::telemetry::age_ms(event.accepted_at, time::OffsetDateTime::now_utc());
     match result {
         Ok(()) => {
             log_published(record, event, attempts);
@@ -347,7 +348,8 @@ async fn settle(
 }
 
 fn log_published(record: &EventRecord, event: &OrderCreated, attempts: u32) {
-    let age_ms = adapters::telemetry::age_ms(event.accepted_at, time::OffsetDateTime::now_utc());
+    let age_ms =
+        orders_adapters::telemetry::age_ms(event.accepted_at, time::OffsetDateTime::now_utc());
     tracing::info!(
         stage = STAGE,
         outcome = Outcome::Notified.as_str(),
@@ -390,7 +392,7 @@ fn log_skipped(record: &EventRecord) {
 async fn dead_letter_poison(
     deps: &Deps,
     record: &EventRecord,
-    err: &adapters::record::RecordError,
+    err: &orders_adapters::record::RecordError,
 ) -> Outcome {
     let dead_lettered =
         send_dead_letter(deps, record, DeadLetterReason::Poison, &err.to_string()).await;

@@ -3,7 +3,7 @@
 //!
 //! `main.rs` only wires [`Config::from_env`] and [`Deps::from_config`] to
 //! [`handle`]; tests and the local runner call [`handle`] with [`Deps::new`]
-//! over any [`adapters::ports::EventPublisher`]. How records are published,
+//! over any [`orders_adapters::ports::EventPublisher`]. How records are published,
 //! retried and checkpointed is told in the handler's module; the outcomes
 //! and their one mapping to the partial batch response in [`Outcome`] and
 //! [`batch_response`].

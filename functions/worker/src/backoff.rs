@@ -5,7 +5,7 @@
 //!
 //! After the `n`-th receive failed, the failed record and the later records
 //! of its message group held back with it get one visibility timeout drawn
-//! from step `n` of `adapters::settings::WORKER_BACKOFF_SECS` (about 1, 4,
+//! from step `n` of `orders_adapters::settings::WORKER_BACKOFF_SECS` (about 1, 4,
 //! 15 and 45 minutes, each up to half as long again). One draw per group, so
 //! the group comes back together: on a FIFO queue no record of a group is
 //! delivered while another is in flight, and a held-back record kept
@@ -25,10 +25,10 @@
 
 use std::time::Duration;
 
-use adapters::ports::VisibilityDelay;
-use adapters::settings::WORKER_BACKOFF_SECS;
-use adapters::telemetry::ErrorChain;
 use aws_lambda_events::event::sqs::SqsMessage;
+use orders_adapters::ports::VisibilityDelay;
+use orders_adapters::settings::WORKER_BACKOFF_SECS;
+use orders_adapters::telemetry::ErrorChain;
 
 use crate::handler::STAGE;
 
@@ -114,7 +114,7 @@ pub(crate) async fn back_off(visibility: &dyn VisibilityDelay, records: &[&SqsMe
 #[cfg(test)]
 mod tests {
     use super::*;
-    use adapters::settings::{MAX_RECEIVE_COUNT, WORKER_SECS_TO_LAST_RECEIVE};
+    use orders_adapters::settings::{MAX_RECEIVE_COUNT, WORKER_SECS_TO_LAST_RECEIVE};
     use proptest::prelude::*;
 
     proptest! {

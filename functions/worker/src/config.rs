@@ -11,10 +11,10 @@
 
 use std::sync::Arc;
 
-use adapters::config::{
+use orders_adapters::config::{
     ConfigError, FromVars, ORDERS_QUEUE_URL, ORDERS_TABLE_NAME, Vars, WORKER_DLQ_URL,
 };
-use adapters::ports::{DeadLetterQueue, OrderStore, VisibilityDelay};
+use orders_adapters::ports::{DeadLetterQueue, OrderStore, VisibilityDelay};
 
 /// Every environment variable the worker reads.
 pub const ENV_VARS: &[&str] = &[ORDERS_TABLE_NAME, WORKER_DLQ_URL, ORDERS_QUEUE_URL];
@@ -66,7 +66,7 @@ impl Deps {
     /// Adds the orders queue's visibility port, through which a record that
     /// failed in a way that may pass, and the records of its group held back
     /// with it, are retried after the backoff of
-    /// `adapters::settings::WORKER_BACKOFF_SECS`.
+    /// `orders_adapters::settings::WORKER_BACKOFF_SECS`.
     pub fn with_visibility_delay(mut self, visibility: Arc<dyn VisibilityDelay>) -> Self {
         self.visibility = Some(visibility);
         self
@@ -76,14 +76,15 @@ impl Deps {
     /// queue's visibility port of `config` over the function's SDK
     /// configuration. Performs no network I/O.
     pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
-        let store = adapters::aws::DynamoOrderStore::new(
+        let store = orders_adapters::aws::DynamoOrderStore::new(
             aws_sdk_dynamodb::Client::new(sdk),
             config.table_name.clone(),
         );
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let dead_letters =
-            adapters::aws::SqsDeadLetterQueue::new(sqs.clone(), config.dlq_url.clone());
-        let visibility = adapters::aws::SqsVisibilityDelay::new(sqs, config.queue_url.clone());
+            orders_adapters::aws::SqsDeadLetterQueue::new(sqs.clone(), config.dlq_url.clone());
+        let visibility =
+            orders_adapters::aws::SqsVisibilityDelay::new(sqs, config.queue_url.clone());
         Self::new(Arc::new(store), Arc::new(dead_letters))
             .with_visibility_delay(Arc::new(visibility))
     }
@@ -129,7 +130,7 @@ mod tests {
             ),
             (table.1, dlq.1, queue.1)
         );
-        let deps = Deps::from_config(&adapters::aws::lambda_sdk_config(), &config);
+        let deps = Deps::from_config(&orders_adapters::aws::lambda_sdk_config(), &config);
         assert!(deps.visibility.is_some(), "the deployed worker backs off");
     }
 }

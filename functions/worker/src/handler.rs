@@ -62,17 +62,17 @@
 
 use std::collections::HashMap;
 
-use adapters::ports::{
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use lambda_runtime::LambdaEvent;
+use orders_adapters::ports::{
     CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE,
     DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE, DeadLetter, DeadLetterReason, PortError, PutOutcome,
 };
-use adapters::record::StoredOrder;
-use adapters::settings::MAX_RECEIVE_COUNT;
-use adapters::telemetry::ErrorChain;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use lambda_runtime::LambdaEvent;
+use orders_adapters::record::StoredOrder;
+use orders_adapters::settings::MAX_RECEIVE_COUNT;
+use orders_adapters::telemetry::ErrorChain;
 use orders_domain::contract::{ContractError, CorrelationId, OrderMessage};
-use orders_domain::domain::OrderId;
+use orders_domain::model::OrderId;
 use time::OffsetDateTime;
 
 use crate::backoff;
@@ -196,7 +196,7 @@ async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> O
     let stored = StoredOrder::from_message(&message, OffsetDateTime::now_utc());
     let put = deps.store.put_if_absent(&stored).await;
     // The order's age once the store answered: accepted -> persisted latency.
-    let age_ms = adapters::telemetry::age_ms(message.accepted_at, OffsetDateTime::now_utc());
+    let age_ms = orders_adapters::telemetry::age_ms(message.accepted_at, OffsetDateTime::now_utc());
     match put {
         Ok(PutOutcome::Created) => {
             log_ok(
@@ -349,7 +349,7 @@ fn log_ok(
         // https://docs.aws.amazon.com/xray/latest/devguide/xray-services-sqs.html
         trace_header = record
             .attributes
-            .get(adapters::ports::AWS_TRACE_HEADER_ATTRIBUTE)
+            .get(orders_adapters::ports::AWS_TRACE_HEADER_ATTRIBUTE)
             .map(String::as_str),
         "order stored"
     );

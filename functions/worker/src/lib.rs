@@ -3,7 +3,7 @@
 //!
 //! `main.rs` only wires [`Config::from_env`] and [`Deps::from_config`] to
 //! [`handle`]; tests and the local runner call [`handle`] with [`Deps::new`]
-//! over any [`adapters::ports::OrderStore`]. How records are stored,
+//! over any [`orders_adapters::ports::OrderStore`]. How records are stored,
 //! dead-lettered and held back is told in the handler's module; which records
 //! must keep their order in [`message_groups`]; the outcomes and their one
 //! mapping to the partial batch response in [`Outcome`] and

@@ -4,7 +4,7 @@
 //!
 //! The contract suite in `tests/` runs one set of cases against both, so the
 //! emulators keep AWS's semantics where the pipeline depends on them. These
-//! traits are wider than the handlers' ports (`adapters::ports`): the runner also
+//! traits are wider than the handlers' ports (`orders_adapters::ports`): the runner also
 //! receives, deletes and redrives messages and reads the table's stream, as
 //! Lambda's event source mappings do.
 
@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::ports::{
-    BoxError, DeadLetterQueue, EventPublisher, OrderQueue, OrderReader, OrderStore, VisibilityDelay,
-};
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::EventRecord;
+use orders_adapters::ports::{
+    BoxError, DeadLetterQueue, EventPublisher, OrderQueue, OrderReader, OrderStore, VisibilityDelay,
+};
 use time::OffsetDateTime;
 
 /// A backend call failed.

@@ -40,7 +40,7 @@ pub struct Gateway {
     /// The intake's dependencies.
     pub deps: intake::Deps,
     /// The status function's dependencies (`GET /orders/{orderId}`).
-    pub status: status::Deps,
+    pub status: order_status::Deps,
     /// The emulated status function's ARN.
     pub status_function_arn: String,
     /// The intake's (scaled) timeout.
@@ -63,14 +63,14 @@ fn json_response(status: StatusCode, content_type: &'static str, body: String) -
 }
 
 /// The answer to a request no route matches, written as the API's other
-/// problems are ([`edge::Problem`]: `application/problem+json`, the
-/// correlation id in body and header, settled by [`edge::correlation_id`]).
+/// problems are ([`orders_http::Problem`]: `application/problem+json`, the
+/// correlation id in body and header, settled by [`orders_http::correlation_id`]).
 /// The detail names no request value, as a problem's detail never does.
 fn not_found(headers: &HeaderMap) -> Response {
     let mut request = lambda_http::Request::default();
     *request.headers_mut() = headers.clone();
-    let correlation_id = edge::correlation_id(&request);
-    let problem = edge::Problem::new(
+    let correlation_id = orders_http::correlation_id(&request);
+    let problem = orders_http::Problem::new(
         StatusCode::NOT_FOUND,
         "route-not-found",
         "Not Found",
@@ -444,7 +444,7 @@ mod tests {
         // Given a request with the caller's correlation id
         let mut headers = HeaderMap::new();
         headers.insert(
-            edge::CORRELATION_ID_HEADER,
+            orders_http::CORRELATION_ID_HEADER,
             HeaderValue::from_static("trace-404"),
         );
         // When no route matches
@@ -453,9 +453,12 @@ mod tests {
         assert_eq!(response.status(), StatusCode::NOT_FOUND);
         assert_eq!(
             response.headers()[http::header::CONTENT_TYPE],
-            edge::PROBLEM_CONTENT_TYPE
+            orders_http::PROBLEM_CONTENT_TYPE
         );
-        assert_eq!(response.headers()[edge::CORRELATION_ID_HEADER], "trace-404");
+        assert_eq!(
+            response.headers()[orders_http::CORRELATION_ID_HEADER],
+            "trace-404"
+        );
         let body = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .unwrap();

@@ -129,8 +129,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     // The extra layer keeps the last orders and failures for `/` and
     // `/_local/status`, from the same outcome lines CloudWatch reads.
-    adapters::telemetry::init_with_layer(
-        adapters::telemetry::LogFormat::from_env(),
+    orders_adapters::telemetry::init_with_layer(
+        orders_adapters::telemetry::LogFormat::from_env(),
         std::io::stderr,
         orders_local::recent::layer(),
     );

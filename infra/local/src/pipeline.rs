@@ -2,7 +2,7 @@
 //! API, runs the event source mappings, reports status and stops cleanly.
 //!
 //! Every queue attribute, batch size, retry limit and filter comes from
-//! `adapters::settings`; only the durations tests wait on may be scaled
+//! `orders_adapters::settings`; only the durations tests wait on may be scaled
 //! ([`TimeScale`](crate::stats::TimeScale): visibility timeout and the
 //! worker's backoff, FIFO dedup window, max record age, retry backoff).
 //! Function timeouts are ceilings nobody waits for, so they stay as deployed
@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::settings::{
+use orders_adapters::settings::{
     ADMIN_DIGEST_TIMEOUT_SECS, INTAKE_TIMEOUT_SECS, NOTIFIER_MAX_RECORD_AGE_SECS,
     NOTIFIER_MAX_RETRY_ATTEMPTS, WORKER_BATCH_SIZE, WORKER_MAX_CONCURRENCY,
 };
@@ -286,7 +286,7 @@ impl Pipeline {
 
         let gateway = Arc::new(crate::gateway::Gateway {
             deps: intake::Deps::new(ports.queue.clone(), config.group_strategy),
-            status: status::Deps::new(backends.tables.order_reader(&resources.table)),
+            status: order_status::Deps::new(backends.tables.order_reader(&resources.table)),
             status_function_arn: function_arn("status"),
             timeout: Duration::from_secs(INTAKE_TIMEOUT_SECS),
             function_arn: function_arn("intake"),

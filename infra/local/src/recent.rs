@@ -15,7 +15,7 @@
 use std::collections::VecDeque;
 use std::sync::{Mutex, OnceLock};
 
-use adapters::sync::lock;
+use orders_adapters::sync::lock;
 use serde::{Deserialize, Serialize};
 use tracing::field::{Field, Visit};
 use tracing_subscriber::layer::Context;
@@ -253,7 +253,7 @@ impl Visit for OutcomeLine {
     }
 
     fn record_u64(&mut self, field: &Field, value: u64) {
-        if field.name() == adapters::telemetry::AGE_MS_FIELD {
+        if field.name() == orders_adapters::telemetry::AGE_MS_FIELD {
             self.age_ms = Some(value);
         }
     }

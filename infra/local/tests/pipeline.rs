@@ -5,21 +5,21 @@
 // The whole file is test code; clippy's test allowance covers only `#[test]` fns.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use adapters::record::ItemMapping;
+use orders_adapters::record::ItemMapping;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use adapters::ports::{EventPublisher, PortError};
-use adapters::record::StoredOrder;
-use adapters::settings::MAX_RECEIVE_COUNT;
 use async_trait::async_trait;
 use notifier::dead_letter::NotifierDeadLetter;
+use orders_adapters::ports::{EventPublisher, PortError};
+use orders_adapters::record::StoredOrder;
+use orders_adapters::settings::MAX_RECEIVE_COUNT;
 use orders_backends::backend::{QueueService, QueueSpec, SendMessage, TableService};
 use orders_backends::embedded::Embedded;
 use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
-use orders_domain::domain::OrderRequest;
+use orders_domain::model::OrderRequest;
 use orders_domain::test_support::{LEGACY_CUSTOMER_NAME, LEGACY_SHIPPING_ADDRESS, legacy_order};
 use orders_local::mapping::stream::StreamMapping;
 use orders_local::stats::Counters;

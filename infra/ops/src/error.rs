@@ -218,7 +218,7 @@ mod tests {
             err.to_string(),
             "sqs:ReceiveMessage on queue q failed (KmsThrottled)"
         );
-        let chain = adapters::telemetry::ErrorChain(&err).to_string();
+        let chain = orders_adapters::telemetry::ErrorChain(&err).to_string();
         assert!(chain.contains("not authorized"), "{chain}");
         assert!(!chain.contains('\n'), "one line: {chain}");
     }

@@ -8,12 +8,18 @@ use clap::Parser;
 async fn main() -> std::process::ExitCode {
     let cli = orders_ops::cli::Cli::parse();
     if std::env::var_os("RUST_LOG").is_some() {
-        adapters::telemetry::init_with(adapters::telemetry::LogFormat::Text, std::io::stderr);
+        orders_adapters::telemetry::init_with(
+            orders_adapters::telemetry::LogFormat::Text,
+            std::io::stderr,
+        );
     }
     match orders_ops::cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("orders-ops: {}", adapters::telemetry::ErrorChain(&err));
+            eprintln!(
+                "orders-ops: {}",
+                orders_adapters::telemetry::ErrorChain(&err)
+            );
             std::process::ExitCode::FAILURE
         }
     }

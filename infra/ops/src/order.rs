@@ -3,8 +3,8 @@
 //! The customer's name, e-mail and address are shown only with
 //! `--show-personal-data`; without it the output holds ids, times and counts.
 
-use adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
 use aws_sdk_dynamodb::types::AttributeValue;
+use orders_adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 

@@ -4,7 +4,7 @@
 //! For each message: the failure reason, the stage, the order id, the
 //! correlation id and its age. The worker and notifier attach these as
 //! message attributes when they dead-letter a message themselves
-//! (`adapters::ports::DEAD_LETTER_*_ATTRIBUTE`); a message that arrived by
+//! (`orders_adapters::ports::DEAD_LETTER_*_ATTRIBUTE`); a message that arrived by
 //! the orders queue's redrive policy has none (`reason` then reads
 //! `max-receives`: the store kept failing), and Lambda's on-failure records
 //! in the notifier DLQ say why in their body (`requestContext.condition`).
@@ -22,12 +22,12 @@
 use std::collections::HashSet;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use adapters::ports::{
+use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
+use notifier::dead_letter::NotifierDeadLetter;
+use orders_adapters::ports::{
     CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE, DEAD_LETTER_REASON_ATTRIBUTE,
     DEAD_LETTER_STAGE_ATTRIBUTE,
 };
-use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
-use notifier::dead_letter::NotifierDeadLetter;
 use serde::Serialize;
 
 use crate::error::{OpsResult, aws};
@@ -212,7 +212,7 @@ pub fn describe(
                     letter
                         .keys
                         .as_ref()
-                        .and_then(|k| k.get(adapters::record::KEY_ATTRIBUTE))
+                        .and_then(|k| k.get(orders_adapters::record::KEY_ATTRIBUTE))
                         .and_then(|v| v.as_str())
                         .map(str::to_owned)
                 });
@@ -272,7 +272,7 @@ mod tests {
     use super::*;
     use aws_sdk_sqs::types::MessageAttributeValue;
     use orders_domain::contract::{CorrelationId, OrderMessage};
-    use orders_domain::domain::OrderRequest;
+    use orders_domain::model::OrderRequest;
     use orders_domain::test_support::legacy_order;
 
     fn string(value: &str) -> MessageAttributeValue {

@@ -20,11 +20,11 @@
 
 use std::collections::HashMap;
 
-use adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::{Context, LambdaEvent};
+use orders_adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -234,9 +234,9 @@ mod tests {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use adapters::memory::MemoryPublisher;
+    use orders_adapters::memory::MemoryPublisher;
     use orders_domain::contract::{CorrelationId, OrderMessage};
-    use orders_domain::domain::OrderRequest;
+    use orders_domain::model::OrderRequest;
     use orders_domain::test_support::legacy_order;
 
     use super::*;

@@ -44,10 +44,10 @@ pub mod stream;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use adapters::settings::{NOTIFIER_BATCH_SIZE, NOTIFIER_FILTER_EVENT_NAMES};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use lambda_runtime::{Context, LambdaEvent};
 use notifier::dead_letter::NotifierDeadLetter;
+use orders_adapters::settings::{NOTIFIER_BATCH_SIZE, NOTIFIER_FILTER_EVENT_NAMES};
 use orders_backends::backend::{BackendResult, QueueService, StreamShards, TableService};
 use time::OffsetDateTime;
 
@@ -350,12 +350,12 @@ async fn publish_all(deps: &notifier::Deps, records: &[EventRecord], pacer: &mut
 struct ReplayDeadLetters;
 
 #[async_trait::async_trait]
-impl adapters::ports::DeadLetterQueue for ReplayDeadLetters {
+impl orders_adapters::ports::DeadLetterQueue for ReplayDeadLetters {
     async fn send(
         &self,
-        _letter: &adapters::ports::DeadLetter,
-    ) -> Result<(), adapters::ports::PortError> {
-        Err(adapters::ports::PortError::Permanent(
+        _letter: &orders_adapters::ports::DeadLetter,
+    ) -> Result<(), orders_adapters::ports::PortError> {
+        Err(orders_adapters::ports::PortError::Permanent(
             "replaying the notifier DLQ: the record stays in it".into(),
         ))
     }
@@ -364,7 +364,7 @@ impl adapters::ports::DeadLetterQueue for ReplayDeadLetters {
 /// The notifier's dependencies for a replay or a renotify: `publisher`, and
 /// no dead-lettering (see [`ReplayDeadLetters`]).
 pub fn replay_deps(
-    publisher: std::sync::Arc<dyn adapters::ports::EventPublisher>,
+    publisher: std::sync::Arc<dyn orders_adapters::ports::EventPublisher>,
 ) -> notifier::Deps {
     notifier::Deps::new(publisher, std::sync::Arc::new(ReplayDeadLetters))
 }

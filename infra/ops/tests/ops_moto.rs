@@ -13,13 +13,13 @@ use std::collections::HashMap;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
-use adapters::ports::{
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use orders_adapters::ports::{
     CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE, DEAD_LETTER_REASON_ATTRIBUTE,
     DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE, DEAD_LETTER_STAGE_ATTRIBUTE, DeadLetterReason,
 };
-use adapters::record::{ItemMapping, KEY_ATTRIBUTE};
-use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use orders_adapters::record::{ItemMapping, KEY_ATTRIBUTE};
 use orders_domain::contract::OrderCreated;
 use orders_local::{Pipeline, PipelineConfig, ResourceNames, TimeScale};
 use orders_ops::target::PrefixNames;

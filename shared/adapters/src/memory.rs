@@ -21,7 +21,7 @@ use crate::ports::{EntryResult, publish_batch_ranges};
 use crate::record::StoredOrder;
 use crate::sync::lock;
 use orders_domain::contract::OrderCreated;
-use orders_domain::domain::OrderId;
+use orders_domain::model::OrderId;
 
 /// A failure a test asks an in-memory port to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::record::StoredOrder;
 use orders_domain::contract::{OrderCreated, OrderMessage};
-use orders_domain::domain::{ContentHash, OrderId};
+use orders_domain::model::{ContentHash, OrderId};
 
 /// A boxed error from an adapter, kept as a source for the log.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -32,7 +32,7 @@ impl ItemMapping for StoredOrder {
 mod tests {
     use super::*;
     use orders_domain::contract::{CorrelationId, OrderMessage};
-    use orders_domain::domain::OrderRequest;
+    use orders_domain::model::OrderRequest;
     use orders_domain::test_support::legacy_order;
     use serde_dynamo::AttributeValue;
     use serde_json::json;

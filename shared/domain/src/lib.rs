@@ -1,17 +1,17 @@
 //! The order pipeline's domain, free of AWS: the types a client request is
-//! parsed into ([`domain`]), the versioned message contracts between the
+//! parsed into ([`model`]), the versioned message contracts between the
 //! stages ([`contract`]), the JSON Schema published for the event contract
 //! ([`schema`]) and the model of a stored order ([`record`]).
 //!
 //! Cargo keeps this crate clean: its dependency tree has no AWS SDK, no
-//! serde_dynamo and no Lambda crate. Adapters (the `adapters` crate) own the
+//! serde_dynamo and no Lambda crate. Adapters (the `orders-adapters` crate) own the
 //! wire mappings.
 //!
 //! With the `test-support` feature, which only dev-dependencies enable,
 //! [`test_support`] holds the fixtures the workspace's tests share.
 
 pub mod contract;
-pub mod domain;
+pub mod model;
 pub mod record;
 pub mod schema;
 #[cfg(any(test, feature = "test-support"))]

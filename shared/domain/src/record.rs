@@ -4,13 +4,13 @@
 //! order's fields sit at the top level of the item and `items` is a list of
 //! maps, so the console, PartiQL and stream consumers read it without
 //! decoding a JSON string. The mapping to DynamoDB's attribute values lives in
-//! the adapters crate (`adapters::record::ItemMapping`).
+//! the adapters crate (`orders_adapters::record::ItemMapping`).
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::contract::{CorrelationId, OrderMessage};
-use crate::domain::{ContentHash, Order, OrderId};
+use crate::model::{ContentHash, Order, OrderId};
 
 /// Name of the table's partition key attribute.
 pub const KEY_ATTRIBUTE: &str = "orderId";

@@ -21,7 +21,7 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings, json_schema};
 
 use crate::contract::{CorrelationId, OrderCreated};
-use crate::domain::{
+use crate::model::{
     Currency, ItemId, MAX_CORRELATION_ID_LEN, MAX_ID_LEN, MAX_QUANTITY, OrderId, Quantity,
     id_pattern,
 };

@@ -8,7 +8,7 @@
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use orders_domain::contract::CorrelationId;
-use orders_domain::domain::FieldError;
+use orders_domain::model::FieldError;
 use serde::Serialize;
 use serde_json::json;
 

@@ -1,10 +1,10 @@
 //! The admin digest: its queue, mapping and subscription agree with
-//! `adapters::settings` and bound the e-mail rate; the admin e-mail is on its
+//! `orders_adapters::settings` and bound the e-mail rate; the admin e-mail is on its
 //! own topic, never on the events topic.
 
 use std::collections::BTreeSet;
 
-use adapters::settings;
+use orders_adapters::settings;
 use yaml_rust2::Yaml;
 
 use crate::template::{
@@ -130,7 +130,7 @@ fn admin_digest_subscription_is_raw_filtered_and_dead_lettered() {
         serde_json::from_str(settings::ADMIN_DIGEST_FILTER_POLICY).unwrap();
     assert_eq!(
         policy,
-        serde_json::json!({ adapters::ports::EVENT_TYPE_ATTRIBUTE: [orders_domain::contract::ORDER_CREATED_EVENT_TYPE] })
+        serde_json::json!({ orders_adapters::ports::EVENT_TYPE_ATTRIBUTE: [orders_domain::contract::ORDER_CREATED_EVENT_TYPE] })
     );
     assert_eq!(
         reference(

@@ -7,8 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use adapters::memory::{Fault, MemoryQueue, MemoryStore};
-use adapters::telemetry::LogCapture;
+use orders_adapters::memory::{Fault, MemoryQueue, MemoryStore};
+use orders_adapters::telemetry::LogCapture;
 use yaml_rust2::Yaml;
 
 use crate::api::openapi;
@@ -213,7 +213,7 @@ async fn intake_and_status_page_on_the_5xx_they_answer_themselves() {
     let capture = LogCapture::default();
     let _guard = capture.set_default();
     let store = Arc::new(MemoryStore::default());
-    let status_deps = status::Deps::new(store.clone());
+    let status_deps = order_status::Deps::new(store.clone());
     store.fail_next(1, Fault::Transient);
     store.fail_next(1, Fault::Permanent);
     let mut statuses = Vec::new();
@@ -223,7 +223,9 @@ async fn intake_and_status_page_on_the_5xx_they_answer_themselves() {
             .uri("/orders/fail-1")
             .body(lambda_http::Body::Empty)
             .expect("a request");
-        let response = status::handle(&status_deps, get).await.expect("an answer");
+        let response = order_status::handle(&status_deps, get)
+            .await
+            .expect("an answer");
         statuses.push(response.status().as_u16());
     }
     assert_eq!(statuses, [503, 500, 404]);

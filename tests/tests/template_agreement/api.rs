@@ -197,11 +197,11 @@ fn constraints(
 
 #[tokio::test]
 async fn each_outcome_of_the_status_function_is_a_documented_answer_of_get_order() {
-    use adapters::memory::{Fault, MemoryStore};
-    use adapters::ports::OrderStore;
-    use adapters::record::StoredOrder;
+    use orders_adapters::memory::{Fault, MemoryStore};
+    use orders_adapters::ports::OrderStore;
+    use orders_adapters::record::StoredOrder;
     use orders_domain::contract::{CorrelationId, OrderMessage};
-    use orders_domain::domain::{OrderId, OrderRequest};
+    use orders_domain::model::{OrderId, OrderRequest};
     use std::sync::Arc;
 
     // Given the status function over a table holding one order
@@ -221,7 +221,7 @@ async fn each_outcome_of_the_status_function_is_a_documented_answer_of_get_order
         .put_if_absent(&StoredOrder::from_message(&message, message.accepted_at))
         .await
         .unwrap();
-    let deps = status::Deps::new(store.clone());
+    let deps = order_status::Deps::new(store.clone());
     // And the answers the OpenAPI file documents for GET /orders/{orderId}
     // (API Gateway routes only GET to the function, so its 405 never reaches
     // a client and is not documented)
@@ -255,7 +255,7 @@ async fn each_outcome_of_the_status_function_is_a_documented_answer_of_get_order
             .uri(path)
             .body(lambda_http::Body::Empty)
             .unwrap();
-        let response = status::handle(&deps, request).await.unwrap();
+        let response = order_status::handle(&deps, request).await.unwrap();
         // Then the status is the expected one and documented
         let status = response.status().as_u16();
         assert_eq!(status, expected, "{case}");
@@ -315,7 +315,7 @@ async fn each_outcome_of_the_status_function_is_a_documented_answer_of_get_order
 #[test]
 fn the_documented_order_status_is_exactly_what_status_answers_and_no_personal_data() {
     use orders_domain::contract::{CorrelationId, OrderMessage};
-    use orders_domain::domain::{OrderId, OrderRequest};
+    use orders_domain::model::{OrderId, OrderRequest};
     // Given the fullest view the status function renders (every optional field)
     let request = OrderRequest::from_json(&serde_json::json!({
         "customerName": "Ada Lovelace", "customerEmail": "ada@example.com",
@@ -329,8 +329,8 @@ fn the_documented_order_status_is_exactly_what_status_answers_and_no_personal_da
         time::OffsetDateTime::now_utc(),
         request.order,
     );
-    let stored = adapters::record::StoredOrder::from_message(&message, message.accepted_at);
-    let view = serde_json::to_value(status::OrderView::from(&stored)).unwrap();
+    let stored = orders_adapters::record::StoredOrder::from_message(&message, message.accepted_at);
+    let view = serde_json::to_value(order_status::OrderView::from(&stored)).unwrap();
     let rendered: BTreeSet<String> = view.as_object().unwrap().keys().cloned().collect();
     // When the OpenAPI schema of the 200 is read
     let doc = openapi();
@@ -378,7 +378,7 @@ fn the_documented_order_status_is_exactly_what_status_answers_and_no_personal_da
 
 #[test]
 fn the_openapi_limits_are_the_domain_constants() {
-    use orders_domain::domain::{
+    use orders_domain::model::{
         MAX_ADDRESS_LEN, MAX_EMAIL_LEN, MAX_ID_LEN, MAX_ITEMS, MAX_NAME_LEN, MAX_QUANTITY,
         MAX_UNIT_PRICE_MINOR,
     };
@@ -455,7 +455,7 @@ fn the_openapi_limits_are_the_domain_constants() {
         .expect("properties is a mapping");
     for field in fields.keys().map(|k| string(k, "field")) {
         let body = serde_json::json!({ field: null });
-        let errors = orders_domain::domain::OrderRequest::from_json(&body).unwrap_err();
+        let errors = orders_domain::model::OrderRequest::from_json(&body).unwrap_err();
         assert!(
             errors
                 .errors()

@@ -1,7 +1,7 @@
 //! Each function gets exactly the environment variables its crate reads, and
 //! they point at the stack's resources.
 
-use adapters::config;
+use orders_adapters::config;
 
 use crate::template::{at, env_names, names, reference, resource, strings, template};
 
@@ -13,7 +13,7 @@ fn each_function_gets_exactly_the_variables_its_crate_reads() {
         ("IntakeFunction", intake::ENV_VARS),
         ("WorkerFunction", worker::ENV_VARS),
         ("NotifierFunction", notifier::ENV_VARS),
-        ("StatusFunction", status::ENV_VARS),
+        ("StatusFunction", order_status::ENV_VARS),
         ("AdminDigestFunction", admin_digest::ENV_VARS),
     ];
     for (function, read) in cases {
@@ -54,7 +54,10 @@ fn each_crate_reads_its_shared_config_variables() {
         names(notifier::ENV_VARS),
         names(&[config::ORDER_EVENTS_TOPIC_ARN, config::NOTIFIER_DLQ_URL])
     );
-    assert_eq!(names(status::ENV_VARS), names(&[config::ORDERS_TABLE_NAME]));
+    assert_eq!(
+        names(order_status::ENV_VARS),
+        names(&[config::ORDERS_TABLE_NAME])
+    );
     assert_eq!(
         names(admin_digest::ENV_VARS),
         names(&[

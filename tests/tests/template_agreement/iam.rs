@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use adapters::config;
+use orders_adapters::config;
 use yaml_rust2::Yaml;
 
 use crate::template::{at, names, reference, resource, string, strings, template};
@@ -49,7 +49,7 @@ fn each_stage_dead_letters_to_its_own_dlq_and_may_send_there() {
 fn each_function_may_make_exactly_its_cold_start_warm_up_call() {
     // Given the template
     let t = template();
-    // The warm-up calls of adapters::aws, one per function, on its own resource
+    // The warm-up calls of orders_adapters::aws, one per function, on its own resource
     for (role, action, target) in [
         ("IntakeRole", "sqs:GetQueueAttributes", "OrdersQueue.Arn"),
         ("WorkerRole", "dynamodb:DescribeTable", "OrdersTable.Arn"),

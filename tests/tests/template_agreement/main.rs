@@ -3,9 +3,9 @@
 //!
 //! * [`environment`]: each function's `Environment.Variables` are exactly the
 //!   variables its crate reads (`<crate>::ENV_VARS`, spelled by
-//!   `adapters::config`), pointing at the stack's resources.
+//!   `orders_adapters::config`), pointing at the stack's resources.
 //! * [`settings`]: queue and event-source-mapping settings equal
-//!   `adapters::settings`, which the local runner reproduces.
+//!   `orders_adapters::settings`, which the local runner reproduces.
 //! * [`admin_digest`]: the admin digest's queue, mapping and subscription,
 //!   and the admin e-mail on its own topic.
 //! * [`iam`]: each role may do what its function needs and no more.

@@ -138,7 +138,7 @@ fn latency_metric_filters_read_the_age_each_stage_logs_in_milliseconds() {
         assert_eq!(string(&m["MetricName"], id), metric);
         assert_eq!(
             string(&m["MetricValue"], id),
-            format!("$.{}", adapters::telemetry::AGE_MS_FIELD)
+            format!("$.{}", orders_adapters::telemetry::AGE_MS_FIELD)
         );
         assert_eq!(string(&m["Unit"], id), "Milliseconds");
         // The pattern picks this stage's outcome line and only when it has an age.
@@ -263,14 +263,14 @@ fn dashboard_shows_p50_and_p99_latency_per_minute_of_metrics_the_filters_publish
 /// Drives one order through the shipped intake, worker and notifier handlers
 /// on the memory adapters and returns every JSON log line they wrote.
 async fn log_lines_of_one_order(trace_header: &str) -> (Vec<serde_json::Value>, Option<String>) {
-    use adapters::memory::{MemoryDeadLetters, MemoryPublisher, MemoryQueue, MemoryStore};
-    use adapters::record::ItemMapping;
     use lambda_http::RequestExt;
     use lambda_runtime::{Context, LambdaEvent};
+    use orders_adapters::memory::{MemoryDeadLetters, MemoryPublisher, MemoryQueue, MemoryStore};
+    use orders_adapters::record::ItemMapping;
     use orders_domain::test_support::legacy_order;
     use std::sync::Arc;
 
-    let capture = adapters::telemetry::LogCapture::default();
+    let capture = orders_adapters::telemetry::LogCapture::default();
     let _guard = capture.set_default();
     let queue = Arc::new(MemoryQueue::default());
     let mut context = Context::default();
@@ -346,7 +346,7 @@ async fn each_latency_filter_matches_exactly_one_line_its_stage_writes_with_a_nu
         assert_eq!(line["order_id"], "lat-1", "{id}");
         assert!(line["correlation_id"].is_string(), "{id}: correlation id");
         assert!(
-            line[adapters::telemetry::AGE_MS_FIELD].is_u64(),
+            line[orders_adapters::telemetry::AGE_MS_FIELD].is_u64(),
             "{id}: {line}"
         );
     }

@@ -1,7 +1,7 @@
 //! Functions, queues and event-source mappings are configured as
-//! `adapters::settings` says (the values the local runner reproduces).
+//! `orders_adapters::settings` says (the values the local runner reproduces).
 
-use adapters::settings;
+use orders_adapters::settings;
 use yaml_rust2::Yaml;
 
 use crate::template::{

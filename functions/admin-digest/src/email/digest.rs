@@ -27,7 +27,7 @@ use std::fmt::Write as _;
 use std::ops::Range;
 
 use orders_domain::contract::OrderCreated;
-use orders_domain::domain::Currency;
+use orders_domain::model::Currency;
 
 use super::{Email, MAX_MESSAGE_BYTES};
 

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::fixtures::{PERSONAL_DATA, order, plain};
-use orders_domain::domain::{MAX_ID_LEN, MAX_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE_MINOR};
+use orders_domain::model::{MAX_ID_LEN, MAX_ITEMS, MAX_QUANTITY, MAX_UNIT_PRICE_MINOR};
 
 /// What a plain-text client needs, and SNS: printable ASCII lines.
 fn assert_plain_ascii(text: &str) {

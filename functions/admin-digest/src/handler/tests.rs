@@ -317,7 +317,7 @@ async fn given_too_little_time_left_for_the_next_email_then_its_orders_are_relea
 #[tokio::test(start_paused = true)]
 async fn logs_carry_one_line_per_order_and_per_batch_with_ids_only() {
     let rig = Rig::new();
-    let capture = adapters::telemetry::LogCapture::default();
+    let capture = orders_adapters::telemetry::LogCapture::default();
     let _guard = capture.set_default();
     let orders = [plain("l-1"), plain("l-2"), plain("l-1")];
     let mut all = records("m", &orders);

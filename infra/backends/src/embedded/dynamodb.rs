@@ -12,11 +12,11 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use adapters::ports::{OrderReader, OrderStore};
-use adapters::record::KEY_ATTRIBUTE;
-use adapters::sync::lock;
 use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{EventRecord, StreamViewType};
+use orders_adapters::ports::{OrderReader, OrderStore};
+use orders_adapters::record::KEY_ATTRIBUTE;
+use orders_adapters::sync::lock;
 use serde_dynamo::{AttributeValue, Item};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

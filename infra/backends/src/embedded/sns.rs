@@ -34,9 +34,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use adapters::ports::EventPublisher;
-use adapters::sync::lock;
 use async_trait::async_trait;
+use orders_adapters::ports::EventPublisher;
+use orders_adapters::sync::lock;
 
 use crate::arn::EMBEDDED_ACCOUNT;
 use crate::backend::{

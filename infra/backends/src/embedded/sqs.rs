@@ -24,12 +24,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use adapters::ports::{
+use async_trait::async_trait;
+use orders_adapters::ports::{
     DeadLetter, DeadLetterQueue, MAX_VISIBILITY_DELAY, OrderQueue, OutgoingOrder, PortError,
     QueueError, VisibilityDelay,
 };
-use adapters::sync::lock;
-use async_trait::async_trait;
+use orders_adapters::sync::lock;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -65,8 +65,8 @@ impl EmbeddedQueues {
     /// Queues with SQS's 5-minute FIFO deduplication window scaled by
     /// `time_scale` (1.0 = real time; tests use less).
     pub fn new(time_scale: f64) -> Self {
-        let window =
-            Duration::from_secs(adapters::settings::FIFO_DEDUP_WINDOW_SECS).mul_f64(time_scale);
+        let window = Duration::from_secs(orders_adapters::settings::FIFO_DEDUP_WINDOW_SECS)
+            .mul_f64(time_scale);
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State::default()),
@@ -355,7 +355,7 @@ impl OrderQueue for EmbeddedOrderQueue {
             group_id: Some(order.group_id.clone()),
             dedup_id: Some(order.dedup_id.clone()),
             message_attributes: HashMap::from([(
-                adapters::ports::CORRELATION_ID_ATTRIBUTE.to_owned(),
+                orders_adapters::ports::CORRELATION_ID_ATTRIBUTE.to_owned(),
                 order.message.correlation_id.as_str().to_owned(),
             )]),
             trace_header: order.trace_header.clone(),

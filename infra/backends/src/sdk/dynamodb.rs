@@ -13,15 +13,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::aws::{DynamoOrderReader, DynamoOrderStore};
-use adapters::ports::{OrderReader, OrderStore};
-use adapters::record::KEY_ATTRIBUTE;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType,
     ScalarAttributeType, StreamSpecification, StreamViewType, TableStatus,
 };
+use orders_adapters::aws::{DynamoOrderReader, DynamoOrderStore};
+use orders_adapters::ports::{OrderReader, OrderStore};
+use orders_adapters::record::KEY_ATTRIBUTE;
 
 use super::backend_error;
 use crate::backend::{

@@ -2,7 +2,7 @@
 //! runner's `--endpoint-url`, `orders-ops --endpoint-url`): AWS's default
 //! chain, pointed at the endpoint, with dummy credentials where no real ones
 //! are needed. The Lambda functions build theirs with
-//! `adapters::aws::lambda_sdk_config` instead.
+//! `orders_adapters::aws::lambda_sdk_config` instead.
 
 use std::net::IpAddr;
 

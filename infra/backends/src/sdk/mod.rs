@@ -1,7 +1,7 @@
 //! The AWS SDK implementations of the backend traits, for any AWS-compatible
 //! endpoint (moto server, LocalStack, a real account), and the SDK
 //! configuration for such an endpoint ([`endpoint_sdk_config`]). The handlers'
-//! ports are the shipping adapters of `adapters::aws`, so this mode runs
+//! ports are the shipping adapters of `orders_adapters::aws`, so this mode runs
 //! exactly the production wire code.
 
 mod dynamodb;

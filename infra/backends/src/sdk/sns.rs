@@ -19,12 +19,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use adapters::aws::SnsEventPublisher;
-use adapters::ports::EventPublisher;
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
+use orders_adapters::aws::SnsEventPublisher;
+use orders_adapters::ports::EventPublisher;
 
 use super::{AwsQueues, backend_error};
 use crate::backend::{

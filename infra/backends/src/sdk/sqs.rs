@@ -14,12 +14,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::aws::SqsOrderQueue;
-use adapters::ports::{DeadLetterQueue, OrderQueue, VisibilityDelay};
 use async_trait::async_trait;
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
+use orders_adapters::aws::SqsOrderQueue;
+use orders_adapters::ports::{DeadLetterQueue, OrderQueue, VisibilityDelay};
 
 use super::backend_error;
 use crate::backend::{
@@ -266,14 +266,14 @@ impl QueueService for AwsQueues {
     }
 
     fn dead_letter_queue(&self, queue_url: &str) -> Arc<dyn DeadLetterQueue> {
-        Arc::new(adapters::aws::SqsDeadLetterQueue::new(
+        Arc::new(orders_adapters::aws::SqsDeadLetterQueue::new(
             self.client.clone(),
             queue_url,
         ))
     }
 
     fn visibility_delay(&self, queue_url: &str) -> Arc<dyn VisibilityDelay> {
-        Arc::new(adapters::aws::SqsVisibilityDelay::new(
+        Arc::new(orders_adapters::aws::SqsVisibilityDelay::new(
             self.client.clone(),
             queue_url,
         ))

@@ -14,12 +14,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use adapters::ports::{
+use async_trait::async_trait;
+use orders_adapters::ports::{
     EntryResult, EventPublisher, OrderQueue, OrderStore, OutgoingOrder, PortError, PutOutcome,
     QueueError,
 };
-use adapters::record::StoredOrder;
-use async_trait::async_trait;
+use orders_adapters::record::StoredOrder;
 use orders_domain::contract::OrderCreated;
 
 /// The stage a fault is drawn for.

@@ -2,14 +2,14 @@
 //! what a queue subscribed to the topic received. Never the handlers' own
 //! counters.
 
-use adapters::record::ItemMapping;
+use orders_adapters::record::ItemMapping;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
-use adapters::record::{KEY_ATTRIBUTE, StoredOrder};
+use orders_adapters::record::{KEY_ATTRIBUTE, StoredOrder};
 use orders_backends::backend::{BackendResult, Backends};
 use orders_domain::contract::OrderCreated;
-use orders_domain::domain::{ContentHash, OrderId, OrderRequest};
+use orders_domain::model::{ContentHash, OrderId, OrderRequest};
 
 use super::clients::Accepted;
 

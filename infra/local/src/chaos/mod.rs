@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use adapters::settings::FIFO_DEDUP_WINDOW_SECS;
+use orders_adapters::settings::FIFO_DEDUP_WINDOW_SECS;
 use orders_backends::backend::BackendError;
 use orders_backends::embedded::Embedded;
 use orders_backends::embedded::sqs::EmbeddedQueues;

@@ -78,7 +78,7 @@ pub async fn invoke(
     event.request_context.route_key = Some(ROUTE_KEY.to_owned());
     event
         .path_parameters
-        .insert(status::ORDER_ID_PARAMETER.to_owned(), order_id);
+        .insert(order_status::ORDER_ID_PARAMETER.to_owned(), order_id);
     let integration = super::Integration {
         name: "status",
         function_arn: &gateway.status_function_arn,
@@ -87,7 +87,9 @@ pub async fn invoke(
         trace_header: None,
     };
     integration
-        .invoke(&event, |request| status::handle(&gateway.status, request))
+        .invoke(&event, |request| {
+            order_status::handle(&gateway.status, request)
+        })
         .await
         .unwrap_or_else(|failed| failed)
 }

@@ -1,7 +1,7 @@
 //! Emulated Lambda event source mappings: the SQS poller that invokes the
 //! worker and the DynamoDB Streams poller that invokes the notifier, with the
 //! deployed batch sizes, filter criteria and retry settings of
-//! `adapters::settings`.
+//! `orders_adapters::settings`.
 
 pub mod sqs;
 pub mod stream;

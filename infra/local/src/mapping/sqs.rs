@@ -29,9 +29,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use adapters::ports::{MAX_VISIBILITY_DELAY, PortError, VisibilityDelay};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use lambda_runtime::LambdaEvent;
+use orders_adapters::ports::{MAX_VISIBILITY_DELAY, PortError, VisibilityDelay};
 use orders_backends::backend::{QueueService, ReceivedMessage};
 use tokio::sync::watch;
 use tokio::time::Instant;

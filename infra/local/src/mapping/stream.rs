@@ -66,11 +66,11 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use adapters::settings::{
-    NOTIFIER_BATCH_SIZE, NOTIFIER_BISECT_ON_ERROR, NOTIFIER_FILTER_EVENT_NAMES,
-};
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use lambda_runtime::LambdaEvent;
+use orders_adapters::settings::{
+    NOTIFIER_BATCH_SIZE, NOTIFIER_BISECT_ON_ERROR, NOTIFIER_FILTER_EVENT_NAMES,
+};
 use orders_backends::backend::{BackendError, QueueService, SendMessage, StreamReader, TrimmedGap};
 use time::OffsetDateTime;
 use tokio::sync::watch;
@@ -464,7 +464,11 @@ impl StreamMapping {
 
 /// The order id in a stream record's key.
 fn record_order_id(record: &EventRecord) -> Option<&str> {
-    match record.change.keys.get(adapters::record::KEY_ATTRIBUTE) {
+    match record
+        .change
+        .keys
+        .get(orders_adapters::record::KEY_ATTRIBUTE)
+    {
         Some(serde_dynamo::AttributeValue::S(id)) => Some(id.as_str()),
         _ => None,
     }

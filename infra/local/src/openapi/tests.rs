@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use adapters::ports::{OrderQueue, OutgoingOrder, QueueError};
 use async_trait::async_trait;
 use axum::http::{HeaderMap, HeaderValue, Method};
+use orders_adapters::ports::{OrderQueue, OutgoingOrder, QueueError};
 use orders_domain::test_support::legacy_order;
 use serde_json::{Value, json};
 

@@ -5,8 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::ports::{DeadLetterQueue, EventPublisher, OrderQueue, OrderStore, VisibilityDelay};
-use adapters::settings::{NOTIFIER_TIMEOUT_SECS, WORKER_TIMEOUT_SECS};
+use orders_adapters::ports::{
+    DeadLetterQueue, EventPublisher, OrderQueue, OrderStore, VisibilityDelay,
+};
+use orders_adapters::settings::{NOTIFIER_TIMEOUT_SECS, WORKER_TIMEOUT_SECS};
 use orders_backends::backend::BackendError;
 
 use crate::stats::TimeScale;

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use adapters::ports::PortError;
-use adapters::settings::{
+use async_trait::async_trait;
+use orders_adapters::ports::PortError;
+use orders_adapters::settings::{
     ADMIN_DIGEST_BATCH_SIZE, ADMIN_DIGEST_BATCHING_WINDOW_SECS, ADMIN_DIGEST_MAX_CONCURRENCY,
     ADMIN_DIGEST_TIMEOUT_SECS,
 };
-use async_trait::async_trait;
 use orders_backends::backend::{BackendError, Backends, TextMessage, TopicService};
 
 use super::config::{PipelineConfig, Ports};

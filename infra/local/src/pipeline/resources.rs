@@ -1,6 +1,6 @@
 //! Creating the pipeline's queues, table, topic and subscriptions.
 
-use adapters::settings::{
+use orders_adapters::settings::{
     ADMIN_DIGEST_FILTER_POLICY, ADMIN_DIGEST_MAX_RECEIVE_COUNT,
     ADMIN_DIGEST_QUEUE_VISIBILITY_TIMEOUT_SECS, MAX_RECEIVE_COUNT,
     ORDERS_QUEUE_VISIBILITY_TIMEOUT_SECS,

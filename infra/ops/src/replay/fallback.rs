@@ -26,11 +26,11 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use adapters::settings::WORKER_TIMEOUT_SECS;
-use adapters::telemetry::ErrorChain;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
 use notifier::dead_letter::{ArrivalWindow, NotifierDeadLetter};
+use orders_adapters::settings::WORKER_TIMEOUT_SECS;
+use orders_adapters::telemetry::ErrorChain;
 use orders_backends::backend::{BackendResult, QueueService, TableService};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;

@@ -8,12 +8,12 @@ mod stream;
 use std::sync::atomic::{AtomicUsize, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
-use adapters::memory::{Fault, MemoryPublisher};
-use adapters::ports::DeadLetterReason;
-use adapters::record::{KEY_ATTRIBUTE, StoredOrder};
 use async_trait::async_trait;
+use orders_adapters::memory::{Fault, MemoryPublisher};
+use orders_adapters::ports::DeadLetterReason;
+use orders_adapters::record::{KEY_ATTRIBUTE, StoredOrder};
 use orders_domain::contract::{CorrelationId, OrderMessage};
-use orders_domain::domain::OrderRequest;
+use orders_domain::model::OrderRequest;
 use orders_domain::test_support::legacy_order;
 use serde_dynamo::AttributeValue;
 use time::OffsetDateTime;
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 use super::*;
 use crate::error::OpsResult;
 use crate::replay::fallback::{CreatedWindow, Item, StoredOrders};
-use adapters::record::ItemMapping;
+use orders_adapters::record::ItemMapping;
 use orders_backends::backend::{
     BackendError, QueueSpec, RecordPage, SendMessage, ShardInfo, ShardPage,
 };

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use orders_domain::domain::OrderId;
+use orders_domain::model::OrderId;
 
 use super::port_error;
 use crate::ports::{OrderReader, PortError};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{MAX_CORRELATION_ID_LEN, MAX_ID_LEN, is_id_char};
+use crate::model::{MAX_CORRELATION_ID_LEN, MAX_ID_LEN, is_id_char};
 
 /// Carries one request's identity through every stage (queue message, item,
 /// event and every log line). 1–128 printable ASCII characters without spaces
@@ -14,7 +14,7 @@ pub struct CorrelationId(String);
 impl CorrelationId {
     /// Accepts a client's `X-Correlation-Id` when it is an id by the rule
     /// every client-chosen id follows (1 to [`MAX_ID_LEN`] of
-    /// [`crate::domain::ID_CHARS`]): it reaches log lines and the admin
+    /// [`crate::model::ID_CHARS`]): it reaches log lines and the admin
     /// e-mail, so a client can put neither a long text nor markup, spaces or
     /// look-alike characters there. Anything else is replaced by a minted id
     /// (the caller's choice, not an error: the header is advisory).

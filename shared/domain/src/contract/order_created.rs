@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{ContractError, CorrelationId, ORDER_CREATED_EVENT_TYPE, ORDER_CREATED_SCHEMA_VERSION};
-use crate::domain::{Currency, ItemId, Order, OrderId, Quantity};
+use crate::model::{Currency, ItemId, Order, OrderId, Quantity};
 
 /// One line of an `OrderCreated` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -20,7 +20,7 @@ pub struct OrderCreatedItem {
     /// Unit price in minor units, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     // Written only when known, never as `null`.
-    #[schemars(with = "u64", range(max = crate::domain::MAX_UNIT_PRICE_MINOR))]
+    #[schemars(with = "u64", range(max = crate::model::MAX_UNIT_PRICE_MINOR))]
     pub unit_price: Option<u64>,
 }
 
@@ -78,7 +78,7 @@ pub struct OrderCreated {
     #[schemars(extend("const" = ORDER_CREATED_SCHEMA_VERSION))]
     pub schema_version: u32,
     /// `OrderCreated:<orderId>`: stable across redeliveries; the deduplication key.
-    #[schemars(extend("pattern" = crate::domain::id_pattern("OrderCreated:")))]
+    #[schemars(extend("pattern" = crate::model::id_pattern("OrderCreated:")))]
     pub event_id: String,
     /// When the order was stored.
     #[serde(with = "time::serde::rfc3339")]
@@ -93,13 +93,13 @@ pub struct OrderCreated {
     #[schemars(with = "String", extend("format" = "date-time"))]
     pub accepted_at: OffsetDateTime,
     /// Number of lines.
-    #[schemars(range(min = 1, max = crate::domain::MAX_ITEMS))]
+    #[schemars(range(min = 1, max = crate::model::MAX_ITEMS))]
     pub line_count: usize,
     /// Total units over all lines.
     #[schemars(range(min = 1))]
     pub unit_count: u64,
     /// The lines.
-    #[schemars(length(min = 1, max = crate::domain::MAX_ITEMS))]
+    #[schemars(length(min = 1, max = crate::model::MAX_ITEMS))]
     pub items: Vec<OrderCreatedItem>,
     /// Currency of the prices, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]

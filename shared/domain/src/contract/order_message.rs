@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{ContractError, CorrelationId, ORDER_MESSAGE_SCHEMA_VERSION};
-use crate::domain::{ContentHash, Order, OrderId};
+use crate::model::{ContentHash, Order, OrderId};
 
 /// Order message v1: the body of every message on the orders queue.
 ///

@@ -1,5 +1,5 @@
 use super::*;
-use crate::domain::OrderRequest;
+use crate::model::OrderRequest;
 use crate::test_support::legacy_order;
 use serde_json::json;
 

@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 
-use adapters::memory::{Fault, MemoryQueue};
-use adapters::telemetry::LogCapture;
 use http::HeaderValue;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
+use orders_adapters::memory::{Fault, MemoryQueue};
+use orders_adapters::telemetry::LogCapture;
 use orders_domain::test_support::legacy_order;
 
 use super::*;

@@ -2,14 +2,14 @@
 
 use super::*;
 use crate::outcome::{Outcome, batch_response};
-use adapters::memory::{Fault, MemoryDeadLetters, MemoryPublisher};
-use adapters::ports::{DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE};
-use adapters::record::ItemMapping;
-use adapters::telemetry::LogCapture;
 use aws_lambda_events::event::dynamodb::Event;
 use lambda_runtime::{Context, LambdaEvent};
+use orders_adapters::memory::{Fault, MemoryDeadLetters, MemoryPublisher};
+use orders_adapters::ports::{DEAD_LETTER_REASON_ATTRIBUTE, DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE};
+use orders_adapters::record::ItemMapping;
+use orders_adapters::telemetry::LogCapture;
 use orders_domain::contract::{CorrelationId, OrderMessage};
-use orders_domain::domain::OrderRequest;
+use orders_domain::model::OrderRequest;
 use orders_domain::test_support::legacy_order;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -416,8 +416,8 @@ fn given_the_event_files_then_every_image_is_exactly_the_item_the_worker_writes(
 }
 
 /// The content hash the worker would have computed for this order.
-fn order_hash(order: &StoredOrder) -> orders_domain::domain::ContentHash {
-    orders_domain::domain::ContentHash::of(&order.order_id, &order.order)
+fn order_hash(order: &StoredOrder) -> orders_domain::model::ContentHash {
+    orders_domain::model::ContentHash::of(&order.order_id, &order.order)
 }
 
 #[tokio::test]

@@ -2,8 +2,8 @@
 //! for how long, and what happens when the queue refuses.
 
 use super::*;
-use adapters::memory::MemoryVisibility;
-use adapters::settings::WORKER_BACKOFF_SECS;
+use orders_adapters::memory::MemoryVisibility;
+use orders_adapters::settings::WORKER_BACKOFF_SECS;
 use std::time::Duration;
 
 struct Setup {

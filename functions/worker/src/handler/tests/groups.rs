@@ -3,7 +3,7 @@
 //! and every set of failing records.
 
 use super::*;
-use adapters::ports::{OrderStore, PortError, PutOutcome};
+use orders_adapters::ports::{OrderStore, PortError, PutOutcome};
 use proptest::prelude::*;
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -127,7 +127,7 @@ proptest! {
                     .map(|(i, _)| format!("o-{i}"))
                     .collect();
                 let store = Arc::new(RecordingStore { failing, ..RecordingStore::default() });
-                let visibility = Arc::new(adapters::memory::MemoryVisibility::default());
+                let visibility = Arc::new(orders_adapters::memory::MemoryVisibility::default());
                 let deps = deps_with(store.clone()).with_visibility_delay(visibility.clone());
                 let records = batch
                     .iter()

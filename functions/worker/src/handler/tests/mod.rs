@@ -1,16 +1,16 @@
 //! Handler tests on the in-memory store, named Given/When/Then.
 
 use super::*;
-use adapters::memory::{Fault, MemoryDeadLetters, MemoryStore};
-use adapters::ports::{
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{Context, LambdaEvent};
+use orders_adapters::memory::{Fault, MemoryDeadLetters, MemoryStore};
+use orders_adapters::ports::{
     DEAD_LETTER_ORDER_ID_ATTRIBUTE, DEAD_LETTER_REASON_ATTRIBUTE,
     DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE, DEAD_LETTER_STAGE_ATTRIBUTE,
 };
-use adapters::telemetry::LogCapture;
-use aws_lambda_events::event::sqs::SqsEvent;
-use lambda_runtime::{Context, LambdaEvent};
+use orders_adapters::telemetry::LogCapture;
 use orders_domain::contract::{CorrelationId, OrderMessage};
-use orders_domain::domain::OrderRequest;
+use orders_domain::model::OrderRequest;
 use orders_domain::test_support::{LEGACY_CUSTOMER_NAME, LEGACY_SHIPPING_ADDRESS, legacy_order};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -315,7 +315,7 @@ async fn given_a_stored_order_when_the_same_id_arrives_with_different_content_th
         Some("23214")
     );
     assert_eq!(
-        sent[0].attribute(adapters::ports::CORRELATION_ID_ATTRIBUTE),
+        sent[0].attribute(orders_adapters::ports::CORRELATION_ID_ATTRIBUTE),
         Some("corr-23214")
     );
     let conflict = lines_with_outcome(&capture.contents(), "conflict");

@@ -1,12 +1,12 @@
 //! The handlers' ports over an embedded table: the worker's conditional put
 //! and the status function's read, with the DynamoDB adapters' semantics.
 
-use adapters::ports::{
+use async_trait::async_trait;
+use orders_adapters::ports::{
     OrderReader, OrderStore, PortError, PutOutcome, StoredUnderId, put_outcome_when_taken,
 };
-use adapters::record::{HASH_ATTRIBUTE, ItemMapping, StoredOrder};
-use async_trait::async_trait;
-use orders_domain::domain::OrderId;
+use orders_adapters::record::{HASH_ATTRIBUTE, ItemMapping, StoredOrder};
+use orders_domain::model::OrderId;
 use serde_dynamo::{AttributeValue, Item};
 
 use super::{Condition, EmbeddedTables, WriteOutcome};

@@ -138,7 +138,7 @@ pub struct BatchRefused {
 pub(super) fn batch_refusal(topic_arn: &str, entries: &[BatchEntry]) -> Option<BackendError> {
     let code = if entries.is_empty() {
         "EmptyBatchRequest"
-    } else if entries.len() > adapters::ports::MAX_PUBLISH_BATCH_ENTRIES {
+    } else if entries.len() > orders_adapters::ports::MAX_PUBLISH_BATCH_ENTRIES {
         "TooManyEntriesInBatchRequest"
     } else if !entries.iter().all(|e| valid_entry_id(&e.id)) {
         "InvalidBatchEntryId"
@@ -151,7 +151,7 @@ pub(super) fn batch_refusal(topic_arn: &str, entries: &[BatchEntry]) -> Option<B
     {
         "BatchEntryIdsNotDistinct"
     } else if entries.iter().map(|e| e.publication.size()).sum::<usize>()
-        > adapters::ports::MAX_PUBLISH_BATCH_BYTES
+        > orders_adapters::ports::MAX_PUBLISH_BATCH_BYTES
     {
         "BatchRequestTooLong"
     } else if topic_arn.ends_with(".fifo") && entries.iter().any(|e| e.group_id.is_none()) {

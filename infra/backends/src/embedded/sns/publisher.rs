@@ -1,9 +1,9 @@
 //! The notifier's port ([`EventPublisher`]) over an embedded topic: the
-//! request the AWS adapter (`adapters::aws::SnsEventPublisher`) makes, so
+//! request the AWS adapter (`orders_adapters::aws::SnsEventPublisher`) makes, so
 //! what subscribers receive locally is what they receive on AWS.
 
-use adapters::ports::{EntryResult, EventPublisher, PortError};
 use async_trait::async_trait;
+use orders_adapters::ports::{EntryResult, EventPublisher, PortError};
 use orders_domain::contract::OrderCreated;
 
 use super::EmbeddedTopics;
@@ -21,14 +21,14 @@ pub(super) struct EmbeddedEventPublisher {
 /// is String, not JSON",
 /// <https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html>),
 /// the event's JSON as the body, the attributes consumers filter on (the
-/// adapter's own [`adapters::aws::order_created_attributes`]), and no
+/// adapter's own [`orders_adapters::aws::order_created_attributes`]), and no
 /// subject.
 pub fn publication(event: &OrderCreated) -> Publication {
     Publication {
         message: event.to_json(),
         json_structure: false,
         subject: None,
-        attributes: adapters::aws::order_created_attributes(event)
+        attributes: orders_adapters::aws::order_created_attributes(event)
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value))
             .collect(),
@@ -59,7 +59,7 @@ impl EventPublisher for EmbeddedEventPublisher {
             .collect();
         let sizes: Vec<usize> = entries.iter().map(|e| e.publication.size()).collect();
         let mut results = Vec::with_capacity(events.len());
-        for range in adapters::ports::publish_batch_ranges(&sizes) {
+        for range in orders_adapters::ports::publish_batch_ranges(&sizes) {
             let call = &entries[range];
             match self.topics.publish_batch(&self.topic_arn, call).await {
                 Ok(answer) => {
@@ -68,9 +68,9 @@ impl EventPublisher for EmbeddedEventPublisher {
                 Err(err) => {
                     let mut first = Some(err);
                     results.extend(call.iter().map(|_| {
-                        let source: adapters::ports::BoxError = match first.take() {
+                        let source: orders_adapters::ports::BoxError = match first.take() {
                             Some(err) => Box::new(err),
-                            None => Box::new(adapters::aws::BatchCallError::CallFailed),
+                            None => Box::new(orders_adapters::aws::BatchCallError::CallFailed),
                         };
                         Err(PortError::Permanent(source))
                     }));
@@ -88,13 +88,13 @@ fn entry_result(answer: &BatchAnswer, id: &str) -> EntryResult {
         return Ok(());
     }
     match answer.failed.iter().find(|f| f.id == id) {
-        Some(failure) => Err(adapters::aws::BatchEntryError {
+        Some(failure) => Err(orders_adapters::aws::BatchEntryError {
             code: failure.code.to_owned(),
             sender_fault: failure.sender_fault,
         }
         .into_port_error()),
         None => Err(PortError::Transient(Box::new(
-            adapters::aws::BatchCallError::NoAnswer,
+            orders_adapters::aws::BatchCallError::NoAnswer,
         ))),
     }
 }

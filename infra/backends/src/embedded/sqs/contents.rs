@@ -23,7 +23,7 @@ pub struct InvalidMessageContents {
 pub(super) fn check_contents(message: &SendMessage) -> Result<(), InvalidMessageContents> {
     let refused = |text: &str| {
         text.chars()
-            .find(|c| !orders_domain::domain::is_queue_safe(*c))
+            .find(|c| !orders_domain::model::is_queue_safe(*c))
     };
     if let Some(c) = refused(&message.body) {
         return Err(InvalidMessageContents {

@@ -71,7 +71,7 @@ impl Message {
         }
         if let Some(t) = &self.trace_header {
             attributes.insert(
-                adapters::ports::AWS_TRACE_HEADER_ATTRIBUTE.to_owned(),
+                orders_adapters::ports::AWS_TRACE_HEADER_ATTRIBUTE.to_owned(),
                 t.clone(),
             );
         }

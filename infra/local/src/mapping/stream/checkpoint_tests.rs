@@ -1,18 +1,18 @@
 //! The notifier mapping moving the reader's checkpoint, over the embedded
 //! stream.
 
-use adapters::ports::{EventPublisher, PortError};
-use adapters::record::StoredOrder;
 use async_trait::async_trait;
+use orders_adapters::ports::{EventPublisher, PortError};
+use orders_adapters::record::StoredOrder;
 use orders_backends::backend::{BackendResult, QueueSpec, TableService};
 use orders_backends::embedded::Embedded;
 use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
-use orders_domain::domain::OrderRequest;
+use orders_domain::model::OrderRequest;
 use orders_domain::test_support::legacy_order;
 use serde_dynamo::AttributeValue;
 
 use super::*;
-use adapters::record::ItemMapping;
+use orders_adapters::record::ItemMapping;
 
 /// The embedded stream, recording every checkpoint it is told.
 struct Recording {

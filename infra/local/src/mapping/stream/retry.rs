@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 
-use adapters::settings::NOTIFIER_BATCH_SIZE;
+use orders_adapters::settings::NOTIFIER_BATCH_SIZE;
 
 use super::MAX_BACKOFF_STEPS;
 

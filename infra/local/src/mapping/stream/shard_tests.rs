@@ -3,13 +3,13 @@
 
 use std::collections::VecDeque;
 
-use adapters::ports::{EventPublisher, PortError};
-use adapters::record::{ItemMapping, StoredOrder};
 use async_trait::async_trait;
+use orders_adapters::ports::{EventPublisher, PortError};
+use orders_adapters::record::{ItemMapping, StoredOrder};
 use orders_backends::backend::{BackendResult, QueueSpec, TableService};
 use orders_backends::embedded::Embedded;
 use orders_domain::contract::{CorrelationId, OrderCreated, OrderMessage};
-use orders_domain::domain::OrderRequest;
+use orders_domain::model::OrderRequest;
 use orders_domain::test_support::legacy_order;
 
 use super::*;

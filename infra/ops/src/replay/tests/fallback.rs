@@ -130,8 +130,9 @@ async fn given_a_target_that_cannot_scan_then_the_exact_renotify_command_is_prin
     assert_eq!(report.incomplete, std::slice::from_ref(&id));
     assert!(r.published().is_empty());
     let slack = time::Duration::try_from(CLOCK_SLACK).unwrap();
-    let before =
-        time::Duration::seconds(i64::try_from(adapters::settings::WORKER_TIMEOUT_SECS).unwrap());
+    let before = time::Duration::seconds(
+        i64::try_from(orders_adapters::settings::WORKER_TIMEOUT_SECS).unwrap(),
+    );
     let since = (FIRST - before - slack)
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap();

@@ -27,7 +27,7 @@ fn an_event_is_published_as_a_string_message_with_its_attributes_and_no_subject(
         attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "1")])
     );
     // Batches are packed by the same size on both adapters.
-    assert_eq!(p.size(), adapters::aws::sns_entry_size(&e));
+    assert_eq!(p.size(), orders_adapters::aws::sns_entry_size(&e));
 }
 
 /// What the documented consumer subscription (raw delivery, the filter

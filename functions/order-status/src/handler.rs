@@ -1,13 +1,13 @@
 //! The HTTP edge: one `GET /orders/{orderId}` request becomes one strongly
 //! consistent read, answered with the order's public view or a problem.
 
-use adapters::record::StoredOrder;
-use adapters::telemetry::ErrorChain;
-use edge::{Issue, correlation_id, json_response};
 use http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
+use orders_adapters::record::StoredOrder;
+use orders_adapters::telemetry::ErrorChain;
 use orders_domain::contract::CorrelationId;
-use orders_domain::domain::OrderId;
+use orders_domain::model::OrderId;
+use orders_http::{Issue, correlation_id, json_response};
 use time::OffsetDateTime;
 use tracing::{error, info, instrument};
 
@@ -109,7 +109,7 @@ fn found(stored: &StoredOrder, correlation_id: &CorrelationId) -> Response<Body>
                 error = %ErrorChain(&err),
                 "order status not rendered"
             );
-            edge::Problem::new(
+            orders_http::Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal-error",
                 "Internal error",

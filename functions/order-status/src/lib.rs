@@ -11,7 +11,7 @@
 //!
 //! `main.rs` only wires [`Config::from_env`] and [`Deps::from_config`] to
 //! [`handle`]; tests and the local runner call [`handle`] with [`Deps::new`]
-//! over any [`adapters::ports::OrderReader`].
+//! over any [`orders_adapters::ports::OrderReader`].
 
 mod absence;
 mod config;

@@ -4,9 +4,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use adapters::aws::DynamoOrderReader;
-use adapters::config::{ConfigError, FromVars, ORDERS_TABLE_NAME, Vars};
-use adapters::ports::OrderReader;
+use orders_adapters::aws::DynamoOrderReader;
+use orders_adapters::config::{ConfigError, FromVars, ORDERS_TABLE_NAME, Vars};
+use orders_adapters::ports::OrderReader;
 
 /// Every environment variable the status function reads.
 pub const ENV_VARS: &[&str] = &[ORDERS_TABLE_NAME];
@@ -80,6 +80,6 @@ mod tests {
         ));
         let config = Config::from_vars(&[(ORDERS_TABLE_NAME, "orders")]).unwrap();
         assert_eq!(config.table_name, "orders");
-        let _deps = Deps::from_config(&adapters::aws::lambda_sdk_config(), &config);
+        let _deps = Deps::from_config(&orders_adapters::aws::lambda_sdk_config(), &config);
     }
 }

@@ -18,8 +18,8 @@
 //! post an order under an id it chose itself, even a UUIDv7 minted long
 //! before, at any time. So no `404` says that an order will never exist.
 
-use adapters::settings::ORDERS_QUEUE_RETENTION_SECS;
-use orders_domain::domain::OrderId;
+use orders_adapters::settings::ORDERS_QUEUE_RETENTION_SECS;
+use orders_domain::model::OrderId;
 use time::{Duration, OffsetDateTime};
 
 /// `Retry-After` of a `404` for an order that may still be queued, seconds.

@@ -3,13 +3,13 @@
 
 use std::sync::Arc;
 
-use adapters::memory::{Fault, MemoryStore};
-use adapters::ports::OrderStore;
-use adapters::record::StoredOrder;
-use adapters::telemetry::LogCapture;
 use http::header;
+use orders_adapters::memory::{Fault, MemoryStore};
+use orders_adapters::ports::OrderStore;
+use orders_adapters::record::StoredOrder;
+use orders_adapters::telemetry::LogCapture;
 use orders_domain::contract::{CorrelationId, OrderMessage};
-use orders_domain::domain::OrderRequest;
+use orders_domain::model::OrderRequest;
 use orders_domain::test_support::legacy_order;
 use proptest::prelude::*;
 use serde_json::{Value, json};

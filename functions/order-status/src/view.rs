@@ -4,7 +4,7 @@
 //! a field added to the item (the customer's name, address and e-mail are
 //! already there) never reaches a client unless it is added here on purpose.
 
-use adapters::record::StoredOrder;
+use orders_adapters::record::StoredOrder;
 use orders_domain::contract::PublicOrder;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -50,6 +50,6 @@ impl From<&StoredOrder> for OrderView {
 /// The status as the table spells it.
 fn status_name(stored: &StoredOrder) -> &'static str {
     match stored.status {
-        adapters::record::OrderStatus::Created => "CREATED",
+        orders_adapters::record::OrderStatus::Created => "CREATED",
     }
 }

@@ -5,10 +5,10 @@
 //! failures on our side (5xx) are opaque to the client and logged in full
 //! with their cause chain.
 
-use adapters::ports::PortError;
-use edge::{Issue, Problem};
 use http::{HeaderValue, StatusCode, header};
-use orders_domain::domain::OrderId;
+use orders_adapters::ports::PortError;
+use orders_domain::model::OrderId;
+use orders_http::{Issue, Problem};
 
 use crate::absence::{Absence, NOT_FOUND_RETRY_AFTER_SECS};
 
@@ -17,7 +17,7 @@ use crate::absence::{Absence, NOT_FOUND_RETRY_AFTER_SECS};
 pub const READ_RETRY_AFTER_SECS: u32 = 2;
 
 /// The queue's retention in days, for the words of a problem.
-const RETENTION_DAYS: u64 = adapters::settings::ORDERS_QUEUE_RETENTION_SECS / (24 * 3600);
+const RETENTION_DAYS: u64 = orders_adapters::settings::ORDERS_QUEUE_RETENTION_SECS / (24 * 3600);
 
 /// A status request that did not find a stored order.
 #[derive(Debug, thiserror::Error)]
@@ -147,7 +147,7 @@ impl StatusError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use adapters::telemetry::ErrorChain;
+    use orders_adapters::telemetry::ErrorChain;
 
     fn id() -> OrderId {
         OrderId::parse("o-1").unwrap()
