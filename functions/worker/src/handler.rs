@@ -250,28 +250,26 @@ async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> O
                 PortError::Permanent(_) => Outcome::Permanent,
             };
             let chain = ErrorChain(&err).to_string();
+            // One line either way; its level and message say whether the
+            // record will be retried.
+            macro_rules! store_failure {
+                ($level:ident, $message:literal) => {
+                    tracing::$level!(
+                        stage = STAGE,
+                        outcome = outcome.as_str(),
+                        message_id,
+                        order_id = %order_id,
+                        correlation_id = %correlation_id,
+                        age_ms,
+                        error = %chain,
+                        $message
+                    )
+                };
+            }
             if err.is_transient() {
-                tracing::warn!(
-                    stage = STAGE,
-                    outcome = outcome.as_str(),
-                    message_id,
-                    order_id = %order_id,
-                    correlation_id = %correlation_id,
-                    age_ms,
-                    error = %chain,
-                    "store unavailable; record will be retried"
-                );
+                store_failure!(warn, "store unavailable; record will be retried");
             } else {
-                tracing::error!(
-                    stage = STAGE,
-                    outcome = outcome.as_str(),
-                    message_id,
-                    order_id = %order_id,
-                    correlation_id = %correlation_id,
-                    age_ms,
-                    error = %chain,
-                    "store refused the order"
-                );
+                store_failure!(error, "store refused the order");
             }
             outcome
         }

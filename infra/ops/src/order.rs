@@ -3,12 +3,11 @@
 //! The customer's name, e-mail and address are shown only with
 //! `--show-personal-data`; without it the output holds ids, times and counts.
 
-use aws_sdk_dynamodb::types::AttributeValue;
-use orders_adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
+use orders_adapters::record::{ItemMapping, StoredOrder};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
-use crate::error::{OpsError, OpsResult, aws};
+use crate::error::{OpsError, OpsResult};
 use crate::target::Clients;
 
 /// The customer's personal data.
@@ -122,18 +121,11 @@ pub async fn show(
     id: &str,
     show_personal_data: bool,
 ) -> OpsResult<OrderView> {
-    let out = clients
-        .dynamo
-        .get_item()
-        .table_name(table)
-        .key(KEY_ATTRIBUTE, AttributeValue::S(id.to_owned()))
-        .consistent_read(true)
-        .send()
-        .await
-        .map_err(aws("dynamodb:GetItem", &format!("table {table}")))?;
-    let item = out.item.ok_or_else(|| OpsError::NotFound {
-        what: format!("order {id} in table {table}"),
-    })?;
+    let item = crate::renotify::get_order(clients, table, id)
+        .await?
+        .ok_or_else(|| OpsError::NotFound {
+            what: format!("order {id} in table {table}"),
+        })?;
     // The mapping's error can quote a value of the item: keep the chain out
     // of the message (ids only), name the order.
     let stored = StoredOrder::from_item(item).map_err(|err| OpsError::Unreadable {

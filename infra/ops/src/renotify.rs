@@ -78,7 +78,8 @@ pub async fn select(
     }
 }
 
-/// The item of order `id` (a strongly consistent `GetItem`).
+/// The item of order `id` (a strongly consistent `GetItem`): what
+/// `renotify` re-announces and `order show` shows.
 pub async fn get_order(
     clients: &Clients,
     table: &str,
