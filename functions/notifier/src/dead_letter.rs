@@ -132,11 +132,7 @@ fn arrival(record: &EventRecord) -> Option<String> {
         .change
         .approximate_creation_date_time
         .timestamp_millis();
-    if ms <= 0 {
-        return None;
-    }
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()?
+    orders_adapters::record::stream_arrival(ms)?
         .format(&Rfc3339)
         .ok()
 }

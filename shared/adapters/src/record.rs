@@ -28,6 +28,17 @@ impl ItemMapping for StoredOrder {
     }
 }
 
+/// When a stream record arrived, from its `ApproximateCreationDateTime` in
+/// milliseconds since the epoch; `None` when the record does not say (the
+/// epoch default Lambda's and the SDK's types fill in).
+pub fn stream_arrival(approximate_creation_ms: i64) -> Option<time::OffsetDateTime> {
+    if approximate_creation_ms <= 0 {
+        return None;
+    }
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(approximate_creation_ms) * 1_000_000)
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -217,10 +217,7 @@ pub(super) fn arrival(record: &EventRecord) -> Option<OffsetDateTime> {
         .change
         .approximate_creation_date_time
         .timestamp_millis();
-    if ms <= 0 {
-        return None;
-    }
-    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).ok()
+    orders_adapters::record::stream_arrival(ms)
 }
 
 /// One thing a reader returned, in order.
