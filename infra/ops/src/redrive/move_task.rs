@@ -39,10 +39,7 @@ pub(super) async fn move_task(
             // One try: an endpoint without move tasks answers 5xx, and the
             // fallback is as good as waiting for retries.
             .customize()
-            .config_override(
-                aws_sdk_sqs::config::Config::builder()
-                    .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled()),
-            )
+            .config_override(one_try())
             .send()
             .await
             .map_err(|err| {
@@ -121,10 +118,7 @@ async fn current_task(clients: &Clients, source_arn: &str) -> OpsResult<Option<T
         .source_arn(source_arn)
         .max_results(1)
         .customize()
-        .config_override(
-            aws_sdk_sqs::config::Config::builder()
-                .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled()),
-        )
+        .config_override(one_try())
         .send()
         .await
         .map_err(aws("sqs:ListMessageMoveTasks", source_arn))?;
@@ -136,4 +130,12 @@ async fn current_task(clients: &Clients, source_arn: &str) -> OpsResult<Option<T
             .and_then(|n| u64::try_from(n).ok()),
         failure: t.failure_reason().map(str::to_owned),
     }))
+}
+
+/// The per-call override of the move-task calls: one try. An endpoint
+/// without move tasks answers 5xx, and falling back at once is as good as
+/// waiting for retries.
+fn one_try() -> aws_sdk_sqs::config::Builder {
+    aws_sdk_sqs::config::Config::builder()
+        .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
 }

@@ -96,6 +96,23 @@ pub(super) trait LeaseTable: Send + Sync {
     async fn delete(&self, owner: &str) -> BackendResult<()>;
 }
 
+/// Replaces the lease `current` with `spec`'s owner's at `next`, unless it
+/// changed meanwhile; whether this runner now holds it.
+async fn take_over(
+    table: &dyn LeaseTable,
+    spec: &LeaseSpec,
+    current: &LeaseItem,
+    next: u64,
+) -> BackendResult<bool> {
+    table
+        .replace(
+            &current.owner,
+            current.counter,
+            &LeaseItem::held(spec, next),
+        )
+        .await
+}
+
 /// Takes the lease for `spec`'s owner (see the module's documentation):
 /// returns once it is held, or refuses while its holder renews it.
 pub(super) async fn acquire(table: Arc<dyn LeaseTable>, spec: &LeaseSpec) -> BackendResult<Lease> {
@@ -111,14 +128,7 @@ pub(super) async fn acquire(table: Arc<dyn LeaseTable>, spec: &LeaseSpec) -> Bac
         let next = current.counter + 1;
         if current.owner == spec.owner {
             // This runner's own (the same id started again): take it back.
-            if table
-                .replace(
-                    &current.owner,
-                    current.counter,
-                    &LeaseItem::held(spec, next),
-                )
-                .await?
-            {
+            if take_over(table.as_ref(), spec, &current, next).await? {
                 return Ok(Lease::start(table, spec, next));
             }
             continue;
@@ -134,14 +144,7 @@ pub(super) async fn acquire(table: Arc<dyn LeaseTable>, spec: &LeaseSpec) -> Bac
             }
             Some((seen, since)) if same_version(&seen, &current) => {
                 if since.elapsed() >= current.duration {
-                    if table
-                        .replace(
-                            &current.owner,
-                            current.counter,
-                            &LeaseItem::held(spec, next),
-                        )
-                        .await?
-                    {
+                    if take_over(table.as_ref(), spec, &current, next).await? {
                         tracing::warn!(
                             previous_owner = %current.owner,
                             "took over the stream's lease: its holder stopped renewing it"
