@@ -27,7 +27,9 @@ mod mailbox;
 mod outcome;
 mod pacing;
 
+// Test support lives under tests/, so no file outside it holds test code.
 #[cfg(test)]
+#[path = "tests/fixtures.rs"]
 mod fixtures;
 
 pub use config::{Config, Deps, ENV_VARS};

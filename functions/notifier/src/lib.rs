@@ -15,7 +15,6 @@ pub mod dead_letter;
 mod handler;
 mod outcome;
 
-pub use ahead::AcceptedAhead;
 pub use config::{Config, Deps, ENV_VARS};
 pub use handler::handle;
 pub use outcome::{Outcome, batch_response};
