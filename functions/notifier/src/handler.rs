@@ -122,6 +122,8 @@ struct Batch<'a> {
     waiting: Vec<(usize, OrderCreated)>,
     /// Whether a record stayed unsettled: nothing later is attempted.
     checkpointed: bool,
+    /// The records acknowledged as already notified: (position, eventId).
+    acknowledged: Vec<(usize, String)>,
 }
 
 impl<'a> Batch<'a> {
@@ -133,6 +135,7 @@ impl<'a> Batch<'a> {
             outcomes: vec![Outcome::Pending; records.len()],
             waiting: Vec::new(),
             checkpointed: false,
+            acknowledged: Vec::new(),
         }
     }
 
@@ -147,6 +150,7 @@ impl<'a> Batch<'a> {
                 Read::Publish(event) if self.deps.ahead.contains(&event.event_id) => {
                     self.outcomes[index] = Outcome::AlreadyNotified;
                     log_already_notified(record, &event);
+                    self.acknowledged.push((index, event.event_id));
                 }
                 Read::Publish(event) => {
                     self.waiting.push((index, *event));
@@ -179,12 +183,8 @@ impl<'a> Batch<'a> {
             .iter()
             .position(|o| o.is_failure())
             .unwrap_or(self.records.len());
-        for (record, outcome) in self.records.iter().zip(&self.outcomes).take(checkpoint) {
-            if *outcome == Outcome::AlreadyNotified
-                && let Read::Publish(event) = read_record(record)
-            {
-                self.deps.ahead.forget(&event.event_id);
-            }
+        for (_, event_id) in self.acknowledged.iter().filter(|(i, _)| *i < checkpoint) {
+            self.deps.ahead.forget(event_id);
         }
         let unsettled = self.outcomes.iter().filter(|o| o.is_failure()).count();
         if unsettled > 0 {
