@@ -75,6 +75,8 @@ def base_env(endpoint, home):
             "ORDERS_QUEUE_URL": f"{endpoint}/{ACCOUNT}/bench-orders.fifo",
             "MESSAGE_GROUP_STRATEGY": "customer",
             "ORDERS_TABLE_NAME": "bench-orders",
+            # The open API: the bench's events carry no authorizer.
+            "AUTH_MODE": "NONE",
             "ORDER_EVENTS_TOPIC_ARN": f"arn:aws:sns:{REGION}:{ACCOUNT}:bench-order-events",
             "WORKER_DLQ_URL": f"{endpoint}/{ACCOUNT}/bench-worker-dlq.fifo",
             "NOTIFIER_DLQ_URL": f"{endpoint}/{ACCOUNT}/bench-notifier-dlq",

@@ -37,6 +37,7 @@ fn intake(body: &str) -> String {
         return String::new();
     };
     let message = OrderMessage::new(
+        orders_domain::model::OwnerKey::anonymous(),
         order_id,
         CorrelationId::generate(),
         OffsetDateTime::now_utc(),
@@ -60,6 +61,7 @@ fn notifier(image: serde_dynamo::Item) -> String {
         return String::new();
     };
     let event = OrderCreated::new(
+        orders_domain::model::OwnerKey::anonymous(),
         stored.order_id,
         stored.correlation_id,
         stored.accepted_at,

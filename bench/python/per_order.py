@@ -98,8 +98,10 @@ def validate(body):
     return (order_id, order), errors
 
 
-def content_hash(order_id, order):
+def content_hash(owner, order_id, order):
     digest = hashlib.sha256()
+    digest.update(owner.encode())
+    digest.update(b"\0")
     digest.update(order_id.encode())
     digest.update(b"\0")
     digest.update(json.dumps(order, separators=(",", ":")).encode())
@@ -116,31 +118,34 @@ def intake(raw):
         return None
     order_id, order = parsed
     message = {
-        "schemaVersion": 1,
+        "schemaVersion": 2,
+        "owner": "anonymous",
         "orderId": order_id,
         "correlationId": str(uuid.uuid4()),
         "acceptedAt": now(),
         "order": order,
     }
-    message["dedupId"] = content_hash(order_id, order)
+    message["dedupId"] = content_hash("anonymous", order_id, order)
     return json.dumps(message, separators=(",", ":"))
 
 
 def worker(body):
     message = json.loads(body)
-    if message.get("schemaVersion") != 1:
+    if message.get("schemaVersion") != 2:
         return None
     message.pop("dedupId", None)
     stamp = now()
     item = {
+        "orderKey": message["owner"] + "#" + message["orderId"],
+        "owner": message["owner"],
         "orderId": message["orderId"],
         "status": "CREATED",
-        "itemVersion": 1,
+        "itemVersion": 2,
         "correlationId": message["correlationId"],
         "acceptedAt": message["acceptedAt"],
         "createdAt": stamp,
         "updatedAt": stamp,
-        "contentHash": content_hash(message["orderId"], message["order"]),
+        "contentHash": content_hash(message["owner"], message["orderId"], message["order"]),
     }
     item.update(message["order"])
     return {key: SERIALIZER.serialize(value) for key, value in item.items()}
@@ -159,10 +164,11 @@ def notifier(image):
     priced = all("unitPrice" in line for line in items)
     event = {
         "eventType": "OrderCreated",
-        "schemaVersion": 1,
-        "eventId": "OrderCreated:" + stored["orderId"],
+        "schemaVersion": 2,
+        "eventId": "OrderCreated:" + stored["owner"] + ":" + stored["orderId"],
         "occurredAt": stored["createdAt"],
         "correlationId": stored["correlationId"],
+        "owner": stored["owner"],
         "orderId": stored["orderId"],
         "acceptedAt": stored["acceptedAt"],
         "lineCount": len(items),

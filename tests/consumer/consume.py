@@ -6,7 +6,7 @@ is the event JSON), validates every event against the v1 schema, drops
 repeats by eventId and deletes what it handled. An invalid event is left on
 the queue (its redrive policy takes it to the DLQ) and makes the exit status 2.
 
-    consume.py --queue-url URL --schema shared/domain/schema/order-created.v1.schema.json \
+    consume.py --queue-url URL --schema shared/domain/schema/order-created.v2.schema.json \
         [--endpoint-url http://127.0.0.1:5000] [--expect 1] [--wait-seconds 30]
 
 Prints one JSON line per event handled, then a summary line.

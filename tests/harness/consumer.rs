@@ -17,7 +17,7 @@ use crate::{INSTALL_HINT, TempDir, in_ci, moto_server_path, workspace_root};
 pub fn order_created_schema() -> PathBuf {
     workspace_root()
         .join("shared/domain")
-        .join(orders_domain::schema::ORDER_CREATED_V1_SCHEMA_PATH)
+        .join(orders_domain::schema::ORDER_CREATED_V2_SCHEMA_PATH)
 }
 
 /// The project's Python, beside moto (`.venv/moto/bin/python`), which has

@@ -16,6 +16,7 @@ pub fn order_message(order_id: &str, customer: &str, quantity: u32) -> OrderMess
     body["items"][0]["quantity"] = quantity.into();
     let request = OrderRequest::from_json(&body).expect("a valid legacy body");
     OrderMessage::new(
+        orders_domain::model::OwnerKey::anonymous(),
         request.order_id.expect("the body has an orderID"),
         CorrelationId::parse(&format!("corr-{order_id}")).expect("a valid correlation id"),
         OffsetDateTime::now_utc(),
@@ -41,6 +42,7 @@ pub fn stored_order(message: &OrderMessage) -> StoredOrder {
 /// The event the notifier would publish for this stored order.
 pub fn order_created(stored: &StoredOrder) -> OrderCreated {
     OrderCreated::new(
+        orders_domain::model::OwnerKey::anonymous(),
         stored.order_id.clone(),
         stored.correlation_id.clone(),
         stored.accepted_at,

@@ -451,7 +451,7 @@ async fn sns_publish_reaches_filtered_queue_subscriptions(b: &Backends) {
         .subscribe_queue(
             &topic,
             &raw,
-            Some(r#"{"eventType":["OrderCreated","OrderCancelled"],"schemaVersion":["1"]}"#),
+            Some(r#"{"eventType":["OrderCreated","OrderCancelled"],"schemaVersion":["2"]}"#),
             true,
         )
         .await

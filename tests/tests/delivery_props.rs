@@ -272,7 +272,11 @@ struct Tally {
 async fn check(body: &Value, tally: &Tally) -> Result<(), TestCaseError> {
     // intake
     let queue = Arc::new(MemoryQueue::default());
-    let intake_deps = intake::Deps::new(queue.clone(), intake::GroupStrategy::Customer);
+    let intake_deps = intake::Deps::new(
+        queue.clone(),
+        intake::GroupStrategy::Customer,
+        orders_http::Owners::open(),
+    );
     let request = http::Request::builder()
         .method("POST")
         .uri("/orders")
@@ -439,7 +443,7 @@ fn every_body_is_rejected_with_a_4xx_or_stored_and_announced() {
         "only {rejected} of {total} rejected"
     );
     // Every event announced above is valid against the committed JSON Schema
-    // (shared/domain/schema/order-created.v1.schema.json) that other teams use.
+    // (shared/domain/schema/order-created.v2.schema.json) that other teams use.
     let events = tally.events.into_inner().unwrap();
     assert_eq!(events.len(), accepted);
     let validated = orders_tests::consumer::validate_order_created(&events);

@@ -186,7 +186,7 @@ async fn legacy_post_is_stored_as_native_item_and_announced_on_the_topic() {
         envelope["MessageAttributes"]["eventType"]["Value"],
         ORDER_CREATED_EVENT_TYPE
     );
-    assert_eq!(envelope["MessageAttributes"]["schemaVersion"]["Value"], "1");
+    assert_eq!(envelope["MessageAttributes"]["schemaVersion"]["Value"], "2");
     assert!(
         envelope
             .get("Subject")

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use orders_adapters::ports::{OrderStore, PortError, PutOutcome};
 use orders_adapters::record::StoredOrder;
 use orders_backends::backend::Backends;
-use orders_domain::model::OrderId;
+use orders_domain::model::{OrderId, OwnerKey};
 use orders_domain::test_support::{LEGACY_CUSTOMER_NAME, LEGACY_SHIPPING_ADDRESS, legacy_order};
 use orders_local::{Pipeline, PipelineConfig, Ports, ResourceNames};
 use orders_tests::fixtures::{order_message, stored_order};
@@ -209,17 +209,34 @@ async fn the_order_reader_reads_what_the_worker_stored(backends: &Backends) {
     let reader = backends.tables.order_reader(&table);
     let message = order_message(&unique_name("r-"), "Ada Lovelace", 3);
     let id = message.order_id.clone();
+    let owner = message.owner.clone();
 
     // Then nothing is read before the put, and the stored order after it
-    assert_eq!(reader.get(&id).await.unwrap(), None);
+    assert_eq!(reader.get(&owner, &id).await.unwrap(), None);
     let stored = stored_order(&message);
     assert_eq!(
         store.put_if_absent(&stored).await.unwrap(),
         PutOutcome::Created
     );
-    assert_eq!(reader.get(&id).await.unwrap(), Some(stored));
+    assert_eq!(reader.get(&owner, &id).await.unwrap(), Some(stored.clone()));
     let other = OrderId::parse(&unique_name("absent-")).unwrap();
-    assert_eq!(reader.get(&other).await.unwrap(), None);
+    assert_eq!(reader.get(&owner, &other).await.unwrap(), None);
+
+    // And another owner's order with the same id and other content is
+    // another order: stored beside the first, each read by its own owner,
+    // neither seen by a third
+    let bob = OwnerKey::parse("0123456789abcdef0123456789abcdef").unwrap();
+    let mut bobs_message = order_message(id.as_str(), "Bob", 5);
+    bobs_message.owner = bob.clone();
+    let bobs = stored_order(&bobs_message);
+    assert_eq!(
+        store.put_if_absent(&bobs).await.unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(reader.get(&bob, &id).await.unwrap(), Some(bobs));
+    assert_eq!(reader.get(&owner, &id).await.unwrap(), Some(stored));
+    let carol = OwnerKey::parse("fedcba9876543210fedcba9876543210").unwrap();
+    assert_eq!(reader.get(&carol, &id).await.unwrap(), None);
 }
 
 orders_tests::on_both_backends!(

@@ -60,10 +60,10 @@ fn deps(handler: Arc<Recording>, processed: Arc<MemoryProcessedEvents>) -> Deps 
 
 fn event_body(order_id: &str) -> String {
     json!({
-        "eventType": "OrderCreated", "schemaVersion": 1,
-        "eventId": format!("OrderCreated:{order_id}"),
+        "eventType": "OrderCreated", "schemaVersion": 2,
+        "eventId": format!("OrderCreated:anonymous:{order_id}"),
         "occurredAt": "2026-11-24T10:00:01Z", "correlationId": "c-1",
-        "orderId": order_id, "acceptedAt": "2026-11-24T10:00:00Z",
+        "owner": "anonymous", "orderId": order_id, "acceptedAt": "2026-11-24T10:00:00Z",
         "lineCount": 1, "unitCount": 2,
         "items": [{"itemId": "sku-1", "quantity": 2}],
     })
@@ -114,7 +114,10 @@ async fn given_the_sample_then_raw_and_enveloped_bodies_are_handled_once_each() 
 
     assert!(failed.is_empty(), "{failed:?}");
     assert_eq!(handler.handled(), ["23214", "A-1001"]);
-    assert!(processed.is_done("OrderCreated:23214") && processed.is_done("OrderCreated:A-1001"));
+    assert!(
+        processed.is_done("OrderCreated:anonymous:23214")
+            && processed.is_done("OrderCreated:anonymous:A-1001")
+    );
 
     // When the same batch is delivered again (a replay, a redelivery), then
     // nothing is handled twice and nothing is reported.
@@ -127,12 +130,12 @@ async fn given_the_sample_then_raw_and_enveloped_bodies_are_handled_once_each() 
 async fn given_poison_on_a_standard_queue_then_only_it_is_reported() {
     let handler = Arc::new(Recording::default());
     let deps = deps(handler.clone(), Arc::default());
-    let mut v2: serde_json::Value = serde_json::from_str(&event_body("o-2")).unwrap();
-    v2["schemaVersion"] = json!(2);
+    let mut v3: serde_json::Value = serde_json::from_str(&event_body("o-2")).unwrap();
+    v3["schemaVersion"] = json!(3);
     let bodies = [
         event_body("o-1"),
         "not json".to_owned(),
-        v2.to_string(),
+        v3.to_string(),
         event_body("o-4"),
     ];
 
@@ -166,7 +169,7 @@ async fn given_a_failed_handler_then_the_claim_is_released_and_the_retry_handles
     assert!(run(&deps, batch(&bodies, false)).await.is_empty());
 
     assert_eq!(handler.handled(), ["o-1", "o-1"]);
-    assert!(processed.is_done("OrderCreated:o-1"));
+    assert!(processed.is_done("OrderCreated:anonymous:o-1"));
 }
 
 #[tokio::test]
@@ -176,7 +179,7 @@ async fn given_a_claim_held_by_another_delivery_then_the_record_is_retried_not_d
     let deps = deps(handler.clone(), processed.clone());
     let now = unix_seconds(SystemTime::now());
     processed
-        .claim("OrderCreated:o-1", now, now + 600)
+        .claim("OrderCreated:anonymous:o-1", now, now + 600)
         .await
         .unwrap();
 

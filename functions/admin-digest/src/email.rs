@@ -16,7 +16,8 @@
 use std::ops::Range;
 
 use orders_domain::contract::OrderCreated;
-use orders_domain::model::{Currency, Money};
+use orders_domain::model::{Currency, Money, OwnerKey};
+use orders_domain::record::order_key;
 
 pub mod detail;
 pub mod digest;
@@ -145,12 +146,16 @@ fn total_line(event: &OrderCreated) -> String {
 }
 
 /// The command that shows the customer's details to someone with access to
-/// the orders table.
+/// the orders table. It names the order as `orders-ops` reads it: the bare
+/// id for the anonymous owner's order, otherwise its table key (the owner
+/// key, opaque, and the id).
 fn command(event: &OrderCreated) -> String {
-    format!(
-        "orders-ops order show {} --show-personal-data",
-        event.order_id
-    )
+    let order = if event.owner == OwnerKey::anonymous() {
+        event.order_id.to_string()
+    } else {
+        order_key(&event.owner, &event.order_id)
+    };
+    format!("orders-ops order show {order} --show-personal-data")
 }
 
 #[cfg(test)]

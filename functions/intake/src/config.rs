@@ -1,5 +1,6 @@
-//! What the handler needs from its environment: the queue it writes to and how
-//! orders are grouped on it, read once at cold start.
+//! What the handler needs from its environment: the queue it writes to, how
+//! orders are grouped on it and whose orders they are, read once at cold
+//! start.
 
 use std::fmt;
 use std::str::FromStr;
@@ -10,10 +11,16 @@ use orders_adapters::config::{
     ConfigError, FromVars, MESSAGE_GROUP_STRATEGY, ORDERS_QUEUE_URL, Vars,
 };
 use orders_adapters::ports::OrderQueue;
-use orders_domain::model::{Order, OrderId};
+use orders_domain::model::{Order, OrderId, OwnerKey};
+use orders_http::{AUTH_MODE, OWNER_KEY_SECRET, Owners};
 
 /// Every environment variable the intake function reads.
-pub const ENV_VARS: &[&str] = &[ORDERS_QUEUE_URL, MESSAGE_GROUP_STRATEGY];
+pub const ENV_VARS: &[&str] = &[
+    ORDERS_QUEUE_URL,
+    MESSAGE_GROUP_STRATEGY,
+    AUTH_MODE,
+    OWNER_KEY_SECRET,
+];
 
 /// How orders are spread over FIFO message groups.
 ///
@@ -21,23 +28,24 @@ pub const ENV_VARS: &[&str] = &[ORDERS_QUEUE_URL, MESSAGE_GROUP_STRATEGY];
 /// parallel, so the choice trades ordering for throughput.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GroupStrategy {
-    /// One group per customer (`customer-<hashed key>`): a customer's orders are
-    /// processed in the order they arrived. The default.
+    /// One group per customer of an owner (`customer-<hashed key>`): a
+    /// customer's orders are processed in the order they arrived. The default.
     #[default]
     Customer,
-    /// One group per order (`order-<orderId>`): maximum parallelism, no
-    /// ordering between orders.
+    /// One group per order (`order-<owner>-<orderId>`): maximum parallelism,
+    /// no ordering between orders.
     Order,
 }
 
 impl GroupStrategy {
     /// The `MessageGroupId` of an order. Never a constant (one group would
     /// serialise the whole pipeline) and never personal data (the customer key
-    /// is a hash).
-    pub fn group_id(self, order_id: &OrderId, order: &Order) -> String {
+    /// is a hash). Always per owner, so one owner's stuck message never
+    /// holds back another owner's orders.
+    pub fn group_id(self, owner: &OwnerKey, order_id: &OrderId, order: &Order) -> String {
         match self {
-            Self::Customer => format!("customer-{}", order.customer_key()),
-            Self::Order => format!("order-{order_id}"),
+            Self::Customer => format!("customer-{}", order.customer_key(owner)),
+            Self::Order => format!("order-{owner}-{order_id}"),
         }
     }
 }
@@ -77,10 +85,13 @@ pub struct Config {
     pub queue_url: String,
     /// How orders are grouped on the queue.
     pub strategy: GroupStrategy,
+    /// Whose orders they are: the API's authorization and the owner key's secret.
+    pub owners: Owners,
 }
 
 /// `ORDERS_QUEUE_URL` is required and must name a FIFO queue (`.fifo`);
-/// `MESSAGE_GROUP_STRATEGY` defaults to `customer`.
+/// `MESSAGE_GROUP_STRATEGY` defaults to `customer`; `AUTH_MODE` and
+/// `OWNER_KEY_SECRET` as [`Owners`] reads them.
 impl FromVars for Config {
     fn from_vars(vars: &impl Vars) -> Result<Self, ConfigError> {
         let queue_url = vars.required(ORDERS_QUEUE_URL)?;
@@ -101,6 +112,7 @@ impl FromVars for Config {
         Ok(Self {
             queue_url,
             strategy,
+            owners: Owners::from_vars(vars)?,
         })
     }
 }
@@ -111,12 +123,14 @@ impl FromVars for Config {
 pub struct Deps {
     queue: Arc<dyn OrderQueue>,
     strategy: GroupStrategy,
+    owners: Owners,
 }
 
 impl fmt::Debug for Deps {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Deps")
             .field("strategy", &self.strategy)
+            .field("auth_mode", &self.owners.mode())
             .finish_non_exhaustive()
     }
 }
@@ -124,15 +138,19 @@ impl fmt::Debug for Deps {
 impl Deps {
     /// Wires the handler to any queue (the SQS adapter in Lambda, a memory or
     /// emulated queue in tests and the local runner).
-    pub fn new(queue: Arc<dyn OrderQueue>, strategy: GroupStrategy) -> Self {
-        Self { queue, strategy }
+    pub fn new(queue: Arc<dyn OrderQueue>, strategy: GroupStrategy, owners: Owners) -> Self {
+        Self {
+            queue,
+            strategy,
+            owners,
+        }
     }
 
     /// Builds the SQS adapter of `config` over the function's SDK
     /// configuration, once. Performs no network I/O.
     pub fn from_config(sdk: &aws_config::SdkConfig, config: &Config) -> Self {
         let queue = SqsOrderQueue::new(aws_sdk_sqs::Client::new(sdk), config.queue_url.clone());
-        Self::new(Arc::new(queue), config.strategy)
+        Self::new(Arc::new(queue), config.strategy, config.owners.clone())
     }
 
     /// The queue orders are sent to.
@@ -143,6 +161,11 @@ impl Deps {
     /// How orders are grouped on the queue.
     pub fn strategy(&self) -> GroupStrategy {
         self.strategy
+    }
+
+    /// Whose orders the requests post.
+    pub fn owners(&self) -> &Owners {
+        &self.owners
     }
 }
 
@@ -156,7 +179,15 @@ mod tests {
 
     #[test]
     fn env_vars_name_exactly_what_the_function_reads() {
-        assert_eq!(ENV_VARS, ["ORDERS_QUEUE_URL", "MESSAGE_GROUP_STRATEGY"]);
+        assert_eq!(
+            ENV_VARS,
+            [
+                "ORDERS_QUEUE_URL",
+                "MESSAGE_GROUP_STRATEGY",
+                "AUTH_MODE",
+                "OWNER_KEY_SECRET"
+            ]
+        );
     }
 
     #[test]
@@ -184,26 +215,43 @@ mod tests {
     fn given_an_order_then_group_ids_follow_the_strategy_and_hold_no_personal_data() {
         let req = OrderRequest::from_json(&json!({"customerName":"Harry Kane","shippingAddress":"Hanoi","items":[{"itemId":"a","quantity":1}]})).unwrap();
         let id = OrderId::parse("o-1").unwrap();
-        let by_customer = GroupStrategy::Customer.group_id(&id, &req.order);
+        let owner = OwnerKey::anonymous();
+        let by_customer = GroupStrategy::Customer.group_id(&owner, &id, &req.order);
         assert_eq!(
             by_customer,
-            format!("customer-{}", req.order.customer_key())
+            format!("customer-{}", req.order.customer_key(&owner))
         );
         assert!(!by_customer.to_lowercase().contains("harry"));
-        assert_eq!(GroupStrategy::Order.group_id(&id, &req.order), "order-o-1");
+        assert_eq!(
+            GroupStrategy::Order.group_id(&owner, &id, &req.order),
+            "order-anonymous-o-1"
+        );
+        // The longest owner and id still make a valid FIFO group id
+        // (at most 128 characters).
+        let bob = OwnerKey::parse(&"b".repeat(32)).unwrap();
+        let longest = OrderId::parse(&"x".repeat(orders_domain::model::MAX_ID_LEN)).unwrap();
+        assert!(
+            GroupStrategy::Order
+                .group_id(&bob, &longest, &req.order)
+                .len()
+                <= 128
+        );
     }
 
     #[test]
     fn given_no_strategy_when_built_from_settings_then_customer_is_used() {
         let sdk = orders_adapters::aws::lambda_sdk_config();
-        let config = Config::from_vars(&[(ORDERS_QUEUE_URL, URL)]).unwrap();
+        let config = Config::from_vars(&[(ORDERS_QUEUE_URL, URL), (AUTH_MODE, "NONE")]).unwrap();
         assert_eq!(
             Deps::from_config(&sdk, &config).strategy(),
             GroupStrategy::Customer
         );
-        let config =
-            Config::from_vars(&[(ORDERS_QUEUE_URL, URL), (MESSAGE_GROUP_STRATEGY, "order")])
-                .unwrap();
+        let config = Config::from_vars(&[
+            (ORDERS_QUEUE_URL, URL),
+            (MESSAGE_GROUP_STRATEGY, "order"),
+            (AUTH_MODE, "NONE"),
+        ])
+        .unwrap();
         assert_eq!(
             Deps::from_config(&sdk, &config).strategy(),
             GroupStrategy::Order
@@ -227,7 +275,11 @@ mod tests {
             })
         ));
         assert!(matches!(
-            Config::from_vars(&[(ORDERS_QUEUE_URL, URL), (MESSAGE_GROUP_STRATEGY, "fifo")]),
+            Config::from_vars(&[
+                (ORDERS_QUEUE_URL, URL),
+                (MESSAGE_GROUP_STRATEGY, "fifo"),
+                (AUTH_MODE, "NONE"),
+            ]),
             Err(ConfigError::Invalid {
                 name: MESSAGE_GROUP_STRATEGY,
                 ..

@@ -20,6 +20,10 @@ pub enum IntakeError {
     /// Only `POST` creates orders.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request does not identify its caller as the API's authorization
+    /// guarantees.
+    #[error(transparent)]
+    Unidentified(#[from] orders_http::Unidentified),
     /// The body was not declared as `application/json`.
     #[error("unsupported content type")]
     UnsupportedMediaType,
@@ -69,6 +73,7 @@ impl IntakeError {
             Self::MethodNotAllowed => {
                 Problem::method_not_allowed("POST", "orders are created with POST")
             }
+            Self::Unidentified(unidentified) => unidentified.problem(),
             Self::UnsupportedMediaType => Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 "unsupported-media-type",

@@ -69,6 +69,7 @@ async fn accept(
     if request.method() != Method::POST {
         return Err(IntakeError::MethodNotAllowed);
     }
+    let owner = deps.owners().owner(request)?;
     if !is_json(request) {
         return Err(IntakeError::UnsupportedMediaType);
     }
@@ -82,16 +83,21 @@ async fn accept(
     let (order_id, order, minted) = resolve(&json, idempotency_key(request))?;
 
     let message = OrderMessage::new(
+        owner,
         order_id.clone(),
         correlation_id.clone(),
         OffsetDateTime::now_utc(),
         order,
     );
     let outgoing = OutgoingOrder {
-        group_id: deps.strategy().group_id(&message.order_id, &message.order),
-        // Covers the id and the content but not the time or correlation id, so a
-        // client's retry is dropped by SQS while a different order reusing the id
-        // reaches the worker, which reports the conflict.
+        group_id: deps
+            .strategy()
+            .group_id(&message.owner, &message.order_id, &message.order),
+        // Covers the owner, the id and the content but not the time or
+        // correlation id, so a client's retry is dropped by SQS while a
+        // different order reusing the id reaches the worker, which reports
+        // the conflict, and another owner's order with the same id and
+        // content is not dropped.
         dedup_id: message.content_hash().as_str().to_owned(),
         trace_header: trace_header(request),
         message,

@@ -116,8 +116,9 @@ impl NotifierDeadLetter {
         OffsetDateTime::parse(self.timestamp.as_deref()?, &Rfc3339).ok()
     }
 
-    /// The order id in `keys`, for the notifier's own messages.
-    pub fn order_id(&self) -> Option<&str> {
+    /// The order's table key in `keys` (owner key and order id), for the
+    /// notifier's own messages.
+    pub fn order_key(&self) -> Option<&str> {
         self.keys
             .as_ref()?
             .get(orders_adapters::record::KEY_ATTRIBUTE)?
@@ -149,7 +150,7 @@ pub fn body(record: &EventRecord, reason: DeadLetterReason, detail: &str) -> Str
     let sequence = record.change.sequence_number.clone().unwrap_or_default();
     let arrived = arrival(record);
     let stream_arn = record.event_source_arn.clone().unwrap_or_default();
-    let keys = crate::handler::key_order_id(record).map(|id| {
+    let keys = crate::handler::record_key(record).map(|id| {
         let mut keys = serde_json::Map::new();
         keys.insert(
             orders_adapters::record::KEY_ATTRIBUTE.to_owned(),
@@ -260,7 +261,7 @@ mod tests {
                 last: arrived
             })
         );
-        assert_eq!(letter.order_id(), Some("23214"));
+        assert_eq!(letter.order_key(), Some("anonymous#23214"));
     }
 
     #[test]

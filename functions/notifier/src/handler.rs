@@ -47,7 +47,7 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use lambda_runtime::LambdaEvent;
 use orders_adapters::ports::{
-    CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE,
+    CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE, DEAD_LETTER_OWNER_ATTRIBUTE,
     DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE, DeadLetter, DeadLetterReason, EntryResult,
     MAX_PUBLISH_BATCH_ENTRIES, PortError,
 };
@@ -101,6 +101,7 @@ fn read_record(record: &EventRecord) -> Read {
     }
     match StoredOrder::from_item(record.change.new_image.clone()) {
         Ok(stored) => Read::Publish(Box::new(OrderCreated::new(
+            stored.owner,
             stored.order_id,
             stored.correlation_id,
             stored.accepted_at,
@@ -431,6 +432,7 @@ async fn send_dead_letter(
     let letter = DeadLetter::new(body, reason, STAGE)
         .with_attribute(DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE, sequence_number)
         .with_attribute(DEAD_LETTER_ORDER_ID_ATTRIBUTE, key_order_id(record))
+        .with_attribute(DEAD_LETTER_OWNER_ATTRIBUTE, key_owner(record))
         .with_attribute(CORRELATION_ID_ATTRIBUTE, image_correlation_id(record));
     match deps.dead_letters.send(&letter).await {
         Ok(()) => true,
@@ -446,10 +448,25 @@ async fn send_dead_letter(
     }
 }
 
+/// The record's table key (owner key and order id), for the dead letter
+/// that lets an operator find the order again.
+pub(crate) fn record_key(record: &EventRecord) -> Option<&str> {
+    string_attribute(&record.change.keys, KEY_ATTRIBUTE)
+}
+
 /// The order id from the record's key, for logging records that are not read
 /// as orders. Ids are not personal data.
 pub(crate) fn key_order_id(record: &EventRecord) -> Option<&str> {
-    string_attribute(&record.change.keys, KEY_ATTRIBUTE)
+    record_key(record)
+        .and_then(orders_adapters::record::split_order_key)
+        .map(|(_, id)| id)
+}
+
+/// The owner key from the record's key (an opaque key, never an identity).
+pub(crate) fn key_owner(record: &EventRecord) -> Option<&str> {
+    record_key(record)
+        .and_then(orders_adapters::record::split_order_key)
+        .map(|(owner, _)| owner)
 }
 
 /// The correlation id from whichever image the record carries.

@@ -25,10 +25,15 @@ pub enum StatusError {
     /// Only `GET` reads an order.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The request does not identify its caller as the API's authorization
+    /// guarantees.
+    #[error(transparent)]
+    Unidentified(#[from] orders_http::Unidentified),
     /// The `orderId` path parameter is not an order id. Never empty.
     #[error("invalid order id: {} issue(s)", .0.len())]
     InvalidOrderId(Vec<Issue>),
-    /// No order with this id is stored.
+    /// The caller has no order with this id stored (another caller's order
+    /// with this id is not theirs, and gets this same answer).
     #[error("order {order_id} is not stored")]
     NotFound {
         /// The order asked about.
@@ -66,7 +71,7 @@ impl StatusError {
     pub fn outcome(&self) -> &'static str {
         match self {
             Self::NotFound { .. } => "not-found",
-            Self::MethodNotAllowed | Self::InvalidOrderId(_) => "rejected",
+            Self::MethodNotAllowed | Self::InvalidOrderId(_) | Self::Unidentified(_) => "rejected",
             Self::Read { .. } => "failed",
         }
     }
@@ -85,6 +90,7 @@ impl StatusError {
             Self::MethodNotAllowed => {
                 Problem::method_not_allowed("GET", "an order's status is read with GET")
             }
+            Self::Unidentified(unidentified) => unidentified.problem(),
             Self::InvalidOrderId(issues) => Problem::new(
                 StatusCode::BAD_REQUEST,
                 "invalid-order-id",

@@ -40,13 +40,16 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, lam
     Ok(response)
 }
 
-/// Validates the id and reads the order.
+/// Validates the id and reads the caller's order with it. Only the caller's:
+/// another owner's order with this id is looked up under another key, so
+/// it is absent here, and answered exactly as an id never seen.
 async fn lookup(deps: &Deps, request: &Request) -> Result<StoredOrder, StatusError> {
     if request.method() != Method::GET {
         return Err(StatusError::MethodNotAllowed);
     }
+    let owner = deps.owners().owner(request)?;
     let order_id = order_id(request)?;
-    match deps.reader().get(&order_id).await {
+    match deps.reader().get(&owner, &order_id).await {
         Ok(Some(stored)) => Ok(stored),
         Ok(None) => {
             let absence = Absence::of(&order_id, OffsetDateTime::now_utc());

@@ -65,7 +65,7 @@ use std::collections::HashMap;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::LambdaEvent;
 use orders_adapters::ports::{
-    CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE,
+    CORRELATION_ID_ATTRIBUTE, DEAD_LETTER_ORDER_ID_ATTRIBUTE, DEAD_LETTER_OWNER_ATTRIBUTE,
     DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE, DeadLetter, DeadLetterReason, PortError, PutOutcome,
 };
 use orders_adapters::record::StoredOrder;
@@ -185,7 +185,7 @@ async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> O
     let message = match OrderMessage::from_body(body) {
         Ok(message) => message,
         Err(err) => {
-            let letter = dead_letter(record, message_id, DeadLetterReason::Poison, None, None);
+            let letter = dead_letter(record, message_id, DeadLetterReason::Poison, None);
             let dead_lettered = send_dead_letter(deps, &letter, message_id).await;
             log_poison(message_id, &err, dead_lettered);
             return Outcome::Poison { dead_lettered };
@@ -225,8 +225,7 @@ async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> O
                 record,
                 message_id,
                 DeadLetterReason::Conflict,
-                Some(order_id),
-                Some(correlation_id),
+                Some(&message),
             );
             let dead_lettered = send_dead_letter(deps, &letter, message_id).await;
             let outcome = Outcome::Conflict { dead_lettered };
@@ -282,19 +281,22 @@ fn dead_letter(
     record: &SqsMessage,
     message_id: &str,
     reason: DeadLetterReason,
-    order_id: Option<&OrderId>,
-    correlation_id: Option<&CorrelationId>,
+    message: Option<&OrderMessage>,
 ) -> DeadLetter {
     let mut letter = DeadLetter::new(record.body.clone().unwrap_or_default(), reason, STAGE)
         .with_attribute(DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE, Some(message_id))
         .with_attribute(
             DEAD_LETTER_ORDER_ID_ATTRIBUTE,
-            order_id.map(OrderId::as_str),
+            message.map(|m| m.order_id.as_str()),
+        )
+        .with_attribute(
+            DEAD_LETTER_OWNER_ATTRIBUTE,
+            message.map(|m| m.owner.as_str()),
         )
         .with_attribute(
             CORRELATION_ID_ATTRIBUTE,
-            correlation_id
-                .map(CorrelationId::as_str)
+            message
+                .map(|m| m.correlation_id.as_str())
                 .or_else(|| message_attribute(record, CORRELATION_ID_ATTRIBUTE)),
         );
     if let Some(group) = message_group(record) {

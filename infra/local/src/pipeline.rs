@@ -285,8 +285,15 @@ impl Pipeline {
         mappings.push(runtime.spawn(stream_mapping.run(stop_rx)));
 
         let gateway = Arc::new(crate::gateway::Gateway {
-            deps: intake::Deps::new(ports.queue.clone(), config.group_strategy),
-            status: order_status::Deps::new(backends.tables.order_reader(&resources.table)),
+            deps: intake::Deps::new(
+                ports.queue.clone(),
+                config.group_strategy,
+                orders_http::Owners::open(),
+            ),
+            status: order_status::Deps::new(
+                backends.tables.order_reader(&resources.table),
+                orders_http::Owners::open(),
+            ),
             status_function_arn: function_arn("status"),
             timeout: Duration::from_secs(INTAKE_TIMEOUT_SECS),
             function_arn: function_arn("intake"),

@@ -412,6 +412,7 @@ impl StreamRig {
         let request = OrderRequest::from_json(&order(order_id, "Harry Kane")).unwrap();
         let now = time::OffsetDateTime::now_utc();
         let message = OrderMessage::new(
+            orders_domain::model::OwnerKey::anonymous(),
             request.order_id.unwrap(),
             CorrelationId::parse("c-rig").unwrap(),
             now,

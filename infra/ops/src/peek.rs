@@ -287,6 +287,7 @@ mod tests {
     fn order_body() -> String {
         let request = OrderRequest::from_json(&legacy_order("23214")).unwrap();
         OrderMessage::new(
+            orders_domain::model::OwnerKey::anonymous(),
             request.order_id.unwrap(),
             CorrelationId::parse("c-9").unwrap(),
             time::macros::datetime!(2026-11-24 10:00 UTC),

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_runtime::{Context, LambdaEvent};
-use orders_adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
+use orders_adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder, order_key_from_operator};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -78,8 +78,9 @@ pub async fn select(
     }
 }
 
-/// The item of order `id` (a strongly consistent `GetItem`): what
-/// `renotify` re-announces and `order show` shows.
+/// The item of the order an operator named `id` (`<owner>#<orderId>`, or a
+/// bare id for the anonymous owner's: [`order_key_from_operator`]), read
+/// strongly consistently: what `renotify` re-announces and `order show` shows.
 pub async fn get_order(
     clients: &Clients,
     table: &str,
@@ -89,7 +90,10 @@ pub async fn get_order(
         .dynamo
         .get_item()
         .table_name(table)
-        .key(KEY_ATTRIBUTE, AttributeValue::S(id.to_owned()))
+        .key(
+            KEY_ATTRIBUTE,
+            AttributeValue::S(order_key_from_operator(id)),
+        )
         .consistent_read(true)
         .send()
         .await
@@ -163,7 +167,7 @@ pub fn created_at(item: &HashMap<String, AttributeValue>) -> Option<OffsetDateTi
     OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
 }
 
-/// The item's `orderId`, or a placeholder naming its absence.
+/// The item's key (`<owner>#<orderId>`), or a placeholder naming its absence.
 pub fn order_id(item: &HashMap<String, AttributeValue>) -> String {
     match item.get(KEY_ATTRIBUTE) {
         Some(AttributeValue::S(id)) => id.clone(),
@@ -246,6 +250,7 @@ mod tests {
         let request = OrderRequest::from_json(&legacy_order(id)).unwrap();
         let now = OffsetDateTime::now_utc();
         let message = OrderMessage::new(
+            orders_domain::model::OwnerKey::anonymous(),
             request.order_id.unwrap(),
             CorrelationId::parse("c-1").unwrap(),
             now,

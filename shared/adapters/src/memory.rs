@@ -18,10 +18,10 @@ use crate::ports::{
     OutgoingOrder, PortError, PutOutcome, QueueError, VisibilityDelay,
 };
 use crate::ports::{EntryResult, publish_batch_ranges};
-use crate::record::StoredOrder;
+use crate::record::{StoredOrder, order_key};
 use crate::sync::lock;
 use orders_domain::contract::OrderCreated;
-use orders_domain::model::OrderId;
+use orders_domain::model::{OrderId, OwnerKey};
 
 /// A failure a test asks an in-memory port to produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -148,9 +148,16 @@ pub struct MemoryStore {
 fault_controls!(MemoryStore);
 
 impl MemoryStore {
-    /// The stored order with this id.
+    /// The anonymous owner's stored order with this id: every order while
+    /// the API is open.
     pub fn get(&self, order_id: &str) -> Option<StoredOrder> {
-        lock(&self.items).get(order_id).cloned()
+        let key = format!("{}#{order_id}", OwnerKey::anonymous());
+        lock(&self.items).get(&key).cloned()
+    }
+
+    /// The stored order of `owner` with this id.
+    pub fn get_owned(&self, owner: &OwnerKey, order_id: &OrderId) -> Option<StoredOrder> {
+        lock(&self.items).get(&order_key(owner, order_id)).cloned()
     }
 
     /// Number of stored orders.
@@ -176,13 +183,13 @@ impl OrderStore for MemoryStore {
             return Err(port_fault(fault));
         }
         let mut items = lock(&self.items);
-        match items.get(order.order_id.as_str()) {
+        match items.get(&order.key()) {
             Some(existing) => crate::ports::put_outcome_when_taken(
                 crate::ports::StoredUnderId::Hash(existing.content_hash.as_str()),
                 &order.content_hash,
             ),
             None => {
-                items.insert(order.order_id.as_str().to_owned(), order.clone());
+                items.insert(order.key(), order.clone());
                 *lock(&self.writes) += 1;
                 Ok(PutOutcome::Created)
             }
@@ -194,11 +201,15 @@ impl OrderStore for MemoryStore {
 /// injected for an order apply to reads of it too.
 #[async_trait]
 impl OrderReader for MemoryStore {
-    async fn get(&self, order_id: &OrderId) -> Result<Option<StoredOrder>, PortError> {
+    async fn get(
+        &self,
+        owner: &OwnerKey,
+        order_id: &OrderId,
+    ) -> Result<Option<StoredOrder>, PortError> {
         if let Some(fault) = lock(&self.faults).take(order_id.as_str()) {
             return Err(port_fault(fault));
         }
-        Ok(lock(&self.items).get(order_id.as_str()).cloned())
+        Ok(self.get_owned(owner, order_id))
     }
 }
 

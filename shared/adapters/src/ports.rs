@@ -11,7 +11,7 @@ use async_trait::async_trait;
 
 use crate::record::StoredOrder;
 use orders_domain::contract::{OrderCreated, OrderMessage};
-use orders_domain::model::{ContentHash, OrderId};
+use orders_domain::model::{ContentHash, OrderId, OwnerKey};
 
 /// A boxed error from an adapter, kept as a source for the log.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -127,18 +127,24 @@ impl PortError {
 /// Persists orders idempotently.
 #[async_trait]
 pub trait OrderStore: Send + Sync {
-    /// Writes the order only if no order with its id exists, and tells a
-    /// duplicate (same content) from a conflict (different content).
+    /// Writes the order only if its owner has no order with its id, and
+    /// tells a duplicate (same content) from a conflict (different content).
+    /// Another owner's order with the same id is another order.
     async fn put_if_absent(&self, order: &StoredOrder) -> Result<PutOutcome, PortError>;
 }
 
-/// Reads stored orders by id, for the status function.
+/// Reads stored orders by owner and id, for the status function.
 #[async_trait]
 pub trait OrderReader: Send + Sync {
-    /// The order stored under `order_id`, read strongly consistently so an
+    /// The order `order_id` of `owner`, read strongly consistently so an
     /// order the worker has stored is never reported missing; `None` when the
-    /// table holds no item with that key.
-    async fn get(&self, order_id: &OrderId) -> Result<Option<StoredOrder>, PortError>;
+    /// table holds no item with that key (whether or not another owner has
+    /// an order with this id).
+    async fn get(
+        &self,
+        owner: &OwnerKey,
+        order_id: &OrderId,
+    ) -> Result<Option<StoredOrder>, PortError>;
 }
 
 /// Most entries one SNS `PublishBatch` call takes
@@ -254,6 +260,8 @@ pub const EVENT_TYPE_ATTRIBUTE: &str = "eventType";
 pub const SCHEMA_VERSION_ATTRIBUTE: &str = "schemaVersion";
 /// Message attribute with the order id, when it could be read.
 pub const DEAD_LETTER_ORDER_ID_ATTRIBUTE: &str = "orderId";
+/// Message attribute with the order's owner key, when it could be read.
+pub const DEAD_LETTER_OWNER_ATTRIBUTE: &str = "owner";
 /// Message attribute with the correlation id, when it could be read.
 pub const CORRELATION_ID_ATTRIBUTE: &str = "correlationId";
 

@@ -19,8 +19,15 @@ pub trait ItemMapping: Sized {
 }
 
 impl ItemMapping for StoredOrder {
+    /// The order's fields and its table key ([`StoredOrder::key`]), which
+    /// is derived, so the model does not hold it twice.
     fn to_item<I: From<serde_dynamo::Item>>(&self) -> Result<I, RecordError> {
-        serde_dynamo::to_item(self).map_err(RecordError)
+        let mut item: serde_dynamo::Item = serde_dynamo::to_item(self).map_err(RecordError)?;
+        item.insert(
+            KEY_ATTRIBUTE.to_owned(),
+            serde_dynamo::AttributeValue::S(self.key()),
+        );
+        Ok(item.into())
     }
 
     fn from_item<I: Into<serde_dynamo::Item>>(item: I) -> Result<Self, RecordError> {
@@ -55,6 +62,7 @@ mod tests {
         body["items"][0]["unitPrice"] = json!(150);
         let req = OrderRequest::from_json(&body).unwrap();
         let msg = OrderMessage::new(
+            orders_domain::model::OwnerKey::anonymous(),
             req.order_id.unwrap(),
             CorrelationId::parse("c-1").unwrap(),
             time::macros::datetime!(2026-11-24 10:00 UTC),
@@ -68,7 +76,15 @@ mod tests {
         let item: serde_dynamo::Item = stored().to_item().unwrap();
         assert_eq!(
             item.get(KEY_ATTRIBUTE),
+            Some(&AttributeValue::S("anonymous#23214".into()))
+        );
+        assert_eq!(
+            item.get(ORDER_ID_ATTRIBUTE),
             Some(&AttributeValue::S("23214".into()))
+        );
+        assert_eq!(
+            item.get(OWNER_ATTRIBUTE),
+            Some(&AttributeValue::S("anonymous".into()))
         );
         assert_eq!(
             item.get("status"),

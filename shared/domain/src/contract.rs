@@ -1,9 +1,14 @@
 //! Versioned message contracts other teams may consume.
 //!
-//! * [`OrderMessage`] (`schemaVersion: 1`): what intake puts on the orders FIFO
+//! * [`OrderMessage`] (`schemaVersion: 2`): what intake puts on the orders FIFO
 //!   queue and the worker reads.
-//! * [`OrderCreated`] (`eventType: "OrderCreated"`, `schemaVersion: 1`): what the
+//! * [`OrderCreated`] (`eventType: "OrderCreated"`, `schemaVersion: 2`): what the
 //!   notifier publishes to the order-events SNS topic.
+//!
+//! Version 2 of both added the order's owner (an opaque key): an order's
+//! identity is (owner, order id), so a reader that keyed on the id alone
+//! would merge two callers' orders. That is a breaking change, hence the
+//! bump; version 1 is read by no one.
 //!
 //! Compatibility rules: readers ignore unknown fields (so producers may add
 //! optional fields within a version); a breaking change bumps `schemaVersion`,
@@ -24,9 +29,9 @@ pub use order_created::{OrderCreated, OrderCreatedItem, PublicOrder};
 pub use order_message::OrderMessage;
 
 /// The only order-message schema version this code reads and writes.
-pub const ORDER_MESSAGE_SCHEMA_VERSION: u32 = 1;
+pub const ORDER_MESSAGE_SCHEMA_VERSION: u32 = 2;
 /// The only OrderCreated schema version this code writes.
-pub const ORDER_CREATED_SCHEMA_VERSION: u32 = 1;
+pub const ORDER_CREATED_SCHEMA_VERSION: u32 = 2;
 /// The `eventType` of [`OrderCreated`], also sent as an SNS message attribute.
 pub const ORDER_CREATED_EVENT_TYPE: &str = "OrderCreated";
 

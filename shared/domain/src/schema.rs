@@ -1,15 +1,15 @@
 //! JSON Schema of the published event contract, generated from the Rust types.
 //!
-//! Non-Rust consumers validate `OrderCreated` v1 against
-//! `shared/domain/schema/order-created.v1.schema.json`; Rust consumers use
+//! Non-Rust consumers validate `OrderCreated` v2 against
+//! `shared/domain/schema/order-created.v2.schema.json`; Rust consumers use
 //! [`crate::contract::OrderCreated`] itself. The committed file is
-//! [`order_created_v1`] pretty-printed, and a test fails when they differ, so
+//! [`order_created_v2`] pretty-printed, and a test fails when they differ, so
 //! the schema cannot drift from the type. Regenerate it after an (additive)
 //! change with `UPDATE_SCHEMA=1 cargo test -p orders-domain schema`.
 //!
 //! The schema describes what the notifier *writes* (schemars' serialize
 //! contract): optional fields are absent, never `null`. It does not forbid
-//! unknown properties, because fields may be added within v1 and readers
+//! unknown properties, because fields may be added within v2 and readers
 //! ignore what they do not know.
 //!
 //! The value types below carry their validation rules into the schema by
@@ -22,30 +22,30 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, generate::SchemaSettings, js
 
 use crate::contract::{CorrelationId, OrderCreated};
 use crate::model::{
-    Currency, ItemId, MAX_CORRELATION_ID_LEN, MAX_ID_LEN, MAX_QUANTITY, OrderId, Quantity,
-    id_pattern,
+    Currency, ItemId, MAX_CORRELATION_ID_LEN, MAX_ID_LEN, MAX_QUANTITY, OrderId, OwnerKey,
+    Quantity, id_pattern,
 };
 
-/// Where the committed v1 schema lives, relative to this crate's directory.
-pub const ORDER_CREATED_V1_SCHEMA_PATH: &str = "schema/order-created.v1.schema.json";
+/// Where the committed v2 schema lives, relative to this crate's directory.
+pub const ORDER_CREATED_V2_SCHEMA_PATH: &str = "schema/order-created.v2.schema.json";
 
-/// The `$id` of the v1 schema: a name, not a location to fetch.
-const ORDER_CREATED_V1_ID: &str = "urn:orders:schema:order-created:v1";
+/// The `$id` of the v2 schema: a name, not a location to fetch.
+const ORDER_CREATED_V2_ID: &str = "urn:orders:schema:order-created:v2";
 
-/// The JSON Schema (draft 2020-12) of `OrderCreated` v1 as written by the
+/// The JSON Schema (draft 2020-12) of `OrderCreated` v2 as written by the
 /// notifier.
-pub fn order_created_v1() -> Schema {
+pub fn order_created_v2() -> Schema {
     let mut schema = SchemaGenerator::new(SchemaSettings::draft2020_12().for_serialize())
         .into_root_schema_for::<OrderCreated>();
-    schema.insert("$id".into(), ORDER_CREATED_V1_ID.into());
+    schema.insert("$id".into(), ORDER_CREATED_V2_ID.into());
     schema
 }
 
-/// [`order_created_v1`] as the committed file holds it: pretty JSON and a
+/// [`order_created_v2`] as the committed file holds it: pretty JSON and a
 /// final newline.
-pub fn order_created_v1_text() -> String {
+pub fn order_created_v2_text() -> String {
     // A schema is a JSON object of strings, numbers and arrays: it serialises.
-    let mut text = serde_json::to_string_pretty(&order_created_v1()).unwrap_or_default();
+    let mut text = serde_json::to_string_pretty(&order_created_v2()).unwrap_or_default();
     text.push('\n');
     text
 }
@@ -68,6 +68,20 @@ impl JsonSchema for OrderId {
 
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         id_schema("Identifies one order; the idempotency key of the whole pipeline.")
+    }
+}
+
+impl JsonSchema for OwnerKey {
+    fn schema_name() -> Cow<'static, str> {
+        "OwnerKey".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "Who posted the order, as an opaque key: `anonymous` while the API is open, otherwise a keyed hash of the caller's identity. With orderId, the order's identity.",
+            "pattern": format!("^{}$", crate::model::OWNER_KEY_ALTERNATIVES),
+        })
     }
 }
 
@@ -140,8 +154,8 @@ mod tests {
     /// committed file is rewritten).
     #[test]
     fn committed_order_created_schema_equals_the_generated_one() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(ORDER_CREATED_V1_SCHEMA_PATH);
-        let generated = order_created_v1_text();
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(ORDER_CREATED_V2_SCHEMA_PATH);
+        let generated = order_created_v2_text();
         if std::env::var_os("UPDATE_SCHEMA").is_some_and(|v| !v.is_empty() && v != "0") {
             std::fs::create_dir_all(path.parent().unwrap()).unwrap();
             std::fs::write(&path, &generated).unwrap();
@@ -150,17 +164,17 @@ mod tests {
         assert!(
             committed == generated,
             "{} is not the schema of OrderCreated; if the type changed on purpose \
-             (additive changes only within v1), run \
+             (additive changes only within v2), run \
              `UPDATE_SCHEMA=1 cargo test -p orders-domain schema` and commit the file",
             path.display()
         );
     }
 
-    /// Given the v1 schema, then it pins the type and version, requires
+    /// Given the v2 schema, then it pins the type and version, requires
     /// what the notifier always writes, and leaves room for added fields.
     #[test]
     fn schema_pins_type_and_version_and_allows_additions() {
-        let schema = serde_json::to_value(order_created_v1()).unwrap();
+        let schema = serde_json::to_value(order_created_v2()).unwrap();
         assert_eq!(schema["properties"]["eventType"]["const"], "OrderCreated");
         assert_eq!(
             schema["properties"]["schemaVersion"]["const"],

@@ -181,7 +181,11 @@ async fn intake_and_status_page_on_the_5xx_they_answer_themselves() {
     let capture = LogCapture::default();
     let _guard = capture.set_default();
     let queue = Arc::new(MemoryQueue::default());
-    let intake_deps = intake::Deps::new(queue.clone(), intake::GroupStrategy::Customer);
+    let intake_deps = intake::Deps::new(
+        queue.clone(),
+        intake::GroupStrategy::Customer,
+        orders_http::Owners::open(),
+    );
     let post = || {
         http::Request::builder()
             .method("POST")
@@ -213,7 +217,7 @@ async fn intake_and_status_page_on_the_5xx_they_answer_themselves() {
     let capture = LogCapture::default();
     let _guard = capture.set_default();
     let store = Arc::new(MemoryStore::default());
-    let status_deps = order_status::Deps::new(store.clone());
+    let status_deps = order_status::Deps::new(store.clone(), orders_http::Owners::open());
     store.fail_next(1, Fault::Transient);
     store.fail_next(1, Fault::Permanent);
     let mut statuses = Vec::new();

@@ -211,6 +211,7 @@ async fn each_outcome_of_the_status_function_is_a_documented_answer_of_get_order
     }))
     .unwrap();
     let message = OrderMessage::new(
+        orders_domain::model::OwnerKey::anonymous(),
         OrderId::parse("A-1001").unwrap(),
         CorrelationId::parse("c-1").unwrap(),
         time::OffsetDateTime::now_utc(),
@@ -221,7 +222,7 @@ async fn each_outcome_of_the_status_function_is_a_documented_answer_of_get_order
         .put_if_absent(&StoredOrder::from_message(&message, message.accepted_at))
         .await
         .unwrap();
-    let deps = order_status::Deps::new(store.clone());
+    let deps = order_status::Deps::new(store.clone(), orders_http::Owners::open());
     // And the answers the OpenAPI file documents for GET /orders/{orderId}
     // (API Gateway routes only GET to the function, so its 405 never reaches
     // a client and is not documented)
@@ -324,6 +325,7 @@ fn the_documented_order_status_is_exactly_what_status_answers_and_no_personal_da
     }))
     .unwrap();
     let message = OrderMessage::new(
+        orders_domain::model::OwnerKey::anonymous(),
         OrderId::parse("A-1001").unwrap(),
         CorrelationId::parse("c-1").unwrap(),
         time::OffsetDateTime::now_utc(),

@@ -282,7 +282,11 @@ async fn log_lines_of_one_order(trace_header: &str) -> (Vec<serde_json::Value>, 
         .body(lambda_http::Body::from(legacy_order("lat-1").to_string()))
         .unwrap()
         .with_lambda_context(context);
-    let intake_deps = intake::Deps::new(queue.clone(), intake::GroupStrategy::Customer);
+    let intake_deps = intake::Deps::new(
+        queue.clone(),
+        intake::GroupStrategy::Customer,
+        orders_http::Owners::open(),
+    );
     let response = intake::handle(&intake_deps, request).await.unwrap();
     assert_eq!(response.status(), 202);
     let outgoing = queue.sent().remove(0);

@@ -257,3 +257,18 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn given_an_owned_order_then_its_command_names_its_key_and_no_identity() {
+    // Given an order of an identified caller (an opaque owner key)
+    let mut event = plain("A-7");
+    event.owner = OwnerKey::parse("0123456789abcdef0123456789abcdef").unwrap();
+    // Then the command names the order as orders-ops reads it, by key
+    let text = &plan(std::slice::from_ref(&event))[0].text;
+    assert!(
+        text.contains(
+            "orders-ops order show 0123456789abcdef0123456789abcdef#A-7 --show-personal-data\n"
+        ),
+        "{text}"
+    );
+}

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 pub fn event(body: Value) -> OrderCreated {
     let req = OrderRequest::from_json(&body).unwrap();
     OrderCreated::new(
+        orders_domain::model::OwnerKey::anonymous(),
         req.order_id.unwrap(),
         CorrelationId::parse("c0ffee-42").unwrap(),
         time::macros::datetime!(2026-11-24 10:00:00.250 UTC),

@@ -17,12 +17,13 @@ pub trait TableService: Send + Sync {
     fn order_store(&self, table: &str) -> Arc<dyn OrderStore>;
     /// The status function's port over this table (strongly consistent reads).
     fn order_reader(&self, table: &str) -> Arc<dyn OrderReader>;
-    /// Reads an item by order id (strongly consistent).
-    async fn get(&self, table: &str, order_id: &str) -> BackendResult<Option<serde_dynamo::Item>>;
+    /// Reads an item by its key, [`order_key`](orders_adapters::record::order_key)
+    /// of its owner and id (strongly consistent).
+    async fn get(&self, table: &str, key: &str) -> BackendResult<Option<serde_dynamo::Item>>;
     /// Writes an item unconditionally (an update shows as MODIFY on the stream).
     async fn put(&self, table: &str, item: serde_dynamo::Item) -> BackendResult<()>;
-    /// Deletes an item (REMOVE on the stream).
-    async fn delete(&self, table: &str, order_id: &str) -> BackendResult<()>;
+    /// Deletes an item by its key (REMOVE on the stream).
+    async fn delete(&self, table: &str, key: &str) -> BackendResult<()>;
     /// Opens a reader at the start of the stream (`TRIM_HORIZON`).
     async fn open_stream(&self, table: &str) -> BackendResult<Box<dyn StreamReader>>;
     /// Creates `name`, the table that keeps the checkpoints of a stream

@@ -44,11 +44,8 @@ pub struct AwsTables {
     region: String,
 }
 
-fn key(order_id: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([(
-        KEY_ATTRIBUTE.to_owned(),
-        AttributeValue::S(order_id.to_owned()),
-    )])
+fn key(key: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([(KEY_ATTRIBUTE.to_owned(), AttributeValue::S(key.to_owned()))])
 }
 
 impl AwsTables {
@@ -154,12 +151,12 @@ impl TableService for AwsTables {
         Arc::new(DynamoOrderReader::new(self.client.clone(), table))
     }
 
-    async fn get(&self, table: &str, order_id: &str) -> BackendResult<Option<serde_dynamo::Item>> {
+    async fn get(&self, table: &str, order_key: &str) -> BackendResult<Option<serde_dynamo::Item>> {
         let out = self
             .client
             .get_item()
             .table_name(table)
-            .set_key(Some(key(order_id)))
+            .set_key(Some(key(order_key)))
             .consistent_read(true)
             .send()
             .await
@@ -178,11 +175,11 @@ impl TableService for AwsTables {
         Ok(())
     }
 
-    async fn delete(&self, table: &str, order_id: &str) -> BackendResult<()> {
+    async fn delete(&self, table: &str, order_key: &str) -> BackendResult<()> {
         self.client
             .delete_item()
             .table_name(table)
-            .set_key(Some(key(order_id)))
+            .set_key(Some(key(order_key)))
             .send()
             .await
             .map_err(|e| backend_error(format!("table {table}"), e))?;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use orders_adapters::record::{KEY_ATTRIBUTE, StoredOrder};
 use orders_backends::backend::{BackendResult, Backends};
 use orders_domain::contract::OrderCreated;
-use orders_domain::model::{ContentHash, OrderId, OrderRequest};
+use orders_domain::model::{ContentHash, OrderId, OrderRequest, OwnerKey};
 
 use super::clients::Accepted;
 
@@ -84,11 +84,21 @@ pub fn duplicates_without_crash<'a>(
         .sum()
 }
 
-/// The content hash the client's body implies: what the stored item must hold.
+/// The content hash the client's body implies: what the stored item must
+/// hold. The chaos run posts to the open API, so every order is the
+/// anonymous owner's.
 fn expected_hash(order_id: &str, accepted: &Accepted) -> Option<ContentHash> {
     let request = OrderRequest::from_json(&accepted.body).ok()?;
     let id = OrderId::parse(order_id).ok()?;
-    Some(ContentHash::of(&id, &request.order))
+    Some(ContentHash::of(&OwnerKey::anonymous(), &id, &request.order))
+}
+
+/// The table key of the anonymous owner's order `order_id`.
+fn anonymous_key(order_id: &str) -> String {
+    OrderId::parse(order_id).map_or_else(
+        |_| order_id.to_owned(),
+        |id| orders_adapters::record::order_key(&OwnerKey::anonymous(), &id),
+    )
 }
 
 /// `INSERT` and `MODIFY` records per key over the whole stream.
@@ -128,7 +138,8 @@ pub async fn tally(
 ) -> BackendResult<Tally> {
     let mut tally = Tally::default();
     for (order_id, sent) in accepted {
-        let Some(item) = backends.tables.get(table, order_id).await? else {
+        let key = anonymous_key(order_id);
+        let Some(item) = backends.tables.get(table, &key).await? else {
             tally.lost += 1;
             continue;
         };
@@ -137,7 +148,7 @@ pub async fn tally(
             .zip(expected_hash(order_id, sent))
             .is_some_and(|(stored, expected)| stored.content_hash == expected);
         let rewritten = writes
-            .and_then(|w| w.get(order_id))
+            .and_then(|w| w.get(&key))
             .is_some_and(|(inserts, modifies)| *inserts > 1 || *modifies > 0);
         if !same_content || rewritten {
             tally.duplicate_items += 1;

@@ -469,7 +469,9 @@ fn record_order_id(record: &EventRecord) -> Option<&str> {
         .keys
         .get(orders_adapters::record::KEY_ATTRIBUTE)
     {
-        Some(serde_dynamo::AttributeValue::S(id)) => Some(id.as_str()),
+        Some(serde_dynamo::AttributeValue::S(key)) => {
+            orders_adapters::record::split_order_key(key).map(|(_, id)| id)
+        }
         _ => None,
     }
 }

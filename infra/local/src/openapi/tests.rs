@@ -248,6 +248,7 @@ async fn given_each_outcome_of_intake_then_its_answer_is_the_documented_one() {
         let deps = intake::Deps::new(
             Arc::new(ScriptedQueue(queue)),
             intake::GroupStrategy::Customer,
+            orders_http::Owners::open(),
         );
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static(content_type));

@@ -77,7 +77,8 @@ pub struct BackendOrders<'a> {
 #[async_trait]
 impl StoredOrders for BackendOrders<'_> {
     async fn get(&self, order_id: &str) -> OpsResult<Option<Item>> {
-        let item = self.tables.get(self.table, order_id).await?;
+        let key = orders_adapters::record::order_key_from_operator(order_id);
+        let item = self.tables.get(self.table, &key).await?;
         Ok(item.map(Item::from))
     }
 
@@ -152,7 +153,7 @@ impl Lookup {
     /// How to find `letter`'s orders; `sent_at` is when SQS received the
     /// message, for a message that does not say when it was written.
     pub fn of(letter: &NotifierDeadLetter, sent_at: Option<OffsetDateTime>) -> Self {
-        if let Some(id) = letter.order_id() {
+        if let Some(id) = letter.order_key() {
             return Self::Order(id.to_owned());
         }
         if let Some(arrivals) = letter.arrival_window() {

@@ -34,6 +34,7 @@ const STREAM_ARN: &str =
 fn stored(order_id: &str, created: OffsetDateTime) -> StoredOrder {
     let request = OrderRequest::from_json(&legacy_order(order_id)).unwrap();
     let message = OrderMessage::new(
+        orders_domain::model::OwnerKey::anonymous(),
         request.order_id.unwrap(),
         CorrelationId::parse("c-1").unwrap(),
         created,

@@ -4,13 +4,13 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
-use orders_domain::model::OrderId;
+use orders_domain::model::{OrderId, OwnerKey};
 
 use super::port_error;
 use crate::ports::{OrderReader, PortError};
-use crate::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
+use crate::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder, order_key};
 
-/// [`OrderReader`] over a DynamoDB table keyed by `orderId`.
+/// [`OrderReader`] over the orders table, keyed by [`order_key`].
 #[derive(Debug, Clone)]
 pub struct DynamoOrderReader {
     client: aws_sdk_dynamodb::Client,
@@ -29,7 +29,11 @@ impl DynamoOrderReader {
 
 #[async_trait]
 impl OrderReader for DynamoOrderReader {
-    async fn get(&self, order_id: &OrderId) -> Result<Option<StoredOrder>, PortError> {
+    async fn get(
+        &self,
+        owner: &OwnerKey,
+        order_id: &OrderId,
+    ) -> Result<Option<StoredOrder>, PortError> {
         // `ConsistentRead` so a read right after the worker's put sees it: an
         // eventually consistent read may return an earlier state
         // (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/HowItWorks.ReadConsistency.html),
@@ -38,10 +42,7 @@ impl OrderReader for DynamoOrderReader {
             .client
             .get_item()
             .table_name(&self.table_name)
-            .key(
-                KEY_ATTRIBUTE,
-                AttributeValue::S(order_id.as_str().to_owned()),
-            )
+            .key(KEY_ATTRIBUTE, AttributeValue::S(order_key(owner, order_id)))
             .consistent_read(true)
             .send()
             .await

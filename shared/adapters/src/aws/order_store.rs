@@ -11,7 +11,7 @@ use super::port_error;
 use crate::ports::{OrderStore, PortError, PutOutcome, StoredUnderId, put_outcome_when_taken};
 use crate::record::{HASH_ATTRIBUTE, ItemMapping, KEY_ATTRIBUTE, StoredOrder};
 
-/// [`OrderStore`] over a DynamoDB table keyed by `orderId`.
+/// [`OrderStore`] over the orders table, keyed by [`order_key`](crate::record::order_key).
 #[derive(Debug, Clone)]
 pub struct DynamoOrderStore {
     client: aws_sdk_dynamodb::Client,
@@ -27,17 +27,17 @@ impl DynamoOrderStore {
         }
     }
 
-    /// Reads what is stored under an id with a strongly consistent read;
+    /// Reads what is stored under a key with a strongly consistent read;
     /// used when the failed condition did not return the old item.
     async fn stored_under(
         &self,
-        order_id: &str,
+        key: String,
     ) -> Result<Option<HashMap<String, AttributeValue>>, PortError> {
         let out = self
             .client
             .get_item()
             .table_name(&self.table_name)
-            .key(KEY_ATTRIBUTE, AttributeValue::S(order_id.to_owned()))
+            .key(KEY_ATTRIBUTE, AttributeValue::S(key))
             .consistent_read(true)
             .projection_expression("#k, #h")
             .expression_attribute_names("#k", KEY_ATTRIBUTE)
@@ -88,7 +88,7 @@ impl OrderStore for DynamoOrderStore {
         };
         let stored = match returned {
             Some(item) => Some(item),
-            None => self.stored_under(order.order_id.as_str()).await?,
+            None => self.stored_under(order.key()).await?,
         };
         put_outcome_when_taken(stored_state(stored.as_ref()), &order.content_hash)
     }

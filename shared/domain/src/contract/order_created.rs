@@ -1,4 +1,4 @@
-//! OrderCreated v1: what the notifier publishes to the order-events topic,
+//! OrderCreated v2: what the notifier publishes to the order-events topic,
 //! the public projection of an order it carries, and the reader of its
 //! deliveries to a queue.
 
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{ContractError, CorrelationId, ORDER_CREATED_EVENT_TYPE, ORDER_CREATED_SCHEMA_VERSION};
-use crate::model::{Currency, ItemId, Order, OrderId, Quantity};
+use crate::model::{Currency, ItemId, Order, OrderId, OwnerKey, Quantity};
 
 /// One line of an `OrderCreated` event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -60,12 +60,12 @@ impl PublicOrder {
     }
 }
 
-/// OrderCreated event v1, published once an order is durably stored.
+/// OrderCreated event v2, published once an order is durably stored.
 ///
 /// It deliberately carries no personal data (name, address, e-mail): consumers
-/// that need them read the order from the table under their own grant. `eventId`
-/// is deterministic per order, so consumers can drop the rare duplicate delivery
-/// (stream retries publish at least once).
+/// that need them read the order from the table under their own grant, by
+/// (`owner`, `orderId`). `eventId` is deterministic per order, so consumers
+/// can drop the rare duplicate delivery (stream retries publish at least once).
 // The schema attributes feed `crate::schema` (the published JSON Schema);
 // the doc comments become its descriptions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -74,11 +74,12 @@ pub struct OrderCreated {
     /// Always `OrderCreated`.
     #[schemars(extend("const" = ORDER_CREATED_EVENT_TYPE))]
     pub event_type: String,
-    /// Always 1 in this version; readers refuse a version they do not know.
+    /// Always 2 in this version; readers refuse a version they do not know.
     #[schemars(extend("const" = ORDER_CREATED_SCHEMA_VERSION))]
     pub schema_version: u32,
-    /// `OrderCreated:<orderId>`: stable across redeliveries; the deduplication key.
-    #[schemars(extend("pattern" = crate::model::id_pattern("OrderCreated:")))]
+    /// `OrderCreated:<owner>:<orderId>`: stable across redeliveries, distinct
+    /// per owner; the deduplication key.
+    #[schemars(extend("pattern" = event_id_pattern()))]
     pub event_id: String,
     /// When the order was stored.
     #[serde(with = "time::serde::rfc3339")]
@@ -86,7 +87,10 @@ pub struct OrderCreated {
     pub occurred_at: OffsetDateTime,
     /// The request's correlation id.
     pub correlation_id: CorrelationId,
-    /// The order.
+    /// Who posted the order, as an opaque key (`anonymous` while the API is
+    /// open): never a token subject or a principal.
+    pub owner: OwnerKey,
+    /// The order, unique per owner.
     pub order_id: OrderId,
     /// When intake accepted it.
     #[serde(with = "time::serde::rfc3339")]
@@ -112,8 +116,9 @@ pub struct OrderCreated {
 }
 
 impl OrderCreated {
-    /// Builds the v1 event for a stored order.
+    /// Builds the v2 event for a stored order.
     pub fn new(
+        owner: OwnerKey,
         order_id: OrderId,
         correlation_id: CorrelationId,
         accepted_at: OffsetDateTime,
@@ -128,9 +133,10 @@ impl OrderCreated {
         Self {
             event_type: ORDER_CREATED_EVENT_TYPE.to_owned(),
             schema_version: ORDER_CREATED_SCHEMA_VERSION,
-            event_id: format!("{ORDER_CREATED_EVENT_TYPE}:{order_id}"),
+            event_id: format!("{ORDER_CREATED_EVENT_TYPE}:{owner}:{order_id}"),
             occurred_at,
             correlation_id,
+            owner,
             order_id,
             accepted_at,
             line_count: order.items().len(),
@@ -178,6 +184,16 @@ impl OrderCreated {
     pub fn dedup_key(&self) -> &str {
         &self.event_id
     }
+}
+
+/// The JSON Schema pattern of an `eventId`: the type, the owner key, the id.
+fn event_id_pattern() -> String {
+    let id = crate::model::id_pattern("");
+    let id = id.trim_start_matches('^');
+    format!(
+        "^{ORDER_CREATED_EVENT_TYPE}:{}:{id}",
+        crate::model::OWNER_KEY_ALTERNATIVES
+    )
 }
 
 /// Reads only the type and version of an event.

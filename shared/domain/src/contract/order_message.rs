@@ -1,16 +1,16 @@
-//! Order message v1: what intake puts on the orders FIFO queue and the
-//! worker reads.
+//! Order message v2: what intake puts on the orders FIFO queue and the
+//! worker reads. Version 2 added the order's owner.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use super::{ContractError, CorrelationId, ORDER_MESSAGE_SCHEMA_VERSION};
-use crate::model::{ContentHash, Order, OrderId};
+use crate::model::{ContentHash, Order, OrderId, OwnerKey};
 
-/// Order message v1: the body of every message on the orders queue.
+/// Order message v2: the body of every message on the orders queue.
 ///
 /// ```json
-/// {"schemaVersion":1,"orderId":"23214","correlationId":"c0ffee",
+/// {"schemaVersion":2,"owner":"anonymous","orderId":"23214","correlationId":"c0ffee",
 ///  "acceptedAt":"2026-11-24T10:00:00Z",
 ///  "order":{"customerName":"…","shippingAddress":"…",
 ///           "items":[{"itemId":"item456","quantity":22}]}}
@@ -20,7 +20,9 @@ use crate::model::{ContentHash, Order, OrderId};
 pub struct OrderMessage {
     /// Always [`ORDER_MESSAGE_SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// The order's id (client-chosen or minted by intake).
+    /// Who posted the order, as an opaque key: with the id, the order's identity.
+    pub owner: OwnerKey,
+    /// The order's id (client-chosen or minted by intake), unique per owner.
     pub order_id: OrderId,
     /// The request's correlation id.
     pub correlation_id: CorrelationId,
@@ -39,8 +41,9 @@ struct VersionProbe {
 }
 
 impl OrderMessage {
-    /// Builds a v1 message.
+    /// Builds a v2 message.
     pub fn new(
+        owner: OwnerKey,
         order_id: OrderId,
         correlation_id: CorrelationId,
         accepted_at: OffsetDateTime,
@@ -48,6 +51,7 @@ impl OrderMessage {
     ) -> Self {
         Self {
             schema_version: ORDER_MESSAGE_SCHEMA_VERSION,
+            owner,
             order_id,
             correlation_id,
             accepted_at,
@@ -72,6 +76,6 @@ impl OrderMessage {
 
     /// The content hash of this message's order.
     pub fn content_hash(&self) -> ContentHash {
-        ContentHash::of(&self.order_id, &self.order)
+        ContentHash::of(&self.owner, &self.order_id, &self.order)
     }
 }

@@ -6,6 +6,7 @@ use serde_json::json;
 fn message() -> OrderMessage {
     let req = OrderRequest::from_json(&legacy_order("23214")).unwrap();
     OrderMessage::new(
+        crate::model::OwnerKey::anonymous(),
         req.order_id.unwrap(),
         CorrelationId::parse("corr-1").unwrap(),
         time::macros::datetime!(2026-11-24 10:00 UTC),
@@ -18,7 +19,8 @@ fn order_message_round_trips_and_has_the_documented_shape() {
     let m = message();
     let body = m.to_body();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(v["schemaVersion"], 1);
+    assert_eq!(v["schemaVersion"], 2);
+    assert_eq!(v["owner"], "anonymous");
     assert_eq!(v["orderId"], "23214");
     assert_eq!(v["correlationId"], "corr-1");
     assert_eq!(v["acceptedAt"], "2026-11-24T10:00:00Z");
@@ -37,16 +39,25 @@ fn readers_ignore_unknown_fields() {
 #[test]
 fn unknown_versions_and_garbage_are_rejected_distinctly() {
     let mut v: serde_json::Value = serde_json::from_str(&message().to_body()).unwrap();
-    v["schemaVersion"] = json!(2);
-    assert!(matches!(
-        OrderMessage::from_body(&v.to_string()),
-        Err(ContractError::UnsupportedVersion(2))
-    ));
+    // Version 1 (no owner) is read by no one: it is not guessed at.
+    for unknown in [1, 3] {
+        v["schemaVersion"] = json!(unknown);
+        assert!(matches!(
+            OrderMessage::from_body(&v.to_string()),
+            Err(ContractError::UnsupportedVersion(n)) if n == unknown
+        ));
+    }
     assert!(matches!(
         OrderMessage::from_body("not json"),
         Err(ContractError::Malformed(_))
     ));
-    v["schemaVersion"] = json!(1);
+    v["schemaVersion"] = json!(2);
+    v["owner"] = json!("alice");
+    assert!(matches!(
+        OrderMessage::from_body(&v.to_string()),
+        Err(ContractError::Malformed(_))
+    ));
+    v["owner"] = json!("anonymous");
     v["order"]["items"] = json!([]);
     assert!(matches!(
         OrderMessage::from_body(&v.to_string()),
@@ -58,6 +69,7 @@ fn unknown_versions_and_garbage_are_rejected_distinctly() {
 fn order_created_has_no_personal_data() {
     let m = message();
     let e = OrderCreated::new(
+        crate::model::OwnerKey::anonymous(),
         m.order_id.clone(),
         m.correlation_id.clone(),
         m.accepted_at,
@@ -68,8 +80,9 @@ fn order_created_has_no_personal_data() {
     assert!(!json.contains("Harry") && !json.contains("Nguyen"));
     let v: serde_json::Value = serde_json::from_str(&json).unwrap();
     assert_eq!(v["eventType"], "OrderCreated");
-    assert_eq!(v["schemaVersion"], 1);
-    assert_eq!(v["eventId"], "OrderCreated:23214");
+    assert_eq!(v["schemaVersion"], 2);
+    assert_eq!(v["eventId"], "OrderCreated:anonymous:23214");
+    assert_eq!(v["owner"], "anonymous");
     assert_eq!(v["unitCount"], 22);
     let back: OrderCreated = serde_json::from_str(&json).unwrap();
     assert_eq!(back, e);
@@ -102,6 +115,7 @@ fn given_a_message_with_an_out_of_range_price_then_it_is_poison_not_a_panic() {
 #[test]
 fn given_an_event_delivered_raw_or_in_the_sns_envelope_then_both_read_the_same() {
     let event = OrderCreated::new(
+        crate::model::OwnerKey::anonymous(),
         message().order_id,
         CorrelationId::parse("corr-1").unwrap(),
         time::macros::datetime!(2026-11-24 10:00 UTC),
@@ -123,13 +137,14 @@ fn given_an_event_delivered_raw_or_in_the_sns_envelope_then_both_read_the_same()
 
     assert_eq!(from_raw, event);
     assert_eq!(from_envelope, event);
-    assert_eq!(from_raw.dedup_key(), "OrderCreated:23214");
+    assert_eq!(from_raw.dedup_key(), "OrderCreated:anonymous:23214");
 }
 
 #[test]
 fn given_an_unknown_version_or_type_or_garbage_then_the_reader_refuses_it() {
     let mut v: serde_json::Value = serde_json::from_str(
         &OrderCreated::new(
+            crate::model::OwnerKey::anonymous(),
             message().order_id,
             CorrelationId::parse("corr-1").unwrap(),
             time::macros::datetime!(2026-11-24 10:00 UTC),
@@ -139,16 +154,45 @@ fn given_an_unknown_version_or_type_or_garbage_then_the_reader_refuses_it() {
         .to_json(),
     )
     .unwrap();
+    for unknown in [1, 3] {
+        v["schemaVersion"] = json!(unknown);
+        assert!(matches!(
+            OrderCreated::from_sqs_body(&v.to_string()),
+            Err(ContractError::UnsupportedVersion(n)) if n == unknown
+        ));
+    }
     v["schemaVersion"] = json!(2);
-    assert!(matches!(
-        OrderCreated::from_sqs_body(&v.to_string()),
-        Err(ContractError::UnsupportedVersion(2))
-    ));
-    v["schemaVersion"] = json!(1);
     v["eventType"] = json!("OrderShipped");
     assert!(matches!(
         OrderCreated::from_sqs_body(&v.to_string()),
         Err(ContractError::Malformed(_))
     ));
     assert!(OrderCreated::from_sqs_body("not json").is_err());
+}
+
+#[test]
+fn given_two_owners_with_one_order_id_then_their_events_and_hashes_differ() {
+    let m = message();
+    let bob = crate::model::OwnerKey::parse("0123456789abcdef0123456789abcdef").unwrap();
+    let event = |owner: crate::model::OwnerKey| {
+        OrderCreated::new(
+            owner,
+            m.order_id.clone(),
+            m.correlation_id.clone(),
+            m.accepted_at,
+            m.accepted_at,
+            &m.order,
+        )
+    };
+    assert_ne!(
+        event(crate::model::OwnerKey::anonymous()).dedup_key(),
+        event(bob.clone()).dedup_key()
+    );
+    assert_eq!(
+        event(bob.clone()).dedup_key(),
+        "OrderCreated:0123456789abcdef0123456789abcdef:23214"
+    );
+    let mut bobs = m.clone();
+    bobs.owner = bob;
+    assert_ne!(bobs.content_hash(), m.content_hash());
 }

@@ -12,6 +12,7 @@
 mod hash;
 mod money;
 mod order;
+mod owner;
 mod request;
 mod rules;
 mod values;
@@ -19,6 +20,9 @@ mod values;
 pub use hash::ContentHash;
 pub use money::{Money, Quantity};
 pub use order::{LineItem, Order};
+pub use owner::{
+    ANONYMOUS_OWNER, Caller, MIN_OWNER_SECRET_LEN, OWNER_KEY_ALTERNATIVES, OwnerKey, OwnerSecret,
+};
 pub use request::OrderRequest;
 pub use rules::{
     FieldError, ID_CHARS, InvalidValue, MAX_ADDRESS_LEN, MAX_CORRELATION_ID_LEN, MAX_EMAIL_LEN,

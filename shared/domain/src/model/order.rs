@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::money::{Money, Quantity};
+use super::owner::OwnerKey;
 use super::rules::{InvalidValue, MAX_ITEMS};
 use super::values::{Currency, CustomerEmail, CustomerName, ItemId, ShippingAddress};
 
@@ -168,15 +169,17 @@ impl Order {
             .map(Money::from_minor)
     }
 
-    /// A stable key for "the same customer", used to keep one customer's orders
-    /// in one FIFO message group. Hashed so no personal data leaves the domain as
-    /// a routing key. E-mail wins over name when present; case and surrounding
-    /// space are ignored.
-    pub fn customer_key(&self) -> String {
-        let basis = match &self.customer_email {
+    /// A stable key for "the same customer of the same owner", used to keep
+    /// one customer's orders in one FIFO message group. Hashed so no personal
+    /// data leaves the domain as a routing key. E-mail wins over name when
+    /// present; case and surrounding space are ignored. The owner is part of
+    /// it, so one owner's stuck message never holds back another's orders.
+    pub fn customer_key(&self, owner: &OwnerKey) -> String {
+        let customer = match &self.customer_email {
             Some(email) => format!("email:{}", email.as_str().to_lowercase()),
             None => format!("name:{}", self.customer_name.as_str().to_lowercase()),
         };
+        let basis = format!("{owner}\n{customer}");
         hex::encode(&Sha256::digest(basis.as_bytes())[..16])
     }
 }

@@ -101,8 +101,10 @@ fn personal_data_is_redacted_in_debug() {
 fn content_hash_is_stable_and_sensitive_to_content() {
     let a = OrderRequest::from_json(&legacy_order("23214")).unwrap();
     let id = a.order_id.clone().unwrap();
-    let h1 = ContentHash::of(&id, &a.order);
+    let owner = OwnerKey::anonymous();
+    let h1 = ContentHash::of(&owner, &id, &a.order);
     let h2 = ContentHash::of(
+        &owner,
         &id,
         &OrderRequest::from_json(&legacy_order("23214"))
             .unwrap()
@@ -112,7 +114,10 @@ fn content_hash_is_stable_and_sensitive_to_content() {
     let mut other = legacy_order("23214");
     other["items"][0]["quantity"] = json!(23);
     let b = OrderRequest::from_json(&other).unwrap();
-    assert_ne!(h1, ContentHash::of(&id, &b.order));
+    assert_ne!(h1, ContentHash::of(&owner, &id, &b.order));
+    // Another owner's identical order is another order.
+    let other_owner = OwnerKey::parse("0123456789abcdef0123456789abcdef").unwrap();
+    assert_ne!(h1, ContentHash::of(&other_owner, &id, &a.order));
 }
 
 #[test]
@@ -136,6 +141,9 @@ fn customer_key_ignores_case_and_holds_no_personal_data() {
     let mut body = legacy_order("23214");
     body["customerName"] = json!("harry kane");
     let b = OrderRequest::from_json(&body).unwrap().order;
-    assert_eq!(a.customer_key(), b.customer_key());
-    assert!(!a.customer_key().to_lowercase().contains("harry"));
+    let owner = OwnerKey::anonymous();
+    assert_eq!(a.customer_key(&owner), b.customer_key(&owner));
+    assert!(!a.customer_key(&owner).to_lowercase().contains("harry"));
+    let other_owner = OwnerKey::parse("0123456789abcdef0123456789abcdef").unwrap();
+    assert_ne!(a.customer_key(&owner), a.customer_key(&other_owner));
 }

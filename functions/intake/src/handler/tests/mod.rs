@@ -35,7 +35,7 @@ fn no_id_body() -> String {
 
 fn deps_with(strategy: GroupStrategy) -> (Arc<MemoryQueue>, Deps) {
     let queue = Arc::new(MemoryQueue::default());
-    let deps = Deps::new(queue.clone(), strategy);
+    let deps = Deps::new(queue.clone(), strategy, orders_http::Owners::open());
     (queue, deps)
 }
 
@@ -137,7 +137,10 @@ async fn given_the_legacy_v1_event_when_handled_twice_then_one_message_with_stab
     assert_eq!(message.dedup_id, message.message.content_hash().as_str());
     assert_eq!(
         message.group_id,
-        format!("customer-{}", message.message.order.customer_key())
+        format!(
+            "customer-{}",
+            message.message.order.customer_key(&message.message.owner)
+        )
     );
 
     // The same event handled again elsewhere (a later retry, another
@@ -494,7 +497,7 @@ async fn given_the_order_strategy_then_each_order_is_its_own_group() {
 
     send(&deps, post(&legacy_body())).await;
 
-    assert_eq!(queue.sent()[0].group_id, "order-23214");
+    assert_eq!(queue.sent()[0].group_id, "order-anonymous-23214");
 }
 
 #[tokio::test]
@@ -760,3 +763,5 @@ async fn given_accepted_rejected_and_failed_requests_then_logs_carry_ids_but_no_
         assert!(!logs.contains(personal), "{personal} leaked into {logs}");
     }
 }
+
+mod owners;

@@ -22,6 +22,7 @@ const PERSONAL_DATA: &[&str] = &["Harry", "Kane", "Nguyen", "Hanoi"];
 fn stored(order_id: &str) -> StoredOrder {
     let req = OrderRequest::from_json(&legacy_order(order_id)).unwrap();
     let message = OrderMessage::new(
+        orders_domain::model::OwnerKey::anonymous(),
         req.order_id.unwrap(),
         CorrelationId::parse(&format!("corr-{order_id}")).unwrap(),
         time::macros::datetime!(2026-11-24 10:00 UTC),
@@ -40,7 +41,7 @@ fn image(order: &StoredOrder) -> Value {
 fn record(event_name: &str, sequence_number: &str, order_id: &str, images: Value) -> Value {
     let mut change = json!({
         "ApproximateCreationDateTime": 1795514401,
-        "Keys": {"orderId": {"S": order_id}},
+        "Keys": {"orderKey": {"S": format!("anonymous#{order_id}")}},
         "SequenceNumber": sequence_number,
         "SizeBytes": 420,
         "StreamViewType": "NEW_AND_OLD_IMAGES"
@@ -143,6 +144,7 @@ async fn given_an_insert_when_handled_then_one_order_created_event_is_published_
     assert_eq!(
         e,
         &OrderCreated::new(
+            orders_domain::model::OwnerKey::anonymous(),
             order.order_id.clone(),
             order.correlation_id.clone(),
             order.accepted_at,
@@ -151,7 +153,7 @@ async fn given_an_insert_when_handled_then_one_order_created_event_is_published_
         )
     );
     assert_eq!(e.event_type, "OrderCreated");
-    assert_eq!(e.event_id, "OrderCreated:23214");
+    assert_eq!(e.event_id, "OrderCreated:anonymous:23214");
     assert_eq!(e.order_id.as_str(), "23214");
     assert_eq!(e.correlation_id.as_str(), "corr-23214");
     assert_eq!(e.accepted_at, time::macros::datetime!(2026-11-24 10:00 UTC));
@@ -283,7 +285,7 @@ async fn given_an_insert_whose_image_is_not_an_order_when_handled_then_it_goes_t
     );
     let body: dead_letter::NotifierDeadLetter = serde_json::from_str(&sent[0].body).unwrap();
     assert_eq!(body.table.as_deref(), Some("orders"));
-    assert_eq!(body.keys.as_ref().unwrap()["orderId"], "o-2");
+    assert_eq!(body.keys.as_ref().unwrap()["orderKey"], "anonymous#o-2");
     assert_eq!(body.batch.start_sequence_number, "402");
     assert_eq!(body.batch.end_sequence_number, "402");
     assert!(!body.is_replayable());
@@ -417,7 +419,7 @@ fn given_the_event_files_then_every_image_is_exactly_the_item_the_worker_writes(
 
 /// The content hash the worker would have computed for this order.
 fn order_hash(order: &StoredOrder) -> orders_domain::model::ContentHash {
-    orders_domain::model::ContentHash::of(&order.order_id, &order.order)
+    orders_domain::model::ContentHash::of(&order.owner, &order.order_id, &order.order)
 }
 
 #[tokio::test]

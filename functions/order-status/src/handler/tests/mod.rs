@@ -26,13 +26,14 @@ const PRICED_BODY: &str = r#"{"customerName":"Mai Anh Nguyen","customerEmail":"m
 
 fn deps() -> (Arc<MemoryStore>, Deps) {
     let store = Arc::new(MemoryStore::default());
-    (store.clone(), Deps::new(store))
+    (store.clone(), Deps::new(store, orders_http::Owners::open()))
 }
 
 /// The item the worker stores for `body` under `order_id`.
 fn stored(order_id: &str, body: &str) -> StoredOrder {
     let request = OrderRequest::from_json(&serde_json::from_str(body).unwrap()).unwrap();
     let message = OrderMessage::new(
+        orders_domain::model::OwnerKey::anonymous(),
         OrderId::parse(order_id).unwrap(),
         CorrelationId::parse("c-intake").unwrap(),
         datetime!(2026-11-24 10:05:00 UTC),
@@ -359,3 +360,5 @@ proptest! {
         }
     }
 }
+
+mod owners;

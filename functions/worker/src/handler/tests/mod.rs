@@ -24,6 +24,7 @@ fn legacy_message(order_id: &str, quantity: u32) -> OrderMessage {
     body["items"][0]["quantity"] = json!(quantity);
     let req = OrderRequest::from_json(&body).unwrap();
     OrderMessage::new(
+        orders_domain::model::OwnerKey::anonymous(),
         req.order_id.unwrap(),
         CorrelationId::parse(&format!("corr-{order_id}")).unwrap(),
         time::macros::datetime!(2026-11-24 10:00 UTC),
@@ -230,18 +231,18 @@ async fn given_a_failure_in_one_group_when_handled_then_only_that_groups_later_r
 #[tokio::test]
 async fn given_an_unsupported_schema_version_when_handled_then_it_is_poison_and_dead_lettered() {
     let (store, dead_letters, deps) = setup_with_dlq();
-    let mut v2: Value = serde_json::from_str(&body("o-1")).unwrap();
-    v2["schemaVersion"] = json!(2);
+    let mut v3: Value = serde_json::from_str(&body("o-1")).unwrap();
+    v3["schemaVersion"] = json!(3);
     let capture = LogCapture::default();
     let _guard = capture.set_default();
 
-    let response = handle(&deps, event(vec![record("m-1", &v2.to_string(), 1)]))
+    let response = handle(&deps, event(vec![record("m-1", &v3.to_string(), 1)]))
         .await
         .unwrap();
 
     assert!(failures(&response).is_empty());
     assert!(store.is_empty());
-    assert_eq!(dead_letters.sent()[0].body, v2.to_string());
+    assert_eq!(dead_letters.sent()[0].body, v3.to_string());
     let poison = lines_with_outcome(&capture.contents(), "poison");
     assert_eq!(poison.len(), 1);
     assert_eq!(poison[0]["message_id"], "m-1");
@@ -559,3 +560,48 @@ fn given_outcomes_when_mapped_then_only_failures_are_reported_in_order() {
 
 mod backoff;
 mod groups;
+
+#[tokio::test]
+async fn given_two_owners_of_one_order_id_then_both_are_stored_and_a_conflict_is_per_owner() {
+    let (store, dead_letters, deps) = setup_with_dlq();
+    let bob = orders_domain::model::OwnerKey::parse("0123456789abcdef0123456789abcdef").unwrap();
+    let mut bobs = legacy_message("23214", 5);
+    bobs.owner = bob.clone();
+
+    // When the anonymous owner and bob each post 23214 with other content
+    let response = handle(
+        &deps,
+        event(vec![
+            record_in("g-a", "m-1", &body("23214"), 1),
+            record_in("g-b", "m-2", &bobs.to_body(), 1),
+        ]),
+    )
+    .await
+    .unwrap();
+
+    // Then both are stored, each under its owner, and nothing is dead-lettered
+    assert!(failures(&response).is_empty());
+    assert_eq!(store.writes(), 2);
+    let id = OrderId::parse("23214").unwrap();
+    assert_eq!(store.get_owned(&bob, &id).unwrap().order.unit_count(), 5);
+    assert_eq!(store.get("23214").unwrap().order.unit_count(), 22);
+    assert!(dead_letters.sent().is_empty());
+
+    // And bob's second version is a conflict, dead-lettered with his owner key
+    let mut bobs_again = legacy_message("23214", 6);
+    bobs_again.owner = bob.clone();
+    handle(&deps, event(vec![record("m-3", &bobs_again.to_body(), 1)]))
+        .await
+        .unwrap();
+    let sent = dead_letters.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(
+        sent[0].attribute(DEAD_LETTER_REASON_ATTRIBUTE),
+        Some("conflict")
+    );
+    assert_eq!(
+        sent[0].attribute(orders_adapters::ports::DEAD_LETTER_OWNER_ATTRIBUTE),
+        Some(bob.as_str())
+    );
+    assert_eq!(store.get_owned(&bob, &id).unwrap().order.unit_count(), 5);
+}

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use orders_adapters::ports::{
     OrderReader, OrderStore, PortError, PutOutcome, StoredUnderId, put_outcome_when_taken,
 };
-use orders_adapters::record::{HASH_ATTRIBUTE, ItemMapping, StoredOrder};
-use orders_domain::model::OrderId;
+use orders_adapters::record::{HASH_ATTRIBUTE, ItemMapping, StoredOrder, order_key};
+use orders_domain::model::{OrderId, OwnerKey};
 use serde_dynamo::{AttributeValue, Item};
 
 use super::{Condition, EmbeddedTables, WriteOutcome};
@@ -26,12 +26,7 @@ impl OrderStore for EmbeddedOrderStore {
             .map_err(|e| PortError::Permanent(Box::new(e)))?;
         let outcome = self
             .tables
-            .write(
-                &self.table,
-                order.order_id.as_str(),
-                Some(item),
-                Condition::Absent,
-            )
+            .write(&self.table, &order.key(), Some(item), Condition::Absent)
             .map_err(|e| PortError::Permanent(Box::new(e)))?;
         match outcome {
             WriteOutcome::Written | WriteOutcome::Unchanged => Ok(PutOutcome::Created),
@@ -56,10 +51,14 @@ pub(super) struct EmbeddedOrderReader {
 
 #[async_trait]
 impl OrderReader for EmbeddedOrderReader {
-    async fn get(&self, order_id: &OrderId) -> Result<Option<StoredOrder>, PortError> {
+    async fn get(
+        &self,
+        owner: &OwnerKey,
+        order_id: &OrderId,
+    ) -> Result<Option<StoredOrder>, PortError> {
         let item = self
             .tables
-            .get(&self.table, order_id.as_str())
+            .get(&self.table, &order_key(owner, order_id))
             .await
             .map_err(|e| PortError::Permanent(Box::new(e)))?;
         item.map(StoredOrder::from_item)

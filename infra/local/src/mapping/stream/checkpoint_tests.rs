@@ -58,6 +58,7 @@ fn item(order_id: &str) -> serde_dynamo::Item {
     let request = OrderRequest::from_json(&legacy_order(order_id)).unwrap();
     let now = OffsetDateTime::now_utc();
     let message = OrderMessage::new(
+        orders_domain::model::OwnerKey::anonymous(),
         request.order_id.unwrap(),
         CorrelationId::parse("c-test").unwrap(),
         now,

@@ -88,6 +88,7 @@ async fn records(embedded: &Embedded, table: &str, ids: &[&str]) -> Vec<EventRec
         let request = OrderRequest::from_json(&legacy_order(id)).unwrap();
         let now = OffsetDateTime::now_utc();
         let message = OrderMessage::new(
+            orders_domain::model::OwnerKey::anonymous(),
             request.order_id.unwrap(),
             CorrelationId::parse("c-test").unwrap(),
             now,

@@ -42,7 +42,7 @@ async fn given_a_json_structured_publish_then_no_attribute_filter_policy_matches
     let s = setup().await;
     let filtered = standard(&s.queues, "filtered").await;
     let unfiltered = standard(&s.queues, "unfiltered").await;
-    let documented = r#"{"eventType":["OrderCreated"],"schemaVersion":["1"]}"#;
+    let documented = r#"{"eventType":["OrderCreated"],"schemaVersion":["2"]}"#;
     s.topics
         .subscribe_queue(&s.topic, &filtered, Some(documented), true)
         .await

@@ -42,7 +42,7 @@ async fn queues_get_the_envelope_or_the_raw_message_by_filter() {
     assert_eq!(v["Timestamp"], "2026-11-24T10:00:00Z");
     assert_eq!(
         envelope_attributes(&env.body).unwrap(),
-        attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "1")])
+        attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "2")])
     );
 
     let bare = &received(&s.queues, &raw).await[0];

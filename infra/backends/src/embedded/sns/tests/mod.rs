@@ -80,7 +80,7 @@ fn text_publication() -> Publication {
         message: r#"{"x":1}"#.into(),
         json_structure: false,
         subject: None,
-        attributes: attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "1")]),
+        attributes: attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "2")]),
     }
 }
 
@@ -91,7 +91,7 @@ fn json_publication() -> Publication {
         message: r#"{"default":"{\"x\":1}","email":"Hello"}"#.into(),
         json_structure: true,
         subject: Some("New order 1".into()),
-        attributes: attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "1")]),
+        attributes: attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "2")]),
     }
 }
 

@@ -7,8 +7,8 @@ use super::*;
 
 fn event(order_id: &str) -> OrderCreated {
     OrderCreated::from_sqs_body(&format!(
-        r#"{{"eventType":"OrderCreated","schemaVersion":1,"eventId":"OrderCreated:{order_id}",
-            "occurredAt":"2026-11-24T10:00:01Z","correlationId":"c0ffee-1","orderId":"{order_id}",
+        r#"{{"eventType":"OrderCreated","schemaVersion":2,"eventId":"OrderCreated:anonymous:{order_id}",
+            "occurredAt":"2026-11-24T10:00:01Z","correlationId":"c0ffee-1","owner":"anonymous","orderId":"{order_id}",
             "acceptedAt":"2026-11-24T10:00:00Z","lineCount":1,"unitCount":22,
             "items":[{{"itemId":"item456","quantity":22}}]}}"#
     ))
@@ -24,7 +24,7 @@ fn an_event_is_published_as_a_string_message_with_its_attributes_and_no_subject(
     assert_eq!(p.subject, None);
     assert_eq!(
         p.attributes,
-        attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "1")])
+        attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "2")])
     );
     // Batches are packed by the same size on both adapters.
     assert_eq!(p.size(), orders_adapters::aws::sns_entry_size(&e));
@@ -40,7 +40,7 @@ async fn the_event_publisher_reaches_the_documented_subscription_with_the_attrib
     let s = setup().await;
     let raw = standard(&s.queues, "raw").await;
     let wrapped = standard(&s.queues, "wrapped").await;
-    let policy = r#"{"eventType":["OrderCreated"],"schemaVersion":["1"]}"#;
+    let policy = r#"{"eventType":["OrderCreated"],"schemaVersion":["2"]}"#;
     s.topics
         .subscribe_queue(&s.topic, &raw, Some(policy), true)
         .await
@@ -73,7 +73,7 @@ async fn the_event_publisher_reaches_the_documented_subscription_with_the_attrib
     for message in &got {
         assert_eq!(
             message.message_attributes,
-            attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "1")])
+            attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "2")])
         );
     }
     let env = &received(&s.queues, &wrapped).await[0];
