@@ -40,7 +40,12 @@ fn each_crate_reads_its_shared_config_variables() {
     // template wires to each function.
     assert_eq!(
         names(intake::ENV_VARS),
-        names(&[config::ORDERS_QUEUE_URL, config::MESSAGE_GROUP_STRATEGY])
+        names(&[
+            config::ORDERS_QUEUE_URL,
+            config::MESSAGE_GROUP_STRATEGY,
+            orders_http::AUTH_MODE,
+            orders_http::OWNER_KEY_SECRET
+        ])
     );
     assert_eq!(
         names(worker::ENV_VARS),
@@ -56,7 +61,11 @@ fn each_crate_reads_its_shared_config_variables() {
     );
     assert_eq!(
         names(order_status::ENV_VARS),
-        names(&[config::ORDERS_TABLE_NAME])
+        names(&[
+            config::ORDERS_TABLE_NAME,
+            orders_http::AUTH_MODE,
+            orders_http::OWNER_KEY_SECRET
+        ])
     );
     assert_eq!(
         names(admin_digest::ENV_VARS),
@@ -138,4 +147,45 @@ fn no_variable_is_set_for_every_function_at_once() {
         t["Globals"]["Function"]["Environment"].is_badvalue(),
         "Globals.Function.Environment must not be set"
     );
+}
+
+#[test]
+fn intake_and_status_key_owners_alike() {
+    // Given the template
+    let t = template();
+    // Then both HTTP functions read the API's authorization and one secret,
+    // so a caller reads under the owner key its orders were stored under
+    for function in ["IntakeFunction", "StatusFunction"] {
+        let vars = at(
+            resource(&t, function),
+            &["Properties", "Environment", "Variables"],
+        );
+        assert_eq!(reference(&vars["AUTH_MODE"], "AUTH_MODE"), "AuthMode");
+        // (`!If [condition, !Sub "…", !Ref AWS::NoValue]`, tags read as their lists)
+        let secret = &vars["OWNER_KEY_SECRET"];
+        assert_eq!(secret[0].as_str(), Some("IdentifiesCallers"), "{function}");
+        assert!(
+            secret[1]
+                .as_str()
+                .is_some_and(|s| s.contains("resolve:secretsmanager:${OwnerKeySecret}")),
+            "{function}: {:?}",
+            secret[1]
+        );
+        assert_eq!(reference(&secret[2], "OWNER_KEY_SECRET"), "AWS::NoValue");
+        let condition = at(&t, &["Conditions", "IdentifiesCallers"]);
+        assert_eq!(reference(&condition[0][0], "Fn::Equals"), "AuthMode");
+        assert_eq!(condition[0][1].as_str(), Some("NONE"));
+        // And the variables holding it are encrypted with the stack's key
+        assert_eq!(
+            reference(
+                &resource(&t, function)["Properties"]["KmsKeyArn"],
+                "KmsKeyArn"
+            ),
+            "StackKey.Arn"
+        );
+    }
+    // And the secret is kept: a new one would orphan every owner's orders
+    let secret = resource(&t, "OwnerKeySecret");
+    assert_eq!(secret["DeletionPolicy"].as_str(), Some("Retain"));
+    assert_eq!(secret["UpdateReplacePolicy"].as_str(), Some("Retain"));
 }
