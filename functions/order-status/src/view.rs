@@ -5,6 +5,7 @@
 //! already there) never reaches a client unless it is added here on purpose.
 
 use orders_adapters::record::StoredOrder;
+use orders_domain::confirmation::ConfirmationState;
 use orders_domain::contract::PublicOrder;
 use serde::Serialize;
 use time::OffsetDateTime;
@@ -31,6 +32,10 @@ pub struct OrderView {
     /// same the `OrderCreated` event carries.
     #[serde(flatten)]
     pub content: PublicOrder,
+    /// What became of the customer's confirmation e-mail: `PENDING`,
+    /// `SENT`, `NOT_REQUESTED` (no address given) or `FAILED`. Never the
+    /// address, nor why SES refused it.
+    pub confirmation: ConfirmationState,
 }
 
 impl From<&StoredOrder> for OrderView {
@@ -43,6 +48,10 @@ impl From<&StoredOrder> for OrderView {
             created_at: stored.created_at,
             updated_at: stored.updated_at,
             content: PublicOrder::of(order),
+            confirmation: ConfirmationState::of(
+                order.customer_email().is_some(),
+                &stored.confirmation,
+            ),
         }
     }
 }

@@ -118,6 +118,37 @@ mod tests {
     }
 
     #[test]
+    fn the_confirmation_marks_round_trip_beside_the_order_and_are_absent_at_first() {
+        use orders_domain::confirmation::{ATTRIBUTES, ConfirmationMarks, RefusalCode};
+        // The worker's item has none of the confirmation's attributes
+        let fresh: serde_dynamo::Item = stored().to_item().unwrap();
+        for name in ATTRIBUTES {
+            assert!(fresh.get(name).is_none(), "{name}");
+        }
+        // Marks written on the item read back, the order unchanged
+        let mut marked = stored();
+        marked.confirmation = ConfirmationMarks {
+            confirmation_claim: Some("token".into()),
+            confirmation_claim_until: Some(1_800_000_000),
+            confirmation_sent_at: Some(time::macros::datetime!(2026-11-24 10:00:02 UTC)),
+            confirmation_message_id: Some("0100-abc".into()),
+            confirmation_failed: Some(RefusalCode::InvalidAddress),
+        };
+        let item: serde_dynamo::Item = marked.to_item().unwrap();
+        assert_eq!(
+            item.get("confirmationClaimUntil"),
+            Some(&AttributeValue::N("1800000000".into()))
+        );
+        assert_eq!(
+            item.get("confirmationFailed"),
+            Some(&AttributeValue::S("invalid-address".into()))
+        );
+        let back = StoredOrder::from_item(item).unwrap();
+        assert_eq!(back, marked);
+        assert_eq!(back.order, stored().order);
+    }
+
+    #[test]
     fn a_tampered_item_is_rejected() {
         let mut item: serde_dynamo::Item = stored().to_item().unwrap();
         item.insert("items".into(), AttributeValue::L(vec![]));

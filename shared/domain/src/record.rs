@@ -15,6 +15,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::confirmation::ConfirmationMarks;
 use crate::contract::{CorrelationId, OrderMessage};
 use crate::model::{ContentHash, Order, OrderId, OwnerKey};
 
@@ -89,6 +90,11 @@ pub struct StoredOrder {
     /// The order's content, flattened to top-level attributes.
     #[serde(flatten)]
     pub order: Order,
+    /// The customer confirmation's claim and marks, top-level attributes
+    /// the confirmation function writes on the stored item (none when the
+    /// worker writes it; see [`crate::confirmation`]).
+    #[serde(flatten, default)]
+    pub confirmation: ConfirmationMarks,
 }
 
 impl StoredOrder {
@@ -105,6 +111,7 @@ impl StoredOrder {
             updated_at: now,
             content_hash: message.content_hash(),
             order: message.order.clone(),
+            confirmation: ConfirmationMarks::default(),
         }
     }
 

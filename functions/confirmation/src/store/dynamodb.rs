@@ -92,11 +92,10 @@ impl ConfirmationStore for DynamoConfirmationStore {
         let Some(item) = out.item else {
             return Ok(None);
         };
-        // An item the mappings refuse will be refused on every read.
-        let marks: ConfirmationMarks = serde_dynamo::from_item(item.clone())
-            .map_err(|err| PortError::Permanent(Box::new(err)))?;
+        // An item the mapping refuses will be refused on every read.
         let order =
             StoredOrder::from_item(item).map_err(|err| PortError::Permanent(Box::new(err)))?;
+        let marks = order.confirmation.clone();
         Ok(Some(OrderToConfirm { order, marks }))
     }
 

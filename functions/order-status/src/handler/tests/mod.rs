@@ -138,7 +138,8 @@ async fn given_the_sample_event_and_the_stored_order_then_200_with_its_public_vi
                 {"itemId": "sku-789", "quantity": 1, "unitPrice": 4500}
             ],
             "currency": "EUR",
-            "total": 2 * 1999 + 4500
+            "total": 2 * 1999 + 4500,
+            "confirmation": "PENDING"
         })
     );
 }
@@ -290,6 +291,7 @@ const VIEW_KEYS: &[&str] = &[
     "items",
     "currency",
     "total",
+    "confirmation",
 ];
 
 /// A valid order body with personal data that no id, timestamp or status can
@@ -362,3 +364,55 @@ proptest! {
 }
 
 mod owners;
+
+// ---- the customer's confirmation -----------------------------------------
+
+#[tokio::test]
+async fn given_each_confirmation_mark_then_the_answer_says_its_state_and_never_the_address() {
+    use orders_domain::confirmation::{ConfirmationMarks, RefusalCode};
+    let (store, deps) = deps();
+    let sent = ConfirmationMarks {
+        confirmation_sent_at: Some(datetime!(2026-11-24 10:05:02 UTC)),
+        confirmation_message_id: Some("0100-sent".into()),
+        ..ConfirmationMarks::default()
+    };
+    let failed = ConfirmationMarks {
+        confirmation_failed: Some(RefusalCode::InvalidAddress),
+        ..ConfirmationMarks::default()
+    };
+    let claimed = ConfirmationMarks {
+        confirmation_claim: Some("token".into()),
+        confirmation_claim_until: Some(1_800_000_000),
+        ..ConfirmationMarks::default()
+    };
+    let unpriced = r#"{"customerName":"Mai Anh Nguyen","shippingAddress":"25 Ly Thuong Kiet, Hanoi","items":[{"itemId":"item456","quantity":2}]}"#;
+    for (id, body, marks, expected) in [
+        ("c-sent", PRICED_BODY, sent, "SENT"),
+        ("c-failed", PRICED_BODY, failed, "FAILED"),
+        ("c-claimed", PRICED_BODY, claimed, "PENDING"),
+        (
+            "c-none",
+            unpriced,
+            ConfirmationMarks::default(),
+            "NOT_REQUESTED",
+        ),
+    ] {
+        let mut order = stored(id, body);
+        order.confirmation = marks;
+        store.put_if_absent(&order).await.unwrap();
+        let response = send(&deps, get(&format!("/orders/{id}"))).await;
+        assert_eq!(response.status().as_u16(), 200, "{id}");
+        let answer = json_body(&response);
+        assert_eq!(answer["confirmation"], expected, "{id}");
+        let text = answer.to_string();
+        for hidden in [
+            "mai.anh@example.com",
+            "Mai Anh",
+            "invalid-address",
+            "0100-sent",
+            "token",
+        ] {
+            assert!(!text.contains(hidden), "{id}: {hidden} in {text}");
+        }
+    }
+}
