@@ -9,23 +9,25 @@
 //! Lambda's event source mappings do.
 //!
 //! One file per service: [`queues`], [`streams`], [`tables`], [`topics`],
-//! and the [`error`] every call returns.
+//! [`mail`], and the [`error`] every call returns.
 
 use std::sync::Arc;
 
 mod error;
+mod mail;
 mod queues;
 mod streams;
 mod tables;
 mod topics;
 
 pub use error::*;
+pub use mail::*;
 pub use queues::*;
 pub use streams::*;
 pub use tables::*;
 pub use topics::*;
 
-/// The three services, of one kind (all embedded or all AWS).
+/// The services, of one kind (all embedded or all AWS).
 #[derive(Clone)]
 pub struct Backends {
     /// SQS.
@@ -34,4 +36,6 @@ pub struct Backends {
     pub tables: Arc<dyn TableService>,
     /// SNS.
     pub topics: Arc<dyn TopicService>,
+    /// SES (API v2).
+    pub mail: Arc<dyn MailService>,
 }

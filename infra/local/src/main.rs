@@ -49,7 +49,9 @@ struct Args {
     /// How intake groups orders on the FIFO queue: `customer` or `order`.
     #[arg(long, env = "MESSAGE_GROUP_STRATEGY", default_value = "customer")]
     group_strategy: intake::GroupStrategy,
-    /// Folder the embedded SNS writes e-mail notifications into.
+    /// Folder the embedded SNS writes the admin's e-mail notifications into;
+    /// the embedded SES writes the customers' confirmations into its
+    /// `customers` folder.
     #[arg(long, env = "ORDERS_LOCAL_OUTBOX", default_value = ".local/outbox")]
     outbox: PathBuf,
     /// E-mail address subscribed to the admin topic, which the admin digest
@@ -231,10 +233,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "  admin:     {} (digest queue {}, DLQ {})",
         r.admin_topic_arn, r.admin_digest_queue_url, r.admin_digest_dlq_url
     );
+    println!(
+        "  customers: confirmations from {} (queue {}, DLQ {})",
+        r.ses_sender, r.confirmation_queue_url, r.confirmation_dlq_url
+    );
     if args.endpoint_url.is_none() {
         println!(
             "  outbox:    {}   (the admin's e-mails: one per digest batch)",
             args.outbox.display()
+        );
+        println!(
+            "             {}   (the customers' confirmations: one .eml per order with a customerEmail)",
+            args.outbox.join("customers").display()
         );
     }
     println!("  page:      {url}/   (live view, open it in a browser)");

@@ -9,6 +9,7 @@
 //! (scaling them would only make slow CI machines time out).
 
 mod config;
+mod confirmation;
 mod digest;
 mod resources;
 
@@ -32,6 +33,9 @@ use resources::{create_resources, setup};
 use crate::state::PipelineState;
 pub use crate::state::Resources;
 pub use config::{PipelineConfig, PipelineError, Ports, ResourceNames};
+pub use confirmation::{
+    BackendMailer, LOCAL_MAX_SEND_RATE, LOCAL_SENDER, LoggedMetrics, TableConfirmations,
+};
 pub use digest::TopicMailbox;
 pub use resources::checkpoint_table;
 
@@ -205,6 +209,22 @@ impl Pipeline {
                 &resources.admin_topic_arn,
             )),
             admin_processed: Arc::new(order_consumer::idempotency::MemoryProcessedEvents::default()),
+            customer_mailer: Arc::new(BackendMailer::new(
+                backends.mail.clone(),
+                &resources.ses_sender,
+                &resources.configuration_set,
+            )),
+            confirmations: Arc::new(TableConfirmations::new(
+                backends.tables.clone(),
+                &resources.table,
+            )),
+            confirmation_visibility: Arc::new(ScaledVisibilityDelay::new(
+                backends
+                    .queues
+                    .visibility_delay(&resources.confirmation_queue_url),
+                config.time_scale,
+            )),
+            confirmation_metrics: Arc::new(LoggedMetrics),
         });
         let counters = Arc::new(Counters::default());
         let state = Arc::new(PipelineState::new(
@@ -282,8 +302,9 @@ impl Pipeline {
             idle_at: state.notifier_idle_at.clone(),
             pending_count: state.notifier_pending.clone(),
         };
-        mappings.push(runtime.spawn(stream_mapping.run(stop_rx)));
+        mappings.push(runtime.spawn(stream_mapping.run(stop_rx.clone())));
 
+        let confirmation_counters = counters.clone();
         let gateway = Arc::new(crate::gateway::Gateway {
             deps: intake::Deps::new(
                 ports.queue.clone(),
@@ -312,6 +333,23 @@ impl Pipeline {
                 addr: config.bind,
                 source,
             })?;
+        // The confirmation's status link names this runner's API, known
+        // once the port is bound.
+        let confirmation_mapping = confirmation::mapping(
+            &config,
+            &backends,
+            &resources,
+            &ports,
+            &format!("http://{local}"),
+            function_arn("confirmation"),
+            confirmation_counters,
+        );
+        for _ in 0..confirmation::MAX_CONCURRENCY {
+            let poller = confirmation_mapping
+                .clone()
+                .run_poller(stop_rx.clone(), cut_rx.clone());
+            mappings.push(runtime.spawn(poller));
+        }
         let app = axum::Router::new()
             .fallback(crate::gateway::handle)
             .with_state(gateway)
@@ -391,6 +429,7 @@ impl Pipeline {
         let bound = (self.config.worker_timeout)
             .max(self.config.notifier_timeout)
             .max(Duration::from_secs(ADMIN_DIGEST_TIMEOUT_SECS))
+            .max(Duration::from_secs(::confirmation::settings::TIMEOUT_SECS))
             + Duration::from_secs(2);
         for task in &mut self.mappings {
             if tokio::time::timeout(bound, &mut *task).await.is_err() {

@@ -33,6 +33,14 @@ pub struct Resources {
     pub admin_digest_queue_url: String,
     /// Admin-digest DLQ URL.
     pub admin_digest_dlq_url: String,
+    /// Confirmation queue URL.
+    pub confirmation_queue_url: String,
+    /// Confirmation DLQ URL.
+    pub confirmation_dlq_url: String,
+    /// The confirmations' From address (a verified identity).
+    pub ses_sender: String,
+    /// The confirmations' configuration set.
+    pub configuration_set: String,
 }
 
 /// State shared by the gateway, the mappings and the handle.
@@ -83,6 +91,8 @@ impl PipelineState {
             ("events", &r.events_queue_url),
             ("adminDigest", &r.admin_digest_queue_url),
             ("adminDigestDlq", &r.admin_digest_dlq_url),
+            ("confirmation", &r.confirmation_queue_url),
+            ("confirmationDlq", &r.confirmation_dlq_url),
         ] {
             let depth = match self.backends.queues.depth(url).await {
                 Ok(d) => d,
@@ -153,6 +163,18 @@ impl PipelineState {
                 "adminDigestTimeouts".to_owned(),
                 Counters::get(&c.admin_digest_timeouts),
             ),
+            (
+                "confirmation".to_owned(),
+                Counters::get(&c.confirmation_invocations),
+            ),
+            (
+                "confirmationItemFailures".to_owned(),
+                Counters::get(&c.confirmation_item_failures),
+            ),
+            (
+                "confirmationTimeouts".to_owned(),
+                Counters::get(&c.confirmation_timeouts),
+            ),
         ]);
         Status {
             backend: self.backend_label.clone(),
@@ -189,20 +211,31 @@ impl PipelineState {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if idle.is_some_and(|t| t > checked_at) {
-                return self.admin_digest_drained().await;
+                return self.consumers_drained().await;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         false
     }
 
-    /// Whether the admin-digest queue holds nothing, visible or in flight:
-    /// every event the notifier published has been e-mailed about.
-    async fn admin_digest_drained(&self) -> bool {
-        self.backends
-            .queues
-            .depth(&self.resources.admin_digest_queue_url)
-            .await
-            .is_ok_and(|d| d.visible + d.in_flight == 0)
+    /// Whether the admin-digest and confirmation queues hold nothing,
+    /// visible or in flight: every event the notifier published has been
+    /// e-mailed about, to the admin and to its customer.
+    async fn consumers_drained(&self) -> bool {
+        for url in [
+            &self.resources.admin_digest_queue_url,
+            &self.resources.confirmation_queue_url,
+        ] {
+            let empty = self
+                .backends
+                .queues
+                .depth(url)
+                .await
+                .is_ok_and(|d| d.visible + d.in_flight == 0);
+            if !empty {
+                return false;
+            }
+        }
+        true
     }
 }

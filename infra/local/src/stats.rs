@@ -29,6 +29,12 @@ pub struct Counters {
     pub admin_digest_item_failures: AtomicU64,
     /// Admin-digest invocations that ran past the function's timeout.
     pub admin_digest_timeouts: AtomicU64,
+    /// Confirmation invocations.
+    pub confirmation_invocations: AtomicU64,
+    /// Records the confirmation function reported as failed (each attempt counts).
+    pub confirmation_item_failures: AtomicU64,
+    /// Confirmation invocations that ran past the function's timeout.
+    pub confirmation_timeouts: AtomicU64,
     /// Notifier invocations.
     pub notifier_invocations: AtomicU64,
     /// Failed notifier invocations (item failure, error or timeout).

@@ -6,6 +6,7 @@
 
 mod dynamodb;
 mod endpoint;
+mod ses;
 mod sns;
 mod sqs;
 
@@ -17,6 +18,7 @@ use crate::backend::{BackendError, Backends};
 
 pub use dynamodb::{AwsTables, DynamoCheckpoints};
 pub use endpoint::{endpoint_sdk_config, is_loopback};
+pub use ses::AwsMail;
 pub use sns::AwsTopics;
 pub use sqs::AwsQueues;
 
@@ -57,6 +59,7 @@ impl Backends {
                 &region,
             )),
             topics: Arc::new(AwsTopics::new(aws_sdk_sns::Client::new(sdk), sqs)),
+            mail: Arc::new(AwsMail::new(aws_sdk_sesv2::Client::new(sdk))),
         }
     }
 }

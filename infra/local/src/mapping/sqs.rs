@@ -84,6 +84,13 @@ impl MappingCounters {
         item_failures: |c| &c.admin_digest_item_failures,
         timeouts: |c| &c.admin_digest_timeouts,
     };
+
+    /// The confirmation function's.
+    pub const CONFIRMATION: Self = Self {
+        invocations: |c| &c.confirmation_invocations,
+        item_failures: |c| &c.confirmation_item_failures,
+        timeouts: |c| &c.confirmation_timeouts,
+    };
 }
 
 /// One SQS mapping, shared by its pollers.
@@ -156,6 +163,14 @@ pub fn admin_digest_function(deps: Arc<admin_digest::Deps>) -> SqsFunction {
     Arc::new(move |event| {
         let deps = deps.clone();
         Box::pin(async move { admin_digest::handle(&deps, event).await })
+    })
+}
+
+/// The confirmation function: `confirmation::handle` over `deps`.
+pub fn confirmation_function(deps: Arc<confirmation::Deps>) -> SqsFunction {
+    Arc::new(move |event| {
+        let deps = deps.clone();
+        Box::pin(async move { confirmation::handle(&deps, event).await })
     })
 }
 

@@ -34,6 +34,12 @@ pub struct ResourceNames {
     pub admin_digest_dlq: String,
     /// The admin topic, which holds the e-mail subscription.
     pub admin_topic: String,
+    /// The confirmation function's standard queue, subscribed to the topic.
+    pub confirmation_queue: String,
+    /// Its dead-letter queue (also the subscription's).
+    pub confirmation_dlq: String,
+    /// The SES configuration set the confirmations are sent in.
+    pub configuration_set: String,
     /// Prefix of the emulated function names.
     pub function_prefix: String,
 }
@@ -51,6 +57,9 @@ impl ResourceNames {
             admin_digest_queue: format!("{prefix}admin-digest"),
             admin_digest_dlq: format!("{prefix}admin-digest-dlq"),
             admin_topic: format!("{prefix}admin"),
+            confirmation_queue: format!("{prefix}confirmation"),
+            confirmation_dlq: format!("{prefix}confirmation-dlq"),
+            configuration_set: format!("{prefix}confirmations"),
             function_prefix: prefix.to_owned(),
         }
     }
@@ -122,6 +131,15 @@ pub struct Ports {
     /// memory, also over an endpoint: a restarted runner may e-mail an order
     /// again whose event was still on the digest queue (at least once).
     pub admin_processed: Arc<dyn order_consumer::idempotency::ProcessedEvents>,
+    /// Confirmation's mailer (the backends' SES).
+    pub customer_mailer: Arc<dyn confirmation::CustomerMailer>,
+    /// Confirmation's claims and marks on the orders table.
+    pub confirmations: Arc<dyn confirmation::ConfirmationStore>,
+    /// Confirmation's backoff on its queue (deployed durations; scaled
+    /// underneath, like the worker's).
+    pub confirmation_visibility: Arc<dyn VisibilityDelay>,
+    /// Confirmation's `ConfirmationFailed` count.
+    pub confirmation_metrics: Arc<dyn confirmation::metrics::Metrics>,
 }
 
 /// Starting failed.

@@ -97,6 +97,7 @@ pub(super) async fn create_resources(
         .await
         .map_err(setup("the events queue subscription"))?;
     let admin = create_admin_digest(config, backends, &topic_arn).await?;
+    let confirmation = create_confirmation(config, backends, &topic_arn).await?;
     Ok(Resources {
         orders_queue_url,
         orders_dlq_url,
@@ -107,7 +108,76 @@ pub(super) async fn create_resources(
         admin_topic_arn: admin.topic_arn,
         admin_digest_queue_url: admin.queue_url,
         admin_digest_dlq_url: admin.dlq_url,
+        confirmation_queue_url: confirmation.queue_url,
+        confirmation_dlq_url: confirmation.dlq_url,
+        ses_sender: super::confirmation::LOCAL_SENDER.to_owned(),
+        configuration_set: names.configuration_set.clone(),
     })
+}
+
+/// A queue with its DLQ, subscribed to the events topic.
+struct SubscribedQueue {
+    queue_url: String,
+    dlq_url: String,
+}
+
+/// The confirmation function as the template deploys it: its standard
+/// queue (with its DLQ) subscribed to the events topic with raw delivery,
+/// the filter policy and the DLQ as the subscription's own; the sender
+/// identity verified and the configuration set created on the backends'
+/// SES.
+async fn create_confirmation(
+    config: &PipelineConfig,
+    backends: &Backends,
+    events_topic_arn: &str,
+) -> Result<SubscribedQueue, PipelineError> {
+    use confirmation::settings::{FILTER_POLICY, MAX_RECEIVE_COUNT, QUEUE_VISIBILITY_TIMEOUT_SECS};
+    let names = &config.names;
+    let visibility = config.time_scale.secs(QUEUE_VISIBILITY_TIMEOUT_SECS);
+    let dlq_url = backends
+        .queues
+        .create_queue(&QueueSpec {
+            name: names.confirmation_dlq.clone(),
+            fifo: false,
+            visibility_timeout: visibility,
+            redrive: None,
+        })
+        .await
+        .map_err(setup("the confirmation DLQ"))?;
+    let queue_url = backends
+        .queues
+        .create_queue(&QueueSpec {
+            name: names.confirmation_queue.clone(),
+            fifo: false,
+            visibility_timeout: visibility,
+            redrive: Some(Redrive {
+                dlq_url: dlq_url.clone(),
+                max_receive_count: MAX_RECEIVE_COUNT,
+            }),
+        })
+        .await
+        .map_err(setup("the confirmation queue"))?;
+    let subscription = backends
+        .topics
+        .subscribe_queue(events_topic_arn, &queue_url, Some(FILTER_POLICY), true)
+        .await
+        .map_err(setup("the confirmation subscription"))?;
+    backends
+        .topics
+        .set_dead_letter_queue(&subscription, &dlq_url)
+        .await
+        .map_err(setup("the confirmation subscription's DLQ"))?;
+    backends
+        .mail
+        .verify_identity(super::confirmation::LOCAL_SENDER)
+        .await
+        .map_err(setup("the confirmations' sender identity"))?;
+    backends
+        .mail
+        .create_configuration_set(&names.configuration_set)
+        .await
+        .map_err(setup("the confirmations' configuration set"))?;
+    Ok(SubscribedQueue { queue_url, dlq_url })
 }
 
 /// The admin digest's resources.
