@@ -35,7 +35,8 @@ NO_PHYSICAL_ID_IN_MOTO = {"AWS::Lambda::Permission"}
 
 # (stack name, parameter overrides). The second set flips every condition of
 # infra/template.yaml (auth, reserved concurrency, table protection and warm
-# throughput, e-mails, the events topic's data protection audit).
+# throughput, e-mails, the events topic's data protection audit, the customers'
+# confirmations).
 ORDERS_RUNS = [
     ("orders", {}),
     (
@@ -52,6 +53,10 @@ ORDERS_RUNS = [
             "Architecture": "x86_64",
             "EventsTopicDataProtection": "Audit",
             "EventSubscriberAccounts": "111122223333,444455556666",
+            "ConfirmationFromAddress": "orders@example.com",
+            "ConfirmationSenderIdentity": "example.com",
+            "SesConfigurationSet": "orders",
+            "SesMaxSendRate": "1",
         },
     ),
 ]

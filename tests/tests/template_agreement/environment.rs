@@ -15,6 +15,7 @@ fn each_function_gets_exactly_the_variables_its_crate_reads() {
         ("NotifierFunction", notifier::ENV_VARS),
         ("StatusFunction", order_status::ENV_VARS),
         ("AdminDigestFunction", admin_digest::ENV_VARS),
+        ("ConfirmationFunction", confirmation::ENV_VARS),
     ];
     for (function, read) in cases {
         // When the function's environment is read from the template

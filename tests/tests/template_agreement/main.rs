@@ -8,6 +8,8 @@
 //!   `orders_adapters::settings`, which the local runner reproduces.
 //! * [`admin_digest`]: the admin digest's queue, mapping and subscription,
 //!   and the admin e-mail on its own topic.
+//! * [`confirmation`]: the customers' confirmations: queue, mapping and
+//!   subscription, the send rate, least privilege, alarms.
 //! * [`iam`]: each role may do what its function needs and no more.
 //! * [`api`]: the HTTP API's definition is `infra/openapi.yaml` (included
 //!   whole, the file orders-local serves), routing POST /orders to intake and
@@ -34,6 +36,7 @@
 mod admin_digest;
 mod alarms;
 mod api;
+mod confirmation;
 mod environment;
 mod hardening;
 mod iam;
