@@ -12,9 +12,15 @@
 # happens. Needs no network: schemathesis 4 sends no telemetry and uploads
 # nothing; its example database is off.
 #
+# Two runs: the open API (no authorizer: every order has the one owner
+# `anonymous`), then the API behind the runner's JWT authorizer (`--auth
+# jwt`) with a token of one user, so both routes are fuzzed with an owner too;
+# that run also checks that a request without a token is refused (401).
+#
 # Environment: API_FUZZ_SEED (default 20251125), API_FUZZ_EXAMPLES (fuzzing
 # cases, default 1000), API_FUZZ_MIN_REQUESTS (the run fails below this many
-# generated requests, default 1000), CARGO, CARGO_TARGET_DIR.
+# generated requests, default 1000), API_FUZZ_OWNER_EXAMPLES (fuzzing cases of
+# the run with an owner, default 200), CARGO, CARGO_TARGET_DIR.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -26,6 +32,7 @@ CARGO=${CARGO:-cargo}
 SEED=${API_FUZZ_SEED:-20251125}
 EXAMPLES=${API_FUZZ_EXAMPLES:-1000}
 MIN_REQUESTS=${API_FUZZ_MIN_REQUESTS:-1000}
+OWNER_EXAMPLES=${API_FUZZ_OWNER_EXAMPLES:-200}
 CHECKS=not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance
 
 [[ -x $SCHEMATHESIS ]] || { echo "missing $SCHEMATHESIS: run \`make venvs\`" >&2; exit 1; }
@@ -55,32 +62,38 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
+# Starts orders-local with the given extra arguments and sets `url`.
 # Embedded backends even when the caller's environment names an endpoint.
-env -u AWS_ENDPOINT_URL "$server_bin" \
-    --host 127.0.0.1 --port 0 \
-    --outbox "$work/outbox" \
-    --name-prefix api-fuzz- \
-    --drain-timeout 5 \
-    >"$work/server.out" 2>"$work/server.log" &
-server_pid=$!
+start_server() {
+    env -u AWS_ENDPOINT_URL "$server_bin" \
+        --host 127.0.0.1 --port 0 \
+        --outbox "$work/outbox" \
+        --name-prefix api-fuzz- \
+        --drain-timeout 5 \
+        "$@" \
+        >"$work/server.out" 2>"$work/server.log" &
+    server_pid=$!
 
-url=
-for _ in $(seq 1 300); do
-    line=$(head -n 1 "$work/server.out" 2>/dev/null || true)
-    if [[ $line == "orders-local listening on "* ]]; then
-        url=${line#orders-local listening on }
-        break
+    url=
+    for _ in $(seq 1 300); do
+        line=$(head -n 1 "$work/server.out" 2>/dev/null || true)
+        if [[ $line == "orders-local listening on "* ]]; then
+            url=${line#orders-local listening on }
+            break
+        fi
+        if ! kill -0 "$server_pid" 2>/dev/null; then
+            break
+        fi
+        sleep 0.1
+    done
+    if [[ -z $url ]]; then
+        echo "orders-local did not start; its log:" >&2
+        tail -n 50 "$work/server.log" >&2
+        exit 1
     fi
-    if ! kill -0 "$server_pid" 2>/dev/null; then
-        break
-    fi
-    sleep 0.1
-done
-if [[ -z $url ]]; then
-    echo "orders-local did not start; its log:" >&2
-    tail -n 50 "$work/server.log" >&2
-    exit 1
-fi
+}
+
+start_server
 echo "api-fuzz: orders-local at $url, schema $url/openapi.json, seed $SEED"
 
 # From the work directory, so nothing (report, caches) lands in the repository.
@@ -141,6 +154,70 @@ PY
 
 if [[ $status -ne 0 ]]; then
     echo "api-fuzz: orders-local log (last 40 lines):" >&2
+    tail -n 40 "$work/server.log" >&2
+    exit "$status"
+fi
+
+# ---- the API with an owner: the runner's JWT authorizer, one user's token
+start_server --auth jwt
+echo "api-fuzz: orders-local --auth jwt at $url (requests as one user)"
+token=$("$PYTHON" - "$url" <<'PY'
+import json, sys, urllib.request
+request = urllib.request.Request(sys.argv[1] + "/_local/token?user=api-fuzz", method="POST")
+print(urllib.request.urlopen(request, timeout=10).read().decode())
+PY
+)
+# Without a token, the authorizer refuses both routes before any function.
+"$PYTHON" - "$url" <<'PY' || status=1
+import sys, urllib.error, urllib.request
+for method, path in [("GET", "/orders/23214"), ("POST", "/orders")]:
+    try:
+        urllib.request.urlopen(urllib.request.Request(sys.argv[1] + path, method=method, data=b"{}" if method == "POST" else None), timeout=10)
+        code = 200
+    except urllib.error.HTTPError as err:
+        code = err.code
+    if code != 401:
+        print(f"api-fuzz: FAILED: {method} {path} without a token answered {code}, not 401", file=sys.stderr)
+        sys.exit(1)
+print("api-fuzz: without a token both routes answer 401")
+PY
+(
+    cd "$work"
+    exec "$SCHEMATHESIS" run "$url/openapi.json" \
+        --header "Authorization: Bearer $token" \
+        --checks "$CHECKS" \
+        --mode all \
+        --phases examples,coverage,fuzzing \
+        --max-examples "$OWNER_EXAMPLES" \
+        --seed "$SEED" \
+        --workers 1 \
+        --generation-database none \
+        --continue-on-failure \
+        --no-color \
+        --report json --report-json-path "$work/report-owner.json"
+) &
+fuzz_pid=$!
+owner_status=0
+wait "$fuzz_pid" || owner_status=$?
+fuzz_pid=
+stop_server
+if [[ ! -s $work/report-owner.json ]]; then
+    echo "api-fuzz: FAILED: schemathesis (with an owner) exited $owner_status without a report" >&2
+    exit 1
+fi
+"$PYTHON" - "$work/report-owner.json" "$owner_status" <<'PY' || status=1
+import json, sys
+report = json.load(open(sys.argv[1]))
+cases = report["test_cases"]
+ok = int(sys.argv[2]) == 0
+print(
+    f"api-fuzz: with an owner: {cases['generated']} requests generated; "
+    + ("passed" if ok else f"FAILED ({cases['unique_failures']} distinct failures)")
+)
+sys.exit(0 if ok and cases["generated"] > 0 else 1)
+PY
+if [[ $status -ne 0 ]]; then
+    echo "api-fuzz: orders-local --auth jwt log (last 40 lines):" >&2
     tail -n 40 "$work/server.log" >&2
 fi
 exit "$status"

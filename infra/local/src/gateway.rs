@@ -27,6 +27,7 @@ use time::OffsetDateTime;
 
 use crate::stats::Counters;
 
+pub mod authorizer;
 pub mod status_route;
 
 /// The runner's status answer (JSON), which the dashboard at `/` polls.
@@ -51,6 +52,8 @@ pub struct Gateway {
     pub counters: Arc<Counters>,
     /// Answers `GET /_local/status`.
     pub pipeline: Arc<crate::state::PipelineState>,
+    /// The API's JWT authorizer (`--auth jwt`); `None` leaves the API open.
+    pub authorizer: Option<authorizer::LocalAuthorizer>,
 }
 
 fn json_response(status: StatusCode, content_type: &'static str, body: String) -> Response {
@@ -214,11 +217,27 @@ pub async fn handle(
             }
         };
     }
-    if let Some(order_id) = status_route::order_id_segment(&parts.method, &path) {
-        return status_route::invoke(&gateway, &parts, peer, order_id).await;
+    if path == authorizer::TOKEN_PATH {
+        return match &gateway.authorizer {
+            Some(local) if parts.method == Method::POST => token(local, &parts.uri),
+            _ => not_found(&parts.headers),
+        };
     }
-    if !(parts.method == Method::POST && path == "/orders") {
+    let is_intake = parts.method == Method::POST && path == "/orders";
+    let status_order_id = status_route::order_id_segment(&parts.method, &path);
+    if !is_intake && status_order_id.is_none() {
         return not_found(&parts.headers);
+    }
+    // API Gateway's authorizer answers before any function runs.
+    let caller = match &gateway.authorizer {
+        Some(local) => match local.authorize(&parts.headers) {
+            Some(caller) => Some(caller),
+            None => return authorizer::unauthorized(),
+        },
+        None => None,
+    };
+    if let Some(order_id) = status_order_id {
+        return status_route::invoke(&gateway, &parts, peer, order_id, caller).await;
     }
     let Ok(bytes) = axum::body::to_bytes(body, MAX_PAYLOAD_BYTES).await else {
         return json_response(
@@ -228,7 +247,7 @@ pub async fn handle(
         );
     };
     let request_id = uuid::Uuid::new_v4().to_string();
-    let event = http_api_event(
+    let mut event = http_api_event(
         &parts.method,
         &parts.uri,
         &parts.headers,
@@ -236,6 +255,7 @@ pub async fn handle(
         &peer.ip().to_string(),
         &request_id,
     );
+    event.request_context.authorizer = caller;
     // Lambda hands a traced function its trace header; intake passes it on.
     let trace_header = Some(crate::mapping::new_trace_header());
     let integration = Integration {
@@ -261,6 +281,25 @@ pub async fn handle(
             Counters::add(&gateway.counters.rejected, 1);
             failed
         }
+    }
+}
+
+/// `POST /_local/token?user=NAME`: a token of the runner's authorizer for
+/// `NAME` (`--auth jwt` only), as plain text, so a shell can keep it in a
+/// variable as it is.
+fn token(local: &authorizer::LocalAuthorizer, uri: &Uri) -> Response {
+    let user = QueryMap::from_str(uri.query().unwrap_or_default())
+        .unwrap_or_default()
+        .first("user")
+        .map(str::to_owned)
+        .filter(|user| !user.is_empty());
+    match user {
+        Some(user) => json_response(StatusCode::OK, "text/plain", local.mint(&user)),
+        None => json_response(
+            StatusCode::BAD_REQUEST,
+            "application/json",
+            r#"{"message":"name the user: /_local/token?user=NAME"}"#.to_owned(),
+        ),
     }
 }
 

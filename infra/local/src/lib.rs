@@ -17,5 +17,5 @@ pub mod state;
 pub mod stats;
 pub mod yardstick;
 
-pub use pipeline::{Pipeline, PipelineConfig, Ports, ResourceNames, Resources, Summary};
+pub use pipeline::{LocalAuth, Pipeline, PipelineConfig, Ports, ResourceNames, Resources, Summary};
 pub use stats::{Status, TimeScale};

@@ -14,7 +14,8 @@ use clap::Parser;
 use orders_backends::backend::Backends;
 use orders_backends::embedded::{EMBEDDED_REGION, Embedded};
 use orders_backends::sdk::endpoint_sdk_config;
-use orders_local::{Pipeline, PipelineConfig, ResourceNames, TimeScale};
+use orders_local::gateway::authorizer::{PRINTED_USERS, TOKEN_PATH};
+use orders_local::{LocalAuth, Pipeline, PipelineConfig, ResourceNames, TimeScale};
 
 /// Runs the whole order pipeline locally: an emulated API Gateway HTTP API in
 /// front of the intake, worker and notifier handlers that ship to Lambda, on
@@ -64,6 +65,11 @@ struct Args {
     /// timeout and the worker's backoff, FIFO dedup window, max record age,
     /// retry backoff, the admin digest's batching window) by this factor; function timeouts stay as deployed. Counts (maxReceiveCount, retries, batch sizes) are
     /// never scaled.
+    /// How the HTTP API authorizes callers: `none` (open; every order has
+    /// one owner) or `jwt` (a JWT authorizer: each user owns their orders,
+    /// with tokens the runner prints and mints at POST /_local/token?user=NAME).
+    #[arg(long, env = "ORDERS_LOCAL_AUTH", value_enum, default_value_t = LocalAuth::None)]
+    auth: LocalAuth,
     #[arg(long, env = "ORDERS_LOCAL_TIME_SCALE", default_value_t = 1.0)]
     time_scale: f64,
     /// On Ctrl-C/SIGTERM, how long to let queued work finish, in seconds.
@@ -197,6 +203,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         backend_label: label.clone(),
         drain_timeout: Duration::from_secs(args.drain_timeout),
+        auth: args.auth,
         ..PipelineConfig::default()
     };
     let pipeline = match Pipeline::start(config, backends).await {
@@ -250,9 +257,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  page:      {url}/   (live view, open it in a browser)");
     println!("  status:    curl {url}/_local/status");
     println!("Try it:");
-    println!(
-        "  curl -i -X POST {url}/orders -H 'Content-Type: application/json' -d '{{\"orderID\":\"23214\",\"customerName\":\"Harry Kane\",\"items\":[{{\"itemId\":\"item456\",\"quantity\":22}}],\"shippingAddress\":\"11 Nguyen Van Linh, Hanoi, Vietnam\"}}'"
-    );
+    let legacy = r#"{"orderID":"23214","customerName":"Harry Kane","items":[{"itemId":"item456","quantity":22}],"shippingAddress":"11 Nguyen Van Linh, Hanoi, Vietnam"}"#;
+    match pipeline.mint_token(PRINTED_USERS[0]) {
+        None => println!(
+            "  curl -i -X POST {url}/orders -H 'Content-Type: application/json' -d '{legacy}'"
+        ),
+        Some(_) => {
+            println!("  JWT authorizer on: each user owns their orders. Tokens (this run only):");
+            for user in PRINTED_USERS {
+                let token = pipeline.mint_token(user).unwrap_or_default();
+                println!("    {user}: {token}");
+            }
+            println!("  more users: curl -s -X POST '{url}{TOKEN_PATH}?user=NAME'");
+            println!(
+                "  curl -i -X POST {url}/orders -H \"Authorization: Bearer $ALICE\" -H 'Content-Type: application/json' -d '{legacy}'"
+            );
+            println!(
+                "  curl -i {url}/orders/23214 -H \"Authorization: Bearer $BOB\"   (404: not bob's order)"
+            );
+        }
+    }
     println!(
         "Ctrl-C stops intake, drains queued work (up to {}s) and prints a summary.",
         args.drain_timeout

@@ -32,7 +32,7 @@ use resources::{create_resources, setup};
 
 use crate::state::PipelineState;
 pub use crate::state::Resources;
-pub use config::{PipelineConfig, PipelineError, Ports, ResourceNames};
+pub use config::{LocalAuth, PipelineConfig, PipelineError, Ports, ResourceNames};
 pub use confirmation::{
     BackendMailer, LOCAL_MAX_SEND_RATE, LOCAL_SENDER, LoggedMetrics, TableConfirmations,
 };
@@ -107,6 +107,36 @@ pub struct Pipeline {
     mappings: Vec<JoinHandle<()>>,
     /// Where the mappings run (see [`mapping_runtime`]); `None` once shut down.
     mapping_runtime: Option<tokio::runtime::Runtime>,
+    /// The API's JWT authorizer, with `--auth jwt`.
+    authorizer: Option<crate::gateway::authorizer::LocalAuthorizer>,
+}
+
+/// The owner key secret of this runner's owners (`--auth jwt`): fixed, so
+/// a user owns the same orders after a restart. Local only: a deployed
+/// stack generates its own (`OwnerKeySecret`).
+const LOCAL_OWNER_KEY_SECRET: &[u8] = b"orders-local owner keys: for this runner only";
+
+/// How intake and status tell owners apart under `auth`, and the API's
+/// authorizer: open (everyone is anonymous), or a JWT authorizer whose
+/// users own their orders, keyed as a deployed stack keys them.
+fn callers(
+    auth: LocalAuth,
+) -> (
+    orders_http::Owners,
+    Option<crate::gateway::authorizer::LocalAuthorizer>,
+) {
+    match auth {
+        LocalAuth::None => (orders_http::Owners::open(), None),
+        LocalAuth::Jwt => (
+            orders_http::Owners::new(
+                orders_http::AuthMode::Jwt,
+                orders_domain::model::OwnerSecret::new(LOCAL_OWNER_KEY_SECRET).ok(),
+            ),
+            Some(crate::gateway::authorizer::LocalAuthorizer::new(
+                crate::gateway::authorizer::LOCAL_ISSUER,
+            )),
+        ),
+    }
 }
 
 /// Threads of the mappings' own runtime.
@@ -305,21 +335,16 @@ impl Pipeline {
         mappings.push(runtime.spawn(stream_mapping.run(stop_rx.clone())));
 
         let confirmation_counters = counters.clone();
+        let (owners, authorizer) = callers(config.auth);
         let gateway = Arc::new(crate::gateway::Gateway {
-            deps: intake::Deps::new(
-                ports.queue.clone(),
-                config.group_strategy,
-                orders_http::Owners::open(),
-            ),
-            status: order_status::Deps::new(
-                backends.tables.order_reader(&resources.table),
-                orders_http::Owners::open(),
-            ),
+            deps: intake::Deps::new(ports.queue.clone(), config.group_strategy, owners.clone()),
+            status: order_status::Deps::new(backends.tables.order_reader(&resources.table), owners),
             status_function_arn: function_arn("status"),
             timeout: Duration::from_secs(INTAKE_TIMEOUT_SECS),
             function_arn: function_arn("intake"),
             counters,
             pipeline: state.clone(),
+            authorizer: authorizer.clone(),
         });
         let listener = tokio::net::TcpListener::bind(config.bind)
             .await
@@ -373,7 +398,14 @@ impl Pipeline {
             cut_windows,
             mappings,
             mapping_runtime: Some(runtime),
+            authorizer,
         })
+    }
+
+    /// A token of the API's authorizer for `user`; `None` while the API is
+    /// open (no `--auth jwt`).
+    pub fn mint_token(&self, user: &str) -> Option<String> {
+        self.authorizer.as_ref().map(|local| local.mint(user))
     }
 
     /// The bound base URL, e.g. `http://127.0.0.1:3000`.

@@ -64,6 +64,7 @@ pub async fn invoke(
     parts: &Parts,
     peer: SocketAddr,
     order_id: String,
+    caller: Option<aws_lambda_events::apigw::ApiGatewayRequestAuthorizer>,
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut event = super::http_api_event(
@@ -76,6 +77,7 @@ pub async fn invoke(
     );
     event.route_key = Some(ROUTE_KEY.to_owned());
     event.request_context.route_key = Some(ROUTE_KEY.to_owned());
+    event.request_context.authorizer = caller;
     event
         .path_parameters
         .insert(order_status::ORDER_ID_PARAMETER.to_owned(), order_id);

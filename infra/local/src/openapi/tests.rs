@@ -85,13 +85,13 @@ fn given_the_served_document_then_post_orders_lists_every_answer_of_intake() {
         .keys()
         .map(String::as_str)
         .collect();
-    for status in ["202", "400", "413", "415", "422", "500", "503"] {
+    for status in ["202", "400", "401", "413", "415", "422", "500", "503"] {
         assert!(
             responses.contains(status),
             "{status} missing: {responses:?}"
         );
     }
-    assert_eq!(responses.len(), 7, "{responses:?}");
+    assert_eq!(responses.len(), 8, "{responses:?}");
     // The body is JSON and described by a schema
     let body = &create_order(&document)["requestBody"]["content"]["application/json"];
     assert_eq!(
@@ -220,8 +220,16 @@ async fn given_each_outcome_of_intake_then_its_answer_is_the_documented_one() {
     let rejected: fn() -> QueueError = || QueueError::Rejected("access denied".into());
     let big = format!(r#"{{"customerName":"{}"}}"#, "n".repeat(70_000));
     let order = legacy_order("23214").to_string();
-    let cases: [(&str, &str, &[u8], QueueFault, u16); 8] = [
+    let cases: [(&str, &str, &[u8], QueueFault, u16); 9] = [
         ("accepted", "application/json", order.as_bytes(), None, 202),
+        // Behind a JWT authorizer, a request that carries no caller
+        (
+            "unidentified",
+            "application/json",
+            order.as_bytes(),
+            None,
+            401,
+        ),
         ("malformed", "application/json", b"{", None, 400),
         ("not UTF-8", "application/json", b"\xff\xfe", None, 400),
         ("too large", "application/json", big.as_bytes(), None, 413),
@@ -245,10 +253,16 @@ async fn given_each_outcome_of_intake_then_its_answer_is_the_documented_one() {
     let mut seen = BTreeSet::new();
     for (case, content_type, body, queue, expected) in cases {
         // Given intake over a queue that behaves as the case says
+        let owners = if case == "unidentified" {
+            let secret = orders_domain::model::OwnerSecret::new(vec![1u8; 32]).ok();
+            orders_http::Owners::new(orders_http::AuthMode::Jwt, secret)
+        } else {
+            orders_http::Owners::open()
+        };
         let deps = intake::Deps::new(
             Arc::new(ScriptedQueue(queue)),
             intake::GroupStrategy::Customer,
-            orders_http::Owners::open(),
+            owners,
         );
         let mut headers = HeaderMap::new();
         headers.insert("content-type", HeaderValue::from_static(content_type));

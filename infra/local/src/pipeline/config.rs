@@ -89,6 +89,19 @@ pub struct PipelineConfig {
     pub worker_timeout: Duration,
     /// The notifier's timeout (default: the deployed one).
     pub notifier_timeout: Duration,
+    /// How the HTTP API authorizes its callers, and so who owns an order.
+    pub auth: LocalAuth,
+}
+
+/// The local HTTP API's authorization (`--auth`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum LocalAuth {
+    /// Open (the stack's `AuthMode=NONE`): every order is the anonymous owner's.
+    #[default]
+    None,
+    /// A JWT authorizer (the stack's `AuthMode=JWT`) taking tokens this
+    /// runner mints for named users: each user owns their orders.
+    Jwt,
 }
 
 impl Default for PipelineConfig {
@@ -104,6 +117,7 @@ impl Default for PipelineConfig {
             drain_timeout: Duration::from_secs(10),
             worker_timeout: Duration::from_secs(WORKER_TIMEOUT_SECS),
             notifier_timeout: Duration::from_secs(NOTIFIER_TIMEOUT_SECS),
+            auth: LocalAuth::None,
         }
     }
 }
