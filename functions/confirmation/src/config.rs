@@ -101,6 +101,7 @@ pub struct Deps {
     pacer: Pacer,
     api_url: String,
     claim_for: Duration,
+    send_reserve: Duration,
 }
 
 impl fmt::Debug for Deps {
@@ -132,7 +133,17 @@ impl Deps {
             pacer: Pacer::new(send_interval(max_send_rate)),
             api_url: api_url.into(),
             claim_for: CLAIM_FOR,
+            send_reserve: crate::handler::SEND_RESERVE,
         }
+    }
+
+    /// The same, starting a send only while `reserve` and the pace remain
+    /// before the invocation's deadline, instead of the deployed
+    /// [`SEND_RESERVE`](crate::handler::SEND_RESERVE): a chaos run shortens
+    /// the function's timeout, and the reserve with it.
+    pub fn with_send_reserve(mut self, reserve: Duration) -> Self {
+        self.send_reserve = reserve;
+        self
     }
 
     /// The same, with claims that hold for `claim_for` instead of the
@@ -189,6 +200,10 @@ impl Deps {
 
     pub(crate) fn pacer(&self) -> Pacer {
         self.pacer
+    }
+
+    pub(crate) fn send_reserve(&self) -> Duration {
+        self.send_reserve
     }
 
     pub(crate) fn claim_for(&self) -> Duration {

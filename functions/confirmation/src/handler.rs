@@ -10,7 +10,9 @@
 //!    the event, which carries none. The sent mark is checked first: a
 //!    re-post, a redrive or a renotify of a confirmed order sends nothing.
 //!    No address: nothing to send. An unexpired claim: another delivery is
-//!    at it; the record comes back when the claim expires.
+//!    at it (or died holding it); the record comes back after the queue's
+//!    visibility timeout, as often as it takes the claim to expire (6
+//!    minutes against 15: the third receive after a crash sends).
 //! 3. A claim is taken on the item (conditional `UpdateItem`), for
 //!    [`crate::settings::CLAIM_FOR`]; only then is the e-mail sent through SES, and the sent
 //!    mark written in the claim's place (conditional on still holding it).
@@ -32,7 +34,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use lambda_runtime::{Context, LambdaEvent};
-use orders_adapters::ports::MAX_VISIBILITY_DELAY;
 use orders_adapters::telemetry::ErrorChain;
 use orders_domain::confirmation::ConfirmationMarks;
 use orders_domain::contract::OrderCreated;
@@ -131,10 +132,9 @@ async fn confirm(
     };
     let now = unix_now();
     if let Some(settled) = settled(&found, now) {
-        if let Outcome::Failed(FailReason::ClaimedElsewhere) = settled {
-            let until = found.marks.confirmation_claim_until.unwrap_or(now);
-            delay(deps, record, seconds_until(until, now)).await;
-        }
+        // A held claim leaves the record to the queue's own visibility
+        // timeout: it scales with every other wait, where a delay until the
+        // claim's expiry would be counted twice by a runner that scales both.
         return settled;
     }
     let Some(to) = found.order.order.customer_email().cloned() else {
@@ -142,7 +142,7 @@ async fn confirm(
     };
     let pacer = deps.pacer();
     let started = Instant::now();
-    if deadline.is_some_and(|d| started + pacer.interval() + SEND_RESERVE > d) {
+    if deadline.is_some_and(|d| started + pacer.interval() + deps.send_reserve() > d) {
         return Outcome::Failed(FailReason::OutOfTime);
     }
     let claim = Claim {
@@ -276,13 +276,6 @@ pub fn backoff(receive: u32) -> Duration {
         .min(BACKOFF_SECS.len() - 1);
     let (floor, ceiling) = BACKOFF_SECS[step];
     Duration::from_secs(fastrand::u64(floor..=ceiling))
-}
-
-/// From `now` until `until` (epoch seconds), at least a second and at
-/// most what SQS takes.
-fn seconds_until(until: i64, now: i64) -> Duration {
-    let secs = u64::try_from(until.saturating_sub(now)).unwrap_or(0).max(1);
-    Duration::from_secs(secs).min(MAX_VISIBILITY_DELAY)
 }
 
 /// One log line per record: ids, outcome and reason code.

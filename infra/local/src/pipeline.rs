@@ -461,7 +461,7 @@ impl Pipeline {
         let bound = (self.config.worker_timeout)
             .max(self.config.notifier_timeout)
             .max(Duration::from_secs(ADMIN_DIGEST_TIMEOUT_SECS))
-            .max(Duration::from_secs(::confirmation::settings::TIMEOUT_SECS))
+            .max(self.config.confirmation_timeout)
             + Duration::from_secs(2);
         for task in &mut self.mappings {
             if tokio::time::timeout(bound, &mut *task).await.is_err() {

@@ -41,6 +41,19 @@ fn assert_holds(report: &ChaosReport) {
     );
     assert!(report.settled, "the pipeline did not settle");
     assert_eq!(report.rejected_or_gave_up, (0, 0), "valid orders refused");
+    let c = &report.confirmations;
+    assert!(c.requested > 0, "no order asked for a confirmation");
+    assert_eq!(
+        c.lost, 0,
+        "an order with an address is neither SENT nor refused"
+    );
+    assert_eq!(c.sent + c.refused, c.requested);
+    assert_eq!(
+        c.duplicates_without_crash, 0,
+        "a confirmation sent twice without a crash inside its claim window"
+    );
+    assert_eq!(c.unrequested, 0, "an e-mail to an order without an address");
+    assert!(report.holds());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,6 +76,10 @@ pub fn order(seed: u64, i: usize) -> Accepted {
         "currency": "EUR",
         "items": items,
     });
+    // One order in three asks for a confirmation e-mail.
+    if draw(seed, &[17], &id, 3) == 0 {
+        body["customerEmail"] = json!(format!("customer{customer}@chaos.example"));
+    }
     if draw(seed, &[16], &id, 4) == 0 {
         Accepted {
             body,

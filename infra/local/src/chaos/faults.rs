@@ -6,10 +6,10 @@
 //! tasks allows. A crash is a call that never returns: the emulated event
 //! source mapping's function timeout ends the invocation, as Lambda's does,
 //! and the whole batch is retried (a worker crash after the put, a notifier
-//! crash after the publish: exactly the windows where at-least-once delivery
-//! repeats work).
+//! crash after the publish, a confirmation crash after the send: exactly the
+//! windows where at-least-once delivery repeats work).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -22,6 +22,8 @@ use orders_adapters::ports::{
 use orders_adapters::record::StoredOrder;
 use orders_domain::contract::OrderCreated;
 
+use confirmation::mailer::{ConfirmationEmail, CustomerMailer, SendError, classify};
+
 /// The stage a fault is drawn for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Stage {
@@ -31,6 +33,8 @@ pub enum Stage {
     Worker,
     /// The notifier's publisher.
     Notifier,
+    /// The confirmation function's mailer (SES).
+    Confirmation,
 }
 
 impl Stage {
@@ -39,6 +43,7 @@ impl Stage {
             Self::Intake => 1,
             Self::Worker => 2,
             Self::Notifier => 3,
+            Self::Confirmation => 4,
         }
     }
 
@@ -50,6 +55,7 @@ impl Stage {
             Self::Intake => 4,
             Self::Worker => 2,
             Self::Notifier => 3,
+            Self::Confirmation => 2,
         }
     }
 }
@@ -67,6 +73,9 @@ pub const KINDS: &[(&str, Stage)] = &[
     ("sns-throttled", Stage::Notifier),
     ("sns-failure", Stage::Notifier),
     ("notifier-crash-after-publish", Stage::Notifier),
+    ("ses-throttled", Stage::Confirmation),
+    ("ses-refused", Stage::Confirmation),
+    ("confirmation-crash-after-send", Stage::Confirmation),
 ];
 
 /// SplitMix64: a well-mixed 64-bit hash step.
@@ -309,6 +318,71 @@ impl EventPublisher for ChaosPublisher {
             })
             .collect();
         results
+    }
+}
+
+/// The confirmation's mailer with faults: SES throttles the send (it is
+/// retried after a backoff), refuses it for good (`MessageRejected`: the
+/// order must end `FAILED`), or the function crashes after SES accepted it
+/// and before the sent mark (the one window where a confirmation may be
+/// sent twice, once the claim has expired). Faults are drawn per order,
+/// whose id the confirmation's subject names; the orders refused and
+/// crashed on are kept for the ledger.
+pub struct ChaosMailer {
+    /// The real port.
+    pub inner: Arc<dyn CustomerMailer>,
+    /// The plan.
+    pub plan: Arc<FaultPlan>,
+    /// Orders whose confirmation the plan refused.
+    pub refused: Arc<Mutex<HashSet<String>>>,
+    /// Orders whose confirmation was sent just before a crash, and how often.
+    pub crashed: Arc<Mutex<HashMap<String, u64>>>,
+}
+
+/// The order id a confirmation's subject names
+/// (`confirmation::message::render`'s `Your order <id> is confirmed`).
+pub fn confirmed_order(subject: &str) -> &str {
+    subject
+        .strip_prefix("Your order ")
+        .and_then(|rest| rest.strip_suffix(" is confirmed"))
+        .unwrap_or(subject)
+}
+
+#[async_trait]
+impl CustomerMailer for ChaosMailer {
+    async fn send(&self, email: &ConfirmationEmail) -> Result<String, SendError> {
+        let order_id = confirmed_order(&email.subject).to_owned();
+        match self.plan.fault(Stage::Confirmation, &order_id) {
+            Some("ses-throttled") => Err(SendError {
+                verdict: classify(Some("TooManyRequestsException"), Some(429)),
+                code: "TooManyRequestsException".to_owned(),
+            }),
+            Some("ses-refused") => {
+                self.refused
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(order_id);
+                Err(SendError {
+                    verdict: classify(Some("MessageRejected"), Some(400)),
+                    code: "MessageRejected".to_owned(),
+                })
+            }
+            Some(_) => {
+                self.inner.send(email).await?;
+                *self
+                    .crashed
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .entry(order_id)
+                    .or_insert(0) += 1;
+                crash().await;
+                Err(SendError {
+                    verdict: classify(None, None),
+                    code: "unreachable after a crash".to_owned(),
+                })
+            }
+            None => self.inner.send(email).await,
+        }
     }
 }
 

@@ -3,7 +3,8 @@
 //! counters.
 
 use orders_adapters::record::ItemMapping;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
 use std::time::Duration;
 
 use orders_adapters::record::{KEY_ATTRIBUTE, StoredOrder};
@@ -11,7 +12,10 @@ use orders_backends::backend::{BackendResult, Backends};
 use orders_domain::contract::OrderCreated;
 use orders_domain::model::{ContentHash, OrderId, OrderRequest, OwnerKey};
 
+use orders_domain::confirmation::ATTRIBUTES;
+
 use super::clients::Accepted;
+use super::faults::confirmed_order;
 
 /// The verdict over the accepted orders.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -101,7 +105,10 @@ fn anonymous_key(order_id: &str) -> String {
     )
 }
 
-/// `INSERT` and `MODIFY` records per key over the whole stream.
+/// `INSERT` and `MODIFY` records per key over the whole stream. A `MODIFY`
+/// that changes nothing but the confirmation's own attributes (its claim
+/// and marks, `orders_domain::confirmation::ATTRIBUTES`) is the
+/// confirmation at work, not a change of the order: it is not counted.
 pub async fn stream_writes(
     backends: &Backends,
     table: &str,
@@ -121,11 +128,104 @@ pub async fn stream_writes(
             let entry = writes.entry(key).or_insert((0, 0));
             match record.event_name.as_str() {
                 "INSERT" => entry.0 += 1,
-                "MODIFY" => entry.1 += 1,
+                "MODIFY" if !confirmation_only(&record.change) => entry.1 += 1,
                 _ => {}
             }
         }
     }
+}
+
+/// Whether a `MODIFY` changed only the confirmation's attributes.
+fn confirmation_only(change: &aws_lambda_events::event::dynamodb::StreamRecord) -> bool {
+    let order_part = |image: &serde_dynamo::Item| {
+        let mut image = image.clone();
+        for name in ATTRIBUTES {
+            image.remove(name);
+        }
+        image
+    };
+    order_part(&change.old_image) == order_part(&change.new_image)
+}
+
+/// What became of the confirmations of the accepted orders.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Confirmations {
+    /// Accepted orders with a `customerEmail`.
+    pub requested: u64,
+    /// Of those, marked sent.
+    pub sent: u64,
+    /// Of those, marked failed after a refusal the plan injected.
+    pub refused: u64,
+    /// Of those, neither sent nor refused by the plan: still pending, or
+    /// failed without an injected refusal.
+    pub lost: u64,
+    /// E-mails beyond an order's first, over all orders.
+    pub duplicates: u64,
+    /// Of those, the ones no crash between the send and the sent mark
+    /// explains.
+    pub duplicates_without_crash: u64,
+    /// E-mails to orders that gave no address.
+    pub unrequested: u64,
+}
+
+/// The confirmation e-mails per order id, from the embedded SES's files
+/// in `customers` (each names its order in its subject).
+pub fn confirmation_emails(customers: &Path) -> HashMap<String, u64> {
+    let mut counts = HashMap::new();
+    let Ok(dir) = std::fs::read_dir(customers) else {
+        return counts;
+    };
+    for entry in dir.flatten() {
+        let Ok(text) = std::fs::read_to_string(entry.path()) else {
+            continue;
+        };
+        if let Some(subject) = text.lines().find_map(|line| line.strip_prefix("Subject: ")) {
+            *counts
+                .entry(confirmed_order(subject.trim_end()).to_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Counts what became of every accepted order's confirmation: each order
+/// with an address ends sent, or failed by a refusal in `refused`; a
+/// repeat e-mail needs a crash after the send (`crashed`, per order).
+pub async fn confirmations(
+    backends: &Backends,
+    table: &str,
+    accepted: &HashMap<String, Accepted>,
+    emails: &HashMap<String, u64>,
+    refused: &HashSet<String>,
+    crashed: &HashMap<String, u64>,
+) -> BackendResult<Confirmations> {
+    let mut c = Confirmations::default();
+    for (order_id, sent) in accepted {
+        let count = emails.get(order_id).copied().unwrap_or(0);
+        if sent.body.get("customerEmail").is_none() {
+            c.unrequested += count;
+            continue;
+        }
+        c.requested += 1;
+        let stored = backends
+            .tables
+            .get(table, &anonymous_key(order_id))
+            .await?
+            .and_then(|item| StoredOrder::from_item(item).ok());
+        let marks = stored.map(|s| s.confirmation).unwrap_or_default();
+        if marks.confirmation_sent_at.is_some() {
+            c.sent += 1;
+        } else if marks.confirmation_failed.is_some() && refused.contains(order_id) {
+            c.refused += 1;
+        } else {
+            c.lost += 1;
+        }
+        let extra = count.saturating_sub(1);
+        c.duplicates += extra;
+        c.duplicates_without_crash +=
+            extra.saturating_sub(crashed.get(order_id).copied().unwrap_or(0));
+    }
+    Ok(c)
 }
 
 /// Counts the verdict for every accepted order.
@@ -164,6 +264,49 @@ pub async fn tally(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_modify_of_the_confirmations_attributes_only_is_no_change_of_the_order() {
+        use serde_dynamo::AttributeValue;
+        let mut change = aws_lambda_events::event::dynamodb::StreamRecord::default();
+        let order: serde_dynamo::Item = HashMap::from([
+            (
+                "orderKey".to_owned(),
+                AttributeValue::S("anonymous#a".into()),
+            ),
+            ("status".to_owned(), AttributeValue::S("CREATED".into())),
+        ])
+        .into();
+        let mut claimed = order.clone();
+        claimed.insert(
+            "confirmationClaim".to_owned(),
+            AttributeValue::S("t".into()),
+        );
+        change.old_image = order.clone();
+        change.new_image = claimed.clone();
+        assert!(confirmation_only(&change));
+        let mut changed = claimed;
+        changed.insert("status".to_owned(), AttributeValue::S("CHANGED".into()));
+        change.new_image = changed;
+        assert!(!confirmation_only(&change));
+    }
+
+    #[test]
+    fn a_confirmations_subject_names_its_order() {
+        let dir = std::env::temp_dir().join(format!("chaos-ledger-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for (n, id) in ["a-1", "a-1", "b-2"].iter().enumerate() {
+            std::fs::write(
+                dir.join(format!("{n}.eml")),
+                format!("From: x\r\nSubject: Your order {id} is confirmed\r\n\r\nbody"),
+            )
+            .unwrap();
+        }
+        let counts = confirmation_emails(&dir);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(counts.get("a-1"), Some(&2));
+        assert_eq!(counts.get("b-2"), Some(&1));
+    }
 
     #[test]
     fn given_announcements_and_crashes_then_only_the_unexplained_repeats_count() {

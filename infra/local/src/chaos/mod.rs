@@ -5,11 +5,12 @@
 //! - **Load:** [`clients`] post distinct orders concurrently over HTTP and
 //!   retry the same body on a connection error, a timeout or a `5xx`, some
 //!   retries soon and some after the FIFO deduplication window.
-//! - **Faults:** [`faults`] wraps intake's queue, the worker's store and the
-//!   notifier's publisher (queue refusals and lost acknowledgements, slow
-//!   sends, throttling, crashes before and after the put and after the
-//!   publish, conditional-check races, visibility expiry mid-batch, SNS
-//!   failures), each drawn from the seed.
+//! - **Faults:** [`faults`] wraps intake's queue, the worker's store, the
+//!   notifier's publisher and the confirmation's mailer (queue refusals and
+//!   lost acknowledgements, slow sends, throttling, crashes before and after
+//!   the put, after the publish and between the confirmation's send and its
+//!   sent mark, conditional-check races, visibility expiry mid-batch, SNS
+//!   failures, SES throttles and refusals), each drawn from the seed.
 //! - **Time:** the run uses the runner's time scale, so the 5-minute window,
 //!   visibility timeouts and retry backoffs pass in seconds; function
 //!   timeouts are shortened so a crash costs little.
@@ -19,29 +20,38 @@
 //!
 //! The last line of [`ChaosReport::lines`] is the run's verdict:
 //! `chaos: orders=… faults=… lost=… duplicate_items=… lost_notifications=…
-//! duplicate_notifications=… duplicates_without_crash=… seed=… secs=…`.
+//! duplicate_notifications=… duplicates_without_crash=… confirmations=…
+//! confirmations_sent=… confirmations_refused=… confirmations_lost=…
+//! duplicate_confirmations=… confirmation_duplicates_without_crash=…
+//! unrequested_confirmations=… seed=… secs=…`.
 //! `duplicates_without_crash` counts the announcements beyond an order's
 //! first that no timed-out notifier invocation carrying its record explains;
-//! the run holds only when it is 0.
+//! `confirmation_duplicates_without_crash` the e-mails beyond an order's first
+//! that no crash between the send and the sent mark explains (the claim
+//! window's cost). The run holds only when those, the lost confirmations
+//! (an order with an address neither `SENT` nor `FAILED` by an injected
+//! refusal) and the e-mails to orders without an address are all 0.
 
 pub mod clients;
 pub mod faults;
 pub mod ledger;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use orders_adapters::settings::FIFO_DEDUP_WINDOW_SECS;
 use orders_backends::backend::BackendError;
+use orders_backends::backend::Backends;
 use orders_backends::embedded::Embedded;
+use orders_backends::embedded::ses::EmbeddedSes;
 use orders_backends::embedded::sqs::EmbeddedQueues;
 
 use crate::pipeline::{Pipeline, PipelineConfig, PipelineError, Ports, ResourceNames};
 use crate::stats::TimeScale;
 use clients::{ClientConfig, ClientLog};
-use faults::{ChaosPublisher, ChaosQueue, ChaosStore, FaultPlan};
+use faults::{ChaosMailer, ChaosPublisher, ChaosQueue, ChaosStore, FaultPlan};
 use ledger::{Announcements, Tally};
 
 /// What to run.
@@ -113,6 +123,8 @@ pub struct ChaosReport {
     /// Announcements beyond an order's first that no timed-out notifier
     /// invocation carrying its record explains: a duplicate without a crash.
     pub duplicates_without_crash: u64,
+    /// What became of the confirmations.
+    pub confirmations: ledger::Confirmations,
     /// Whether the pipeline settled before the deadline.
     pub settled: bool,
     /// Wall-clock seconds.
@@ -132,6 +144,9 @@ impl ChaosReport {
             && self.tally.duplicate_items == 0
             && self.tally.lost_notifications == 0
             && self.duplicates_without_crash == 0
+            && self.confirmations.lost == 0
+            && self.confirmations.duplicates_without_crash == 0
+            && self.confirmations.unrequested == 0
     }
 
     /// The report, the verdict last.
@@ -142,6 +157,7 @@ impl ChaosReport {
             .map(|(kind, n)| format!("{kind}={n}"))
             .collect();
         let t = &self.tally;
+        let c = &self.confirmations;
         vec![
             format!("chaos: faults by kind: {}", faults.join(" ")),
             format!(
@@ -163,7 +179,10 @@ impl ChaosReport {
             ),
             format!(
                 "chaos: orders={} faults={} lost={} duplicate_items={} lost_notifications={} \
-                 duplicate_notifications={} duplicates_without_crash={} seed={} secs={}",
+                 duplicate_notifications={} duplicates_without_crash={} confirmations={} \
+                 confirmations_sent={} confirmations_refused={} confirmations_lost={} \
+                 duplicate_confirmations={} confirmation_duplicates_without_crash={} \
+                 unrequested_confirmations={} seed={} secs={}",
                 self.config.orders,
                 self.fault_total(),
                 t.lost,
@@ -171,6 +190,13 @@ impl ChaosReport {
                 t.lost_notifications,
                 t.duplicate_notifications,
                 self.duplicates_without_crash,
+                c.requested,
+                c.sent,
+                c.refused,
+                c.lost,
+                c.duplicates,
+                c.duplicates_without_crash,
+                c.unrequested,
                 self.config.seed,
                 self.secs
             ),
@@ -194,7 +220,12 @@ async fn run_in(
     started: Instant,
 ) -> Result<ChaosReport, ChaosError> {
     let scale = TimeScale(config.time_scale);
-    let embedded = Embedded::new(outbox.to_path_buf(), config.time_scale);
+    // The customers' SES at a rate that confirms thousands of orders in
+    // seconds (the pace is the rate's, never scaled).
+    let embedded = Embedded {
+        mail: EmbeddedSes::new(outbox.join("customers"), CHAOS_SEND_RATE),
+        ..Embedded::new(outbox.to_path_buf(), config.time_scale)
+    };
     let names = ResourceNames::with_prefix(&format!("chaos{}-", config.seed));
     // Three stage calls per order at least; aim to spend the budget by about
     // two thirds of the run so that faults fall throughout it.
@@ -212,8 +243,15 @@ async fn run_in(
         drain_timeout: Duration::from_secs(5),
         worker_timeout: Duration::from_millis(600),
         notifier_timeout: Duration::from_millis(400),
+        // Room for the scaled reserve a send needs (0.2 s) and a batch of
+        // ten at the chaos rate; a crash costs no more than this.
+        confirmation_timeout: Duration::from_millis(1000),
+        ses_max_send_rate: CHAOS_SEND_RATE,
         ..PipelineConfig::default()
     };
+    let refused = Arc::new(Mutex::new(HashSet::new()));
+    let crashed = Arc::new(Mutex::new(HashMap::new()));
+    let (mailer_refused, mailer_crashed) = (refused.clone(), crashed.clone());
     let queues = embedded.queues.clone();
     let orders_url = EmbeddedQueues::url_of(&names.orders_queue);
     let wrap_plan = plan.clone();
@@ -232,7 +270,13 @@ async fn run_in(
         }),
         publisher: Arc::new(ChaosPublisher {
             inner: ports.publisher,
+            plan: wrap_plan.clone(),
+        }),
+        customer_mailer: Arc::new(ChaosMailer {
+            inner: ports.customer_mailer,
             plan: wrap_plan,
+            refused: mailer_refused,
+            crashed: mailer_crashed,
         }),
         ..ports
     })
@@ -269,9 +313,24 @@ async fn run_in(
         let tally =
             ledger::tally(&backends, &resources.table, &accepted, &announcements, None).await?;
         let orders = backends.queues.depth(&resources.orders_queue_url).await?;
+        let confirming = backends
+            .queues
+            .depth(&resources.confirmation_queue_url)
+            .await?;
+        let confirmations = confirmations_now(
+            &backends,
+            &resources.table,
+            &accepted,
+            outbox,
+            &refused,
+            &crashed,
+        )
+        .await?;
         if tally.lost == 0
             && tally.lost_notifications == 0
             && orders.visible + orders.in_flight == 0
+            && confirmations.lost == 0
+            && confirming.visible + confirming.in_flight == 0
         {
             settled = true;
             break;
@@ -291,6 +350,15 @@ async fn run_in(
         &accepted,
         &announcements,
         Some(&writes),
+    )
+    .await?;
+    let confirmations = confirmations_now(
+        &backends,
+        &resources.table,
+        &accepted,
+        outbox,
+        &refused,
+        &crashed,
     )
     .await?;
     let worker_dlq = backends.queues.depth(&resources.orders_dlq_url).await?;
@@ -328,7 +396,33 @@ async fn run_in(
         unreadable_events: announcements.unreadable,
         tally,
         duplicates_without_crash,
+        confirmations,
         settled,
         secs: started.elapsed().as_secs(),
     })
+}
+
+/// The customers' SES rate of the chaos run, e-mails per second.
+const CHAOS_SEND_RATE: f64 = 1000.0;
+
+/// The confirmations' ledger now: the table's marks, the e-mails in the
+/// outbox's `customers` folder, and the plan's refusals and crashes.
+async fn confirmations_now(
+    backends: &Backends,
+    table: &str,
+    accepted: &HashMap<String, clients::Accepted>,
+    outbox: &std::path::Path,
+    refused: &Mutex<HashSet<String>>,
+    crashed: &Mutex<HashMap<String, u64>>,
+) -> Result<ledger::Confirmations, ChaosError> {
+    let emails = ledger::confirmation_emails(&outbox.join("customers"));
+    let refused = refused
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let crashed = crashed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    Ok(ledger::confirmations(backends, table, accepted, &emails, &refused, &crashed).await?)
 }

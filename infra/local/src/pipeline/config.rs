@@ -89,6 +89,12 @@ pub struct PipelineConfig {
     pub worker_timeout: Duration,
     /// The notifier's timeout (default: the deployed one).
     pub notifier_timeout: Duration,
+    /// The confirmation function's timeout (default: the deployed one). The
+    /// chaos run shortens it, so an injected crash costs little.
+    pub confirmation_timeout: Duration,
+    /// The account's SES maximum send rate the confirmations are paced to
+    /// (default: the stack's default, which the embedded SES enforces).
+    pub ses_max_send_rate: f64,
     /// How the HTTP API authorizes its callers, and so who owns an order.
     pub auth: LocalAuth,
 }
@@ -117,6 +123,8 @@ impl Default for PipelineConfig {
             drain_timeout: Duration::from_secs(10),
             worker_timeout: Duration::from_secs(WORKER_TIMEOUT_SECS),
             notifier_timeout: Duration::from_secs(NOTIFIER_TIMEOUT_SECS),
+            confirmation_timeout: Duration::from_secs(confirmation::settings::TIMEOUT_SECS),
+            ses_max_send_rate: super::confirmation::LOCAL_MAX_SEND_RATE,
             auth: LocalAuth::None,
         }
     }

@@ -34,8 +34,9 @@ pub const LOCAL_SENDER: &str = "orders@orders-local.example";
 pub const LOCAL_MAX_SEND_RATE: f64 = orders_backends::embedded::CUSTOMER_MAX_SEND_RATE;
 
 /// The function's mapping over its queue, with the handler's ports. The
-/// pace is the deployed one (a rate, never scaled); the claim window is
-/// scaled like every wait, so a crashed claim expires within a test.
+/// pace is the configured rate (never scaled); the claim window and the
+/// time a send needs before the deadline are scaled like every wait, so a
+/// crashed claim expires within a test.
 pub(super) fn mapping(
     config: &PipelineConfig,
     backends: &Backends,
@@ -50,13 +51,18 @@ pub(super) fn mapping(
         ports.customer_mailer.clone(),
         ports.confirmation_visibility.clone(),
         ports.confirmation_metrics.clone(),
-        LOCAL_MAX_SEND_RATE,
+        config.ses_max_send_rate,
         api_url,
     )
     .with_claim_for(
         config
             .time_scale
             .secs(confirmation::settings::CLAIM_FOR.as_secs()),
+    )
+    .with_send_reserve(
+        config
+            .time_scale
+            .secs(confirmation::handler::SEND_RESERVE.as_secs()),
     );
     Arc::new(SqsMapping {
         queues: backends.queues.clone(),
@@ -69,7 +75,7 @@ pub(super) fn mapping(
         name: "confirmation",
         function_arn,
         function: confirmation_function(Arc::new(deps)),
-        timeout: Duration::from_secs(confirmation::settings::TIMEOUT_SECS),
+        timeout: config.confirmation_timeout,
         batch_size: BATCH_SIZE,
         batching_window: Duration::ZERO,
         counters,
