@@ -1,7 +1,8 @@
 """Capacity (P6) and cost (P5) model of the deployed stack; infra/CAPACITY.md
 explains it. Reads bench/capacity_inputs.json (quotas, prices, assumptions,
 the sale's parameters), infra/template.yaml (what the stack sets), the
-admin-digest settings in shared/adapters/src/settings.rs and the measured
+admin-digest settings in shared/adapters/src/settings.rs, the confirmation's
+in functions/confirmation/src/settings.rs and the measured
 figures of tests/examples/capacity_probe.rs.
 
     python3 bench/capacity.py MEASURED.json            # budget lines
@@ -206,6 +207,50 @@ def costs(inputs, t, d, measured, s, x, orders_per_batch=None, fill=1.0):
     }
 
 
+def confirmation_settings(text):
+    """The confirmation mapping as the code and the template agree on them:
+    its concurrency and batch (functions/confirmation/src/settings.rs), the
+    account's send rate (SesMaxSendRate's default) and its queue's retention."""
+    code = (ROOT / "functions/confirmation/src/settings.rs").read_text()
+
+    def const(name):
+        m = re.search(rf"pub const {name}: \w+ = ([\d_]+);", code)
+        return int(m.group(1).replace("_", "")) if m else fail(f"{name} not in the confirmation's settings.rs")
+
+    params = entries(top_level(text, "Parameters"))
+    rate = re.search(r"^    Default: ([\d.]+)", params.get("SesMaxSendRate") or fail("no SesMaxSendRate"), re.M)
+    queue = entries(top_level(text, "Resources")).get("ConfirmationQueue") or fail("no ConfirmationQueue")
+    retention = re.search(r"^      MessageRetentionPeriod: (\d+)", queue, re.M)
+    return {
+        "concurrency": const("MAX_CONCURRENCY"),
+        "batch": const("BATCH_SIZE"),
+        "rate": float(rate.group(1)) if rate else fail("SesMaxSendRate has no default"),
+        "retention_s": int(retention.group(1)) if retention else fail("ConfirmationQueue has no retention"),
+    }
+
+
+def confirmation(inputs, t, c, rate):
+    """The confirmations at a sustained order rate, every order with an
+    address: how far they trail a sale, the longest sale the queue's
+    retention allows, and the cost per million confirmations."""
+    price, k = inputs["prices_usd"], inputs["confirmation"]
+    x = {"rate": rate, "send_rate": c["rate"], "interval_ms": math.ceil(c["concurrency"] * 1000 / c["rate"])}
+    x["lag_per_s"] = max(0.0, rate / c["rate"] - 1)
+    x["sale_10min_h"] = rate * 600 / c["rate"] / 3600
+    x["max_sale_s"] = c["retention_s"] / x["lag_per_s"] if x["lag_per_s"] else float("inf")
+    gb_s = price["lambda_arm64_gb_s"] if t["params"]["Architecture"] == "arm64" else price["lambda_x86_gb_s"]
+    per_sqs = inputs["service_limits"]["sqs_messages_per_receive"]
+    x["cost"] = {
+        "SES (1 e-mail)": price["ses_per_thousand"] * 1000,
+        f"Lambda requests (1/{c['batch']})": price["lambda_requests_per_million"] / c["batch"],
+        f"Lambda GB-s ({t['memory_mb'] / 1024:.3f} GB x {x['interval_ms']} ms pace)": 1e6 * t["memory_mb"] / 1024 * x["interval_ms"] / 1000 * gb_s,
+        f"SQS confirmation queue (receive 1/{per_sqs} + delete 1/{per_sqs})": price["sqs_standard_per_million"] * 2 / per_sqs,
+        f"DynamoDB orders ({k['reads_per_order']} RRU read, {k['writes_per_order']} WRU claim and sent mark)": price["dynamodb_rru_per_million"] * k["reads_per_order"] + price["dynamodb_wru_per_million"] * k["writes_per_order"],
+    }
+    x["total"] = sum(x["cost"].values())
+    return x
+
+
 def old_design(inputs, measured):
     """The old single Python function, priced and sized the same way."""
     lat, lim, acct, old, price = (inputs[k] for k in ("latency_ms", "service_limits", "account", "old_design", "prices_usd"))
@@ -232,7 +277,7 @@ def old_design(inputs, measured):
     return {"d": d_old, "cost": cost, "total": sum(cost.values()), "stages": stages, "capacity": min(stages.values()), "stored": stored}
 
 
-def model(inputs, t, d, measured):
+def model(inputs, t, d, measured, confirmations):
     sale = inputs["sale"]
     for name, value in sale["parameters"].items():
         if name not in t["params"]:
@@ -240,7 +285,7 @@ def model(inputs, t, d, measured):
         low, high = t["bounds"][name]
         if (low is not None and value < low) or (high is not None and value > high):
             fail(f"sale parameter {name}={value} is outside the template's {low}..{high}")
-    m = {"sale": pipeline(inputs, t, d, measured, {**t["params"], **sale["parameters"]}, sale["lambda_concurrency_quota"])}
+    m = {"confirmation_settings": confirmations, "sale": pipeline(inputs, t, d, measured, {**t["params"], **sale["parameters"]}, sale["lambda_concurrency_quota"])}
     default_quota = inputs["account"]["lambda_concurrency_quota_default"]
     m["sale_default_quota"] = pipeline(inputs, t, d, measured, {**t["params"], **sale["parameters"]}, default_quota)
     m["defaults"] = pipeline(inputs, t, d, measured, t["params"], default_quota)
@@ -253,6 +298,7 @@ def model(inputs, t, d, measured):
     for rate in (1.0, 1 / d["window_s"]):
         per_batch = max(1, min(d["batch"], round(rate * d["window_s"])))
         m["quiet"][rate] = (per_batch, sum(costs(inputs, t, d, measured, m["sale"], m["digest"], per_batch).values()))
+    m["confirmation"] = confirmation(inputs, t, m["confirmation_settings"], P6_BUDGET)
     m["old"] = old_design(inputs, measured)
     m["budget"] = m["old"]["total"] / OLD_COST_SHARE
     return m
@@ -281,6 +327,11 @@ def lines(m, t, d):
         f"{x['cycle'] / 1000:.2f} s); at {x['rate']:,} orders/s its e-mails fall behind by {x['lag_per_s']:.1f} s per second "
         f"of sale ({x['lag_per_s'] * 600 / 60:.0f} min after a 10-minute sale); admin e-mails at most "
         f"{s['email_rate']:g}/s at any rate (suspended above 10/s)",
+        f"P6 info: customer confirmations at most {m['confirmation']['send_rate']:g}/s (SesMaxSendRate); at {P6_BUDGET:,} orders/s, "
+        f"every order with an address, they fall behind by {m['confirmation']['lag_per_s']:,.0f} s per second of sale "
+        f"(a 10-minute sale is confirmed over {m['confirmation']['sale_10min_h']:,.0f} h; the queue's retention allows "
+        f"{m['confirmation']['max_sale_s'] / 60:,.0f} min of such a sale); ${m['confirmation']['total']:.2f} per million confirmations, "
+        "not in P5 (orders without an address cost none)",
         f"P5 cost: ${m['total']:.2f} per million (budget <= ${m['budget']:.2f}, a fifth of the old design) {'PASS' if cost_ok else 'FAIL'}",
         f"P5 old design (one synchronous Python Lambda per order, one SNS e-mail per order): ${old['total']:.2f} per million; "
         f"capacity {old['capacity']:.0f} orders/s (its e-mail subscription is suspended above that; {old['stored']:,.0f}/s stored)",
@@ -338,6 +389,21 @@ def markdown(m, t, d, measured, inputs):
             w(f"| {k} | {v:.3f} |")
         w(f"| **total** | **{total:.2f}** |")
         w("")
+    y = m["confirmation"]
+    c = m["confirmation_settings"]
+    w("| customer confirmations (every order with an address) | arithmetic | result |")
+    w("|---|---|---|")
+    w(f"| send rate | SesMaxSendRate default: {c['concurrency']} invocations x 1 per {y['interval_ms']} ms | {y['send_rate']:g} e-mails/s |")
+    w(f"| lag at {y['rate']:,} orders/s | {y['rate']:,} / {y['send_rate']:g} - 1 | {y['lag_per_s']:,.0f} s per second of sale |")
+    w(f"| a 10-minute sale confirmed within | {y['rate']:,} x 600 / {y['send_rate']:g} | {y['sale_10min_h']:,.0f} h |")
+    w(f"| longest such sale before the queue's retention ({c['retention_s'] // 86400} days) is reached | retention / lag | {y['max_sale_s'] / 60:,.0f} min |")
+    w("")
+    w("| cost per million confirmations (not in P5) | USD |")
+    w("|---|---|")
+    for k, v in y["cost"].items():
+        w(f"| {k} | {v:.3f} |")
+    w(f"| **total** | **{y['total']:.2f}** |")
+    w("")
     w("| sensitivity | USD per million |")
     w("|---|---|")
     w(f"| P5 budget: a fifth of the old design | {m['budget']:.2f} |")
@@ -356,7 +422,8 @@ def main():
     inputs = json.loads((ROOT / "bench" / "capacity_inputs.json").read_text())
     t = template_settings((ROOT / "infra" / "template.yaml").read_text())
     d = digest_settings()
-    m = model(inputs, t, d, measured)
+    template = (ROOT / "infra" / "template.yaml").read_text()
+    m = model(inputs, t, d, measured, confirmation_settings(template))
     m["inputs_sale"] = inputs["sale"]["parameters"]
     out = markdown(m, t, d, measured, inputs) if "--markdown" in sys.argv else lines(m, t, d)
     print("\n".join(out))
