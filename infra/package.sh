@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 export SAM_CLI_TELEMETRY=0
 VENV_BIN="$PWD/.venv/moto/bin"
-FUNCTIONS=(intake worker notifier order-status admin-digest)
+FUNCTIONS=(intake worker notifier order-status admin-digest confirmation)
 ARCH=${ARCH:-x86_64}
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 
