@@ -157,7 +157,10 @@ async fn get_item(
     dynamo
         .get_item()
         .table_name(table)
-        .key(KEY_ATTRIBUTE, AttributeValue::S(order_id.to_owned()))
+        .key(
+            KEY_ATTRIBUTE,
+            AttributeValue::S(format!("anonymous#{order_id}")),
+        )
         .consistent_read(true)
         .send()
         .await
@@ -368,7 +371,7 @@ async fn sns_event_publisher_reaches_a_raw_filtered_queue_subscription_only_when
     );
     assert_eq!(
         string_attribute(&got[0], "schemaVersion").as_deref(),
-        Some("1")
+        Some("2")
     );
 
     // And the subscription filtering on another event type receives nothing
@@ -427,7 +430,7 @@ async fn sns_event_publisher_envelope_carries_the_sqs_rendering_subject_and_attr
     );
     assert_eq!(
         envelope["MessageAttributes"]["schemaVersion"],
-        serde_json::json!({"Type": "String", "Value": "1"})
+        serde_json::json!({"Type": "String", "Value": "2"})
     );
 
     cleanup(&sqs, &sns, &topic_arn, &[&sub]).await;

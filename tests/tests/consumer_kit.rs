@@ -147,7 +147,10 @@ async fn policies_match_what_the_notifier_publishes(b: &Backends, policies: &[(S
         );
         let event = OrderCreated::from_sqs_body(&got[0].body).unwrap();
         assert_eq!(event.order_id.as_str(), order_id);
-        assert_eq!(event.dedup_key(), format!("OrderCreated:{order_id}"));
+        assert_eq!(
+            event.dedup_key(),
+            format!("OrderCreated:anonymous:{order_id}")
+        );
         assert_eq!(
             got[0]
                 .message_attributes
@@ -160,7 +163,7 @@ async fn policies_match_what_the_notifier_publishes(b: &Backends, policies: &[(S
                 .message_attributes
                 .get("schemaVersion")
                 .map(String::as_str),
-            Some("1")
+            Some("2")
         );
         bodies.push(got[0].body.clone());
     }
@@ -259,7 +262,7 @@ async fn the_documented_subscription_receives_each_event_with_its_attributes(b: 
                 .message_attributes
                 .get("schemaVersion")
                 .map(String::as_str),
-            Some("1")
+            Some("2")
         );
     }
     let undelivered = drain(b.queues.as_ref(), &dlq, 1, Duration::from_millis(500)).await;
@@ -552,13 +555,16 @@ async fn a_python_consumer_written_from_the_guide_receives_and_validates_the_eve
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 2, "{stdout}");
-    assert_eq!(lines[0]["eventId"], format!("OrderCreated:{order_id}"));
+    assert_eq!(
+        lines[0]["eventId"],
+        format!("OrderCreated:anonymous:{order_id}")
+    );
     assert_eq!(lines[0]["orderId"], order_id.as_str());
     assert_eq!(
         lines[0]["attributes"]["eventType"],
         ORDER_CREATED_EVENT_TYPE
     );
-    assert_eq!(lines[0]["attributes"]["schemaVersion"], "1");
+    assert_eq!(lines[0]["attributes"]["schemaVersion"], "2");
     assert_eq!(
         lines[1],
         serde_json::json!({"handled": 1, "duplicates": 0, "invalid": 0})

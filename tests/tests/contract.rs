@@ -331,10 +331,11 @@ async fn conditional_put_never_overwrites_an_item_without_a_hash(b: &Backends) {
     b.tables.create_table(&table).await.unwrap();
     let store = b.tables.order_store(&table);
     let id = unique_name("order");
+    let key = format!("anonymous#{id}");
     let foreign = serde_dynamo::Item::from(HashMap::from([
         (
             KEY_ATTRIBUTE.to_owned(),
-            serde_dynamo::AttributeValue::S(id.clone()),
+            serde_dynamo::AttributeValue::S(key.clone()),
         ),
         (
             "note".to_owned(),
@@ -350,7 +351,7 @@ async fn conditional_put_never_overwrites_an_item_without_a_hash(b: &Backends) {
         matches!(outcome, PutOutcome::Conflict { .. }),
         "{outcome:?}"
     );
-    let item = b.tables.get(&table, &id).await.unwrap().unwrap();
+    let item = b.tables.get(&table, &key).await.unwrap().unwrap();
     assert!(item.get(HASH_ATTRIBUTE).is_none(), "overwritten: {item:?}");
     // Another id is independent.
     let second = stored_order(&order_message(&unique_name("order"), "Harry Kane", 22));
@@ -358,7 +359,13 @@ async fn conditional_put_never_overwrites_an_item_without_a_hash(b: &Backends) {
         store.put_if_absent(&second).await.unwrap(),
         PutOutcome::Created
     );
-    assert!(b.tables.get(&table, "absent").await.unwrap().is_none());
+    assert!(
+        b.tables
+            .get(&table, "anonymous#absent")
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 /// The table's stream (`NEW_AND_OLD_IMAGES`): INSERT with the new image only,
@@ -380,12 +387,12 @@ async fn stream_records_insert_modify_remove(b: &Backends) {
         serde_dynamo::AttributeValue::S("2030-01-01T00:00:00Z".to_owned()),
     );
     b.tables.put(&table, updated.clone()).await.unwrap();
-    b.tables.delete(&table, &id).await.unwrap();
+    b.tables.delete(&table, &original.key()).await.unwrap();
 
     let records = read_stream(reader.as_mut(), 3, ARRIVES_WITHIN).await;
     let names: Vec<&str> = records.iter().map(|r| r.event_name.as_str()).collect();
     assert_eq!(names, ["INSERT", "MODIFY", "REMOVE"]);
-    let key = serde_dynamo::AttributeValue::S(id.clone());
+    let key = serde_dynamo::AttributeValue::S(original.key());
     for record in &records {
         assert_eq!(record.change.keys.get(KEY_ATTRIBUTE), Some(&key));
     }
@@ -460,7 +467,7 @@ async fn sns_publish_reaches_filtered_queue_subscriptions(b: &Backends) {
         .subscribe_queue(
             &topic,
             &filtered_out,
-            Some(r#"{"eventType":["OrderCreated"],"schemaVersion":["2"]}"#),
+            Some(r#"{"eventType":["OrderCreated"],"schemaVersion":["3"]}"#),
             true,
         )
         .await
@@ -499,7 +506,7 @@ async fn sns_publish_reaches_filtered_queue_subscriptions(b: &Backends) {
             .message_attributes
             .get("schemaVersion")
             .map(String::as_str),
-        Some("1")
+        Some("2")
     );
 
     let got = drain(b.queues.as_ref(), &enveloped, 1, ARRIVES_WITHIN).await;

@@ -115,7 +115,14 @@ async fn worker_dead_letters_poison_and_stores_the_rest(b: &Backends) {
 
     assert!(failed.is_empty(), "reported {failed:?}");
     for id in ["o-a2", "o-b1"] {
-        assert!(b.tables.get(&table, id).await.unwrap().is_some(), "{id}");
+        assert!(
+            b.tables
+                .get(&table, &format!("anonymous#{id}"))
+                .await
+                .unwrap()
+                .is_some(),
+            "{id}"
+        );
     }
     let dead = drain(b.queues.as_ref(), &dlq, 1, ARRIVES_WITHIN).await;
     assert_eq!(dead.len(), 1);
@@ -167,8 +174,20 @@ async fn worker_with_an_unreachable_dlq_reports_the_poison_and_its_group_only(b:
     .await;
 
     assert_eq!(failed, ["m-1", "m-2"]);
-    assert!(b.tables.get(&table, "o-a2").await.unwrap().is_none());
-    assert!(b.tables.get(&table, "o-b1").await.unwrap().is_some());
+    assert!(
+        b.tables
+            .get(&table, "anonymous#o-a2")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        b.tables
+            .get(&table, "anonymous#o-b1")
+            .await
+            .unwrap()
+            .is_some()
+    );
 }
 
 /// Finding 2: a conflict reaches the worker DLQ on its first receive, with
@@ -219,7 +238,7 @@ fn insert(sequence_number: &str, order_id: &str, image: Value) -> Value {
         "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/orders/stream/2026-11-20T08:15:42.318",
         "dynamodb": {
             "ApproximateCreationDateTime": 1795514401,
-            "Keys": {"orderId": {"S": order_id}},
+            "Keys": {"orderKey": {"S": format!("anonymous#{order_id}")}},
             "NewImage": image,
             "SequenceNumber": sequence_number,
             "SizeBytes": 1,

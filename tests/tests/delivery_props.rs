@@ -357,7 +357,7 @@ async fn check(body: &Value, tally: &Tally) -> Result<(), TestCaseError> {
         "eventSourceARN": "arn:aws:dynamodb:eu-west-1:1:table/orders/stream/x",
         "dynamodb": {
             "ApproximateCreationDateTime": 1795514401,
-            "Keys": {"orderId": {"S": stored.order_id.as_str()}},
+            "Keys": {"orderKey": {"S": stored.key()}},
             "NewImage": serde_json::to_value(&image).unwrap(),
             "SequenceNumber": "100",
             "SizeBytes": 1,

@@ -104,7 +104,10 @@ impl Run {
                 .dynamo
                 .get_item()
                 .table_name(self.stack.name("orders"))
-                .key(KEY_ATTRIBUTE, AttributeValue::S(order_id.to_owned()))
+                .key(
+                    KEY_ATTRIBUTE,
+                    AttributeValue::S(format!("anonymous#{order_id}")),
+                )
                 .consistent_read(true)
                 .send()
                 .await
@@ -171,7 +174,7 @@ async fn legacy_post_is_stored_as_native_item_and_announced_on_the_topic() {
     );
     assert_eq!(
         string_attribute(&got[0], "schemaVersion").as_deref(),
-        Some("1")
+        Some("2")
     );
 
     // And the pipeline's own events queue (enveloped delivery) has the same
@@ -234,7 +237,7 @@ async fn a_poison_message_reaches_the_worker_dlq_at_once_with_its_reason() {
         .sqs
         .send_message()
         .queue_url(&orders)
-        .message_body(r#"{"schemaVersion":1,"orderId":"poison"}"#)
+        .message_body(r#"{"schemaVersion":2,"orderId":"poison"}"#)
         .message_group_id("poison-group")
         .message_deduplication_id("poison-1")
         .send()
@@ -245,7 +248,7 @@ async fn a_poison_message_reaches_the_worker_dlq_at_once_with_its_reason() {
     let dead = run.drain(&dlq, 1).await;
     assert_eq!(
         dead[0].body(),
-        Some(r#"{"schemaVersion":1,"orderId":"poison"}"#)
+        Some(r#"{"schemaVersion":2,"orderId":"poison"}"#)
     );
     let receives: u32 = dead[0]
         .attributes()
@@ -304,7 +307,7 @@ async fn an_unreadable_stream_record_reaches_the_notifier_dlq_with_its_position_
     );
     assert_eq!(record["reason"], "poison", "{record:#}");
     assert_eq!(record["table"], run.stack.name("orders"), "{record:#}");
-    assert_eq!(record["keys"]["orderId"], "not-an-order", "{record:#}");
+    assert_eq!(record["keys"]["orderKey"], "not-an-order", "{record:#}");
     assert_eq!(
         string_attribute(&got[0], DEAD_LETTER_REASON_ATTRIBUTE).as_deref(),
         Some("poison")

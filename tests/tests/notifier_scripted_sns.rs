@@ -152,7 +152,7 @@ fn ten_inserts() -> (LambdaEvent<Event>, Vec<String>) {
             "eventSource": "aws:dynamodb",
             "awsRegion": "us-east-1",
             "dynamodb": {
-                "Keys": {"orderId": {"S": format!("scripted-{i}")}},
+                "Keys": {"orderKey": {"S": format!("anonymous#scripted-{i}")}},
                 "NewImage": serde_json::to_value(image).unwrap(),
                 "SequenceNumber": format!("{}", 100 + i),
                 "SizeBytes": 400,

@@ -202,7 +202,7 @@ fn insert_record(sequence: &str, order_id: &str) -> serde_json::Value {
         "eventSource": "aws:dynamodb",
         "awsRegion": "us-east-1",
         "dynamodb": {
-            "Keys": {"orderId": {"S": order_id}},
+            "Keys": {"orderKey": {"S": format!("anonymous#{order_id}")}},
             "NewImage": serde_json::to_value(item).unwrap(),
             "SequenceNumber": sequence,
             "SizeBytes": 420,
@@ -259,7 +259,7 @@ async fn the_notifier_checkpoints_at_the_failed_entry_of_a_batch_and_the_retry_a
     assert!(reported.is_empty(), "{reported:?}");
     let second = topic.delivered(1).await;
     assert_eq!(ids(&second), ["cp-3"]);
-    assert_eq!(second[0].event_id, "OrderCreated:cp-3");
+    assert_eq!(second[0].event_id, "OrderCreated:anonymous:cp-3");
     assert!(
         topic.delivered(1).await.is_empty(),
         "an accepted entry was published again"

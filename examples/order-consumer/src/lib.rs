@@ -12,6 +12,12 @@
 //! 3. hands the event to the team's [`OrderCreatedHandler`], then marks the id
 //!    done (or releases it when the handler failed).
 //!
+//! An order's identity is (`owner`, `orderId`): two callers may use the same
+//! `orderId`, so a handler keys its own records on both (the `eventId`
+//! already includes the owner). `owner` is an opaque key, never the
+//! caller's identity; the order's item in the orders table is keyed by
+//! `<owner>#<orderId>` ([`orders_domain::record::order_key`]).
+//!
 //! # Partial batch failures
 //!
 //! The event source mapping must have `FunctionResponseTypes:
@@ -31,8 +37,8 @@
 //!
 //! # Logs
 //!
-//! One line per record: `message_id`, `outcome`, and `event_id`/`order_id`
-//! when readable. Never the body.
+//! One line per record: `message_id`, `outcome`, and `event_id`/`owner`/
+//! `order_id` when readable. Never the body.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -222,6 +228,7 @@ async fn process(deps: &Deps, record: &SqsMessage) -> Outcome {
         message_id,
         outcome = outcome.as_str(),
         event_id = key,
+        owner = %event.owner,
         order_id = %event.order_id,
         "order event"
     );
@@ -268,6 +275,7 @@ impl OrderCreatedHandler for LogOrderCreated {
         event: &OrderCreated,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         tracing::info!(
+            owner = %event.owner,
             order_id = %event.order_id,
             correlation_id = %event.correlation_id,
             lines = event.line_count,

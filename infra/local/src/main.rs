@@ -61,15 +61,15 @@ struct Args {
     /// subscribed when given (real SNS sends a confirmation mail).
     #[arg(long, env = "ORDERS_LOCAL_EMAIL")]
     email: Option<String>,
-    /// TEST ONLY: multiply the deployed durations tests wait on (visibility
-    /// timeout and the worker's backoff, FIFO dedup window, max record age,
-    /// retry backoff, the admin digest's batching window) by this factor; function timeouts stay as deployed. Counts (maxReceiveCount, retries, batch sizes) are
-    /// never scaled.
     /// How the HTTP API authorizes callers: `none` (open; every order has
     /// one owner) or `jwt` (a JWT authorizer: each user owns their orders,
     /// with tokens the runner prints and mints at POST /_local/token?user=NAME).
     #[arg(long, env = "ORDERS_LOCAL_AUTH", value_enum, default_value_t = LocalAuth::None)]
     auth: LocalAuth,
+    /// TEST ONLY: multiply the deployed durations tests wait on (visibility
+    /// timeout and the worker's backoff, FIFO dedup window, max record age,
+    /// retry backoff, the admin digest's batching window) by this factor; function timeouts stay as deployed. Counts (maxReceiveCount, retries, batch sizes) are
+    /// never scaled.
     #[arg(long, env = "ORDERS_LOCAL_TIME_SCALE", default_value_t = 1.0)]
     time_scale: f64,
     /// On Ctrl-C/SIGTERM, how long to let queued work finish, in seconds.

@@ -223,13 +223,14 @@ async fn orders_of_a_customer_are_persisted_in_posting_order_under_concurrent_po
     let records = reader.next_records(1000).await.unwrap();
     let mut by_customer: HashMap<String, Vec<String>> = HashMap::new();
     for r in records.iter().filter(|r| r.event_name == "INSERT") {
-        let Some(serde_dynamo::AttributeValue::S(id)) = r.change.keys.get("orderId") else {
+        let Some(serde_dynamo::AttributeValue::S(key)) = r.change.keys.get("orderKey") else {
             panic!("no key");
         };
+        let id = key.strip_prefix("anonymous#").unwrap();
         by_customer
             .entry(id[..2].to_owned())
             .or_default()
-            .push(id.clone());
+            .push(id.to_owned());
     }
     assert_eq!(by_customer.len(), customers.len());
     for (customer, ids) in by_customer {
@@ -426,6 +427,10 @@ impl StreamRig {
     /// address in it (an INSERT the notifier cannot read).
     async fn put_unreadable(&self, order_id: &str) {
         let item = serde_dynamo::Item::from(HashMap::from([
+            (
+                "orderKey".to_owned(),
+                AttributeValue::S(format!("anonymous#{order_id}")),
+            ),
             ("orderId".to_owned(), AttributeValue::S(order_id.to_owned())),
             (
                 "customerName".to_owned(),
@@ -449,10 +454,11 @@ impl StreamRig {
             .unwrap()
             .into_iter()
             .map(|r| {
-                let Some(AttributeValue::S(id)) = r.change.keys.get("orderId") else {
+                let Some(AttributeValue::S(key)) = r.change.keys.get("orderKey") else {
                     panic!("no key");
                 };
-                (id.clone(), r.change.sequence_number.clone().unwrap())
+                let id = key.strip_prefix("anonymous#").unwrap();
+                (id.to_owned(), r.change.sequence_number.clone().unwrap())
             })
             .collect()
     }
@@ -581,7 +587,7 @@ async fn an_unreadable_insert_is_dead_lettered_without_its_image_and_the_good_on
     assert_eq!(letter.reason(), Some("poison"));
     assert_eq!(letter.source.as_deref(), Some("notifier"));
     assert!(!letter.is_replayable());
-    assert_eq!(letter.keys.unwrap()["orderId"], "poison-1");
+    assert_eq!(letter.keys.unwrap()["orderKey"], "anonymous#poison-1");
     let sequences = rig.sequences().await;
     assert_eq!(letter.batch.start_sequence_number, sequences["poison-1"]);
     assert_eq!(letter.batch.end_sequence_number, sequences["poison-1"]);

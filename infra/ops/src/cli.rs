@@ -130,7 +130,8 @@ pub enum DlqAction {
 #[derive(Debug, ClapArgs)]
 #[group(required = true, multiple = true)]
 pub struct RenotifyArgs {
-    /// One order id.
+    /// One order: its id (the anonymous owner's order, with the API open),
+    /// or `<owner>#<orderId>` as dead letters, events and e-mails name it.
     #[arg(long, conflicts_with_all = ["since", "until"])]
     pub order: Option<String>,
     /// Orders created at or after this instant (RFC 3339, e.g. 2026-11-24T00:00:00Z).
@@ -146,7 +147,9 @@ pub struct RenotifyArgs {
 pub enum OrderAction {
     /// Status and timestamps of one stored order.
     Show {
-        /// The order id.
+        /// The order: its id (the anonymous owner's order, with the API
+        /// open), or `<owner>#<orderId>` as dead letters, events and
+        /// e-mails name it.
         id: String,
         /// Also print the customer's name, e-mail and address.
         #[arg(long)]

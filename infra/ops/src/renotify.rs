@@ -273,14 +273,18 @@ mod tests {
             Rate::DEFAULT,
         )
         .await;
-        assert_eq!(report.published, vec!["a-1", "a-2"]);
-        assert_eq!(report.unreadable, vec!["broken"]);
+        // Orders are named by their table key, as operators name them
+        assert_eq!(report.published, vec!["anonymous#a-1", "anonymous#a-2"]);
+        assert_eq!(report.unreadable, vec!["anonymous#broken"]);
         let ids: Vec<String> = publisher
             .published()
             .iter()
             .map(|e| e.event_id.as_str().to_owned())
             .collect();
-        assert_eq!(ids, vec!["OrderCreated:a-1", "OrderCreated:a-2"]);
+        assert_eq!(
+            ids,
+            vec!["OrderCreated:anonymous:a-1", "OrderCreated:anonymous:a-2"]
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -170,7 +170,10 @@ async fn stored(stack: &MotoStack, order_id: &str) -> Option<HashMap<String, Att
         .dynamo
         .get_item()
         .table_name(stack.name("orders"))
-        .key(KEY_ATTRIBUTE, AttributeValue::S(order_id.to_owned()))
+        .key(
+            KEY_ATTRIBUTE,
+            AttributeValue::S(format!("anonymous#{order_id}")),
+        )
         .consistent_read(true)
         .send()
         .await
@@ -585,16 +588,16 @@ async fn an_order_whose_stream_record_expired_is_renotified_from_the_table() {
     assert!(text.contains(&command), "{text}");
     let got = events(&stack, &events_queue, 1).await;
     assert_eq!(got[0].order_id.as_str(), "rn-window");
-    assert_eq!(got[0].event_id, "OrderCreated:rn-window");
+    assert_eq!(got[0].event_id, "OrderCreated:anonymous:rn-window");
 
     // When that order is renotified from the table
     let report = json(&ok(moto, &stack, &["--json", "renotify", "--order", "rn-old"]).await);
-    assert_eq!(report["published"], serde_json::json!(["rn-old"]));
+    assert_eq!(report["published"], serde_json::json!(["anonymous#rn-old"]));
 
     // Then its OrderCreated goes out with the notifier's stable event id
     let got = events(&stack, &events_queue, 1).await;
     assert_eq!(got[0].order_id.as_str(), "rn-old");
-    assert_eq!(got[0].event_id, "OrderCreated:rn-old");
+    assert_eq!(got[0].event_id, "OrderCreated:anonymous:rn-old");
 
     // When orders created in a window are renotified, only those are
     let report = json(
@@ -612,7 +615,7 @@ async fn an_order_whose_stream_record_expired_is_renotified_from_the_table() {
         )
         .await,
     );
-    assert_eq!(report["published"], serde_json::json!(["rn-new"]));
+    assert_eq!(report["published"], serde_json::json!(["anonymous#rn-new"]));
     let got = events(&stack, &events_queue, 1).await;
     assert_eq!(got[0].order_id.as_str(), "rn-new");
 }

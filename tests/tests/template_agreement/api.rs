@@ -223,13 +223,21 @@ async fn each_outcome_of_the_status_function_is_a_documented_answer_of_get_order
         .await
         .unwrap();
     let deps = order_status::Deps::new(store.clone(), orders_http::Owners::open());
+    // And the same function behind a JWT authorizer
+    let secret = orders_domain::model::OwnerSecret::new(vec![1u8; 32]).ok();
+    let jwt_deps = order_status::Deps::new(
+        store.clone(),
+        orders_http::Owners::new(orders_http::AuthMode::Jwt, secret),
+    );
     // And the answers the OpenAPI file documents for GET /orders/{orderId}
     // (API Gateway routes only GET to the function, so its 405 never reaches
     // a client and is not documented)
     let doc = openapi();
     let responses = at(&doc, &["paths", "/orders/{orderId}", "get", "responses"]);
-    let cases: [(&str, &str, Option<Fault>, u16); 5] = [
+    let cases: [(&str, &str, Option<Fault>, u16); 6] = [
         ("stored", "/orders/A-1001", None, 200),
+        // A request without the caller the JWT authorizer guarantees
+        ("unidentified", "/orders/A-1001", None, 401),
         ("bad id", "/orders/Ada%20Lovelace", None, 400),
         ("not stored (yet)", "/orders/A-1002", None, 404),
         (
@@ -256,7 +264,12 @@ async fn each_outcome_of_the_status_function_is_a_documented_answer_of_get_order
             .uri(path)
             .body(lambda_http::Body::Empty)
             .unwrap();
-        let response = order_status::handle(&deps, request).await.unwrap();
+        let deps = if case == "unidentified" {
+            &jwt_deps
+        } else {
+            &deps
+        };
+        let response = order_status::handle(deps, request).await.unwrap();
         // Then the status is the expected one and documented
         let status = response.status().as_u16();
         assert_eq!(status, expected, "{case}");

@@ -375,13 +375,16 @@ mod tests {
             "approximateArrivalOfLastRecord": "2026-11-24T10:00:09Z"});
         // The notifier's own: by id, though it has a window too.
         let own = letter(
-            serde_json::json!({"source": "notifier", "keys": {"orderId": "o-1"},
+            serde_json::json!({"source": "notifier", "keys": {"orderKey": "anonymous#o-1"},
             "DDBStreamBatchInfo": batch}),
         );
-        assert_eq!(Lookup::of(&own, None), Lookup::Order("o-1".into()));
+        assert_eq!(
+            Lookup::of(&own, None),
+            Lookup::Order("anonymous#o-1".into())
+        );
         assert_eq!(
             Lookup::of(&own, None).renotify_args().unwrap(),
-            "renotify --order o-1"
+            "renotify --order anonymous#o-1"
         );
         // Lambda's: by its window.
         let lambda = letter(serde_json::json!({"DDBStreamBatchInfo": batch}));

@@ -50,7 +50,7 @@ fn record(seq: u64, order_id: &str, event_name: &str) -> EventRecord {
     r.change.sequence_number = Some(format!("{seq:021}"));
     r.change.keys = serde_dynamo::Item::from(std::collections::HashMap::from([(
         KEY_ATTRIBUTE.to_owned(),
-        AttributeValue::S(order_id.to_owned()),
+        AttributeValue::S(format!("anonymous#{order_id}")),
     )]));
     r.change.new_image = stored(order_id, OffsetDateTime::now_utc())
         .to_item()

@@ -57,7 +57,10 @@ async fn given_a_trimmed_range_with_its_arrival_window_when_replayed_then_its_or
         .iter()
         .map(|e| e.event_id.as_str().to_owned())
         .collect();
-    assert_eq!(ids[0], "OrderCreated:o-0", "the notifier's own stable id");
+    assert_eq!(
+        ids[0], "OrderCreated:anonymous:o-0",
+        "the notifier's own stable id"
+    );
     assert_eq!(r.left(), 0);
     assert!(
         report.lines()[1].contains("re-announced from the table"),
@@ -170,7 +173,7 @@ async fn given_the_notifiers_own_message_for_a_trimmed_record_then_its_order_is_
         report.manual[0],
         ManualStep {
             message_id: missing_one,
-            reason: "order o-100 is not in the table: nothing to re-announce".to_owned(),
+            reason: "order anonymous#o-100 is not in the table: nothing to re-announce".to_owned(),
             command: None,
         }
     );
