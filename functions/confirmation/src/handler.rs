@@ -183,12 +183,14 @@ async fn confirm(
         }
         Err(err) => match err.verdict {
             Verdict::Refused(reason) => {
-                deps.metrics().refused(reason);
                 let written = deps.store().mark_failed(&key, &claim, reason).await;
                 if !matches!(written, Ok(Written::Done)) {
+                    // Retried: the next delivery is refused again and marks
+                    // it then; counted once, when marked.
                     mark(written, event, "failed mark not written; retried");
                     return back_off(deps, record, FailReason::StoreFailed).await;
                 }
+                deps.metrics().refused(reason);
                 Outcome::Refused(reason)
             }
             Verdict::Retry => {

@@ -116,6 +116,16 @@ impl Recent {
             // (yet: `404` with `Retry-After` while it may still be queued).
             // A refused or failed read is a failure like any other.
             ("status", "found" | "not-found") => {}
+            // The customer's confirmation went out, was not asked for, or
+            // was settled before; the per-batch summary line.
+            (
+                "confirmation",
+                "sent" | "already-sent" | "not-requested" | "already-failed" | "order-missing"
+                | "batch",
+            ) => {}
+            // SES refused the confirmation for good: a failure to show, but
+            // the order itself is stored and announced.
+            ("confirmation", outcome) => self.push_failure(line, stage, outcome),
             _ => {
                 // The store or the topic refused the order for good: it will
                 // not get further without a person. Retried outcomes leave it
@@ -351,6 +361,22 @@ mod tests {
         assert_eq!(failures.len(), 1, "{failures:?}");
         assert_eq!(failures[0].order_id.as_deref(), Some("o-2"));
         assert_eq!(failures[0].reason, "send-failed");
+    }
+
+    #[test]
+    fn given_the_confirmations_lines_then_a_refusal_is_a_failure_that_leaves_the_order_as_it_is() {
+        let recent = Recent::default();
+        recent.record(&line("intake", "accepted", "o-1", Some(1)));
+        recent.record(&line("confirmation", "sent", "o-1", None));
+        recent.record(&line("confirmation", "not-requested", "o-2", None));
+        recent.record(&line("confirmation", "batch", "", None));
+        let mut refused = line("confirmation", "refused", "o-1", None);
+        refused.reason = Some("invalid-address".into());
+        recent.record(&refused);
+        let failures = recent.failures();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0].reason, "invalid-address");
+        assert_eq!(recent.orders()[0].status, "accepted");
     }
 
     #[test]
