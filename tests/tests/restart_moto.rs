@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_sqs::types::QueueAttributeName;
-use orders_adapters::record::KEY_ATTRIBUTE;
+use orders_adapters::record::{KEY_ATTRIBUTE, ORDER_ID_ATTRIBUTE};
 use orders_adapters::settings::NOTIFIER_BATCH_SIZE;
 use orders_backends::backend::{LeaseSpec, QueueSpec};
 use orders_domain::test_support::{LEGACY_SHIPPING_ADDRESS, legacy_order};
@@ -164,7 +164,7 @@ fn stored_as_sent(item: &HashMap<String, AttributeValue>, i: usize) -> bool {
         },
         _ => None,
     };
-    text(KEY_ATTRIBUTE) == sent["orderID"].as_str()
+    text(ORDER_ID_ATTRIBUTE) == sent["orderID"].as_str()
         && text("customerName") == sent["customerName"].as_str()
         && text("shippingAddress") == sent["shippingAddress"].as_str()
         && line.is_some_and(|line| {
@@ -313,8 +313,8 @@ async fn kill_9_while_clients_post_loses_nothing_and_announces_again_at_most_a_b
 
     let mut stored: HashMap<String, usize> = HashMap::new();
     for item in &items {
-        let Some(AttributeValue::S(id)) = item.get(KEY_ATTRIBUTE) else {
-            panic!("an item without {KEY_ATTRIBUTE}: {item:?}");
+        let Some(AttributeValue::S(id)) = item.get(ORDER_ID_ATTRIBUTE) else {
+            panic!("an item without {ORDER_ID_ATTRIBUTE}: {item:?}");
         };
         *stored.entry(id.clone()).or_default() += 1;
     }
@@ -333,7 +333,7 @@ async fn kill_9_while_clients_post_loses_nothing_and_announces_again_at_most_a_b
         assert_eq!(stored.get(&id), Some(&1), "{id} stored once");
         let item = items
             .iter()
-            .find(|item| item.get(KEY_ATTRIBUTE) == Some(&AttributeValue::S(id.clone())))
+            .find(|item| item.get(ORDER_ID_ATTRIBUTE) == Some(&AttributeValue::S(id.clone())))
             .unwrap();
         assert!(stored_as_sent(item, i), "{id} stored as sent: {item:?}");
         assert!(counts.get(&id).is_some_and(|&n| n >= 1), "{id} announced");
@@ -447,9 +447,10 @@ async fn a_restart_with_nothing_new_announces_nothing_again_and_subscribes_nothi
             .filter(|s| s.protocol() == Some(p))
             .count()
     };
-    // The events topic: the events queue and the admin digest's queue.
+    // The events topic: the events queue, the admin digest's queue and the
+    // confirmations' queue.
     let events_topic = subscriptions_of(runs.stack.topic_arn().await).await;
-    assert_eq!(by_protocol(&events_topic, "sqs"), 2, "{events_topic:?}");
+    assert_eq!(by_protocol(&events_topic, "sqs"), 3, "{events_topic:?}");
     assert_eq!(by_protocol(&events_topic, "email"), 0, "{events_topic:?}");
     // The admin topic: the admin's e-mail.
     let admin_topic_arn = runs

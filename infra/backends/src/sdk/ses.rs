@@ -21,10 +21,18 @@ impl AwsMail {
     }
 }
 
-/// Whether an error says the thing to create exists already.
+/// Whether an error says the thing to create exists already. SES v2 names
+/// it `AlreadyExistsException`
+/// (<https://docs.aws.amazon.com/ses/latest/APIReference-V2/API_CreateConfigurationSet.html>);
+/// moto answers a second `CreateConfigurationSet` with SES v1's
+/// `ConfigurationSetAlreadyExistsException`, so a restart over moto reuses
+/// the set as it would on AWS.
 fn exists<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
-    err.code()
-        .is_some_and(|c| c == "AlreadyExistsException" || c == "AlreadyExists")
+    err.code().is_some_and(|c| {
+        c == "AlreadyExistsException"
+            || c == "AlreadyExists"
+            || c == "ConfigurationSetAlreadyExistsException"
+    })
 }
 
 fn content(data: &str) -> Result<Content, MailError> {
