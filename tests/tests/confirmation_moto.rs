@@ -1,7 +1,8 @@
 //! The confirmation function's AWS adapters against moto over HTTP: SES v2
 //! `SendEmail` from a verified identity (`SesCustomerMailer`), the claim and
-//! marks on the orders table (`DynamoConfirmationStore`), and the handler
-//! over both: an order is confirmed once, a refused one ends `FAILED` with
+//! marks on the orders table (`DynamoConfirmationStore`, with the one store
+//! contract it shares with the in-memory store and the local runner's), and
+//! the handler over both: an order is confirmed once, a refused one ends `FAILED` with
 //! its reason and is not retried, a throttled one is retried and sent once.
 //!
 //! moto cannot throttle SES, so the throttle is scripted at the port (a
@@ -29,13 +30,17 @@ use confirmation::mailer::memory::MemoryMailer;
 use confirmation::mailer::{ConfirmationEmail, CustomerMailer, SendError, Verdict};
 use confirmation::metrics::memory::RecordingMetrics;
 use confirmation::store::dynamodb::DynamoConfirmationStore;
+use confirmation::store::memory::MemoryConfirmations;
 use confirmation::store::{Claim, ConfirmationStore, Written};
 use confirmation::{Deps, SesCustomerMailer};
 use lambda_runtime::{Context, LambdaEvent};
 use orders_adapters::memory::MemoryVisibility;
 use orders_adapters::record::{ItemMapping, KEY_ATTRIBUTE, StoredOrder};
-use orders_domain::confirmation::{ConfirmationState, RefusalCode};
+use orders_backends::backend::TableService as _;
+use orders_backends::embedded::dynamodb::EmbeddedTables;
+use orders_domain::confirmation::{ConfirmationMarks, ConfirmationState, RefusalCode};
 use orders_domain::model::CustomerEmail;
+use orders_local::pipeline::TableConfirmations;
 use orders_tests::fixtures::{order_created, order_message, stored_order};
 use orders_tests::{require_moto, unique_name};
 use serde_json::json;
@@ -71,11 +76,7 @@ async fn create_table(dynamo: &aws_sdk_dynamodb::Client, name: &str) {
 /// A stored order `id` with the customer's address, written as the worker
 /// writes it.
 async fn put_order(dynamo: &aws_sdk_dynamodb::Client, table: &str, id: &str) -> StoredOrder {
-    let mut message = order_message(id, "Harry Kane", 2);
-    let mut body = serde_json::to_value(&message.order).unwrap();
-    body["customerEmail"] = json!(TO);
-    message.order = serde_json::from_value(body).unwrap();
-    let order = stored_order(&message);
+    let order = addressed(id);
     dynamo
         .put_item()
         .table_name(table)
@@ -162,15 +163,13 @@ async fn ses_v2_sends_from_a_verified_identity_and_refuses_an_unverified_sender(
     assert_eq!(err.verdict, Verdict::Refused(RefusalCode::MessageRejected));
 }
 
-#[tokio::test]
-async fn the_claim_and_marks_are_conditional_updates_of_the_confirmations_attributes_only() {
-    let moto = require_moto!();
-    let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config());
-    let table = unique_name("confirm-store");
-    create_table(&dynamo, &table).await;
-    let order = put_order(&dynamo, &table, "store-1").await;
-    let store = DynamoConfirmationStore::new(dynamo.clone(), &table);
-    let key = order.key();
+/// The one contract every `ConfirmationStore` keeps, on two stored orders
+/// with an address: a claim is taken once and taken over only once expired;
+/// only its holder marks or releases; a sent or failed order is never
+/// claimed again; nothing is created for an order that is not there; the
+/// order itself is never changed.
+async fn store_contract(store: &dyn ConfirmationStore, first: &StoredOrder, second: &StoredOrder) {
+    let key = first.key();
     let now = 1_800_000_000;
     let mine = Claim {
         token: "mine".into(),
@@ -180,11 +179,11 @@ async fn the_claim_and_marks_are_conditional_updates_of_the_confirmations_attrib
         token: "theirs".into(),
         until: now + 900,
     };
-
     // Read: the order as stored, no marks
     let found = store.order(&key).await.unwrap().unwrap();
-    assert_eq!(found.order, order);
-    assert_eq!(state(&found.order), ConfirmationState::Pending);
+    assert_eq!(found.order.order, first.order);
+    assert_eq!(found.order.content_hash, first.content_hash);
+    assert_eq!(found.marks, ConfirmationMarks::default());
     assert!(store.order("nobody#none").await.unwrap().is_none());
     // A claim is taken once; another waits for it to expire
     assert_eq!(store.claim(&key, &mine, now).await.unwrap(), Written::Done);
@@ -202,6 +201,9 @@ async fn the_claim_and_marks_are_conditional_updates_of_the_confirmations_attrib
         store.release(&key, &theirs).await.unwrap(),
         Written::Refused
     );
+    // The holder may release, and claim again
+    assert_eq!(store.release(&key, &mine).await.unwrap(), Written::Done);
+    assert_eq!(store.claim(&key, &mine, now).await.unwrap(), Written::Done);
     // An expired claim is taken over
     assert_eq!(
         store.claim(&key, &theirs, now + 900).await.unwrap(),
@@ -224,42 +226,100 @@ async fn the_claim_and_marks_are_conditional_updates_of_the_confirmations_attrib
         store.claim(&key, &mine, i64::MAX / 2).await.unwrap(),
         Written::Refused
     );
-    let after = read(&dynamo, &table, &order).await;
-    assert_eq!(state(&after), ConfirmationState::Sent);
-    assert_eq!(after.confirmation.confirmation_sent_at, Some(at));
+    let sent = store.order(&key).await.unwrap().unwrap();
     assert_eq!(
-        after.confirmation.confirmation_message_id.as_deref(),
+        ConfirmationState::of(true, &sent.marks),
+        ConfirmationState::Sent
+    );
+    assert_eq!(sent.marks.confirmation_sent_at, Some(at));
+    assert_eq!(
+        sent.marks.confirmation_message_id.as_deref(),
         Some("0100-abc")
     );
-    assert_eq!(after.confirmation.confirmation_claim, None);
-    // The order itself is untouched
-    assert_eq!(after.order, order.order);
-    assert_eq!(after.content_hash, order.content_hash);
+    assert_eq!(sent.marks.confirmation_claim, None);
+    assert_eq!(sent.order.order, first.order, "the order is untouched");
     // A claim on an order that is not there creates nothing
     assert_eq!(
         store.claim("nobody#none", &mine, now).await.unwrap(),
         Written::Refused
     );
-
-    // The failed mark, on another order
-    let other = put_order(&dynamo, &table, "store-2").await;
+    assert!(store.order("nobody#none").await.unwrap().is_none());
+    // The failed mark, on the other order: never claimed again either
+    let other = second.key();
     assert_eq!(
-        store.claim(&other.key(), &mine, now).await.unwrap(),
+        store.claim(&other, &mine, now).await.unwrap(),
         Written::Done
     );
     assert_eq!(
         store
-            .mark_failed(&other.key(), &mine, RefusalCode::InvalidAddress)
+            .mark_failed(&other, &mine, RefusalCode::InvalidAddress)
             .await
             .unwrap(),
         Written::Done
     );
-    let failed = read(&dynamo, &table, &other).await;
-    assert_eq!(state(&failed), ConfirmationState::Failed);
     assert_eq!(
-        failed.confirmation.confirmation_failed,
+        store.claim(&other, &theirs, i64::MAX / 2).await.unwrap(),
+        Written::Refused
+    );
+    let failed = store.order(&other).await.unwrap().unwrap();
+    assert_eq!(
+        ConfirmationState::of(true, &failed.marks),
+        ConfirmationState::Failed
+    );
+    assert_eq!(
+        failed.marks.confirmation_failed,
         Some(RefusalCode::InvalidAddress)
     );
+}
+
+/// A stored order `id` with the customer's address, as the worker makes it.
+fn addressed(id: &str) -> StoredOrder {
+    let mut message = order_message(id, "Harry Kane", 2);
+    let mut body = serde_json::to_value(&message.order).unwrap();
+    body["customerEmail"] = json!(TO);
+    message.order = serde_json::from_value(body).unwrap();
+    stored_order(&message)
+}
+
+#[tokio::test]
+async fn the_store_contract_holds_in_memory() {
+    let store = MemoryConfirmations::default();
+    let (first, second) = (addressed("mem-1"), addressed("mem-2"));
+    store.insert(first.clone());
+    store.insert(second.clone());
+    store_contract(&store, &first, &second).await;
+}
+
+#[tokio::test]
+async fn the_store_contract_holds_on_the_local_runners_embedded_table() {
+    let tables = EmbeddedTables::new("us-east-1");
+    let table = unique_name("confirm-embedded");
+    tables.create_table(&table).await.unwrap();
+    let (first, second) = (addressed("emb-1"), addressed("emb-2"));
+    for order in [&first, &second] {
+        tables.put(&table, order.to_item().unwrap()).await.unwrap();
+    }
+    let store = TableConfirmations::new(Arc::new(tables.clone()), &table);
+    store_contract(&store, &first, &second).await;
+}
+
+#[tokio::test]
+async fn the_claim_and_marks_are_conditional_updates_of_the_confirmations_attributes_only() {
+    let moto = require_moto!();
+    let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config());
+    let table = unique_name("confirm-store");
+    create_table(&dynamo, &table).await;
+    let first = put_order(&dynamo, &table, "store-1").await;
+    let second = put_order(&dynamo, &table, "store-2").await;
+    let store = DynamoConfirmationStore::new(dynamo.clone(), &table);
+    store_contract(&store, &first, &second).await;
+    // Read back without the adapter: only the confirmation's attributes changed
+    let after = read(&dynamo, &table, &first).await;
+    assert_eq!(state(&after), ConfirmationState::Sent);
+    assert_eq!(after.order, first.order);
+    assert_eq!(after.content_hash, first.content_hash);
+    assert_eq!(after.created_at, first.created_at);
+    assert_eq!(after.updated_at, first.updated_at);
     dynamo
         .delete_table()
         .table_name(&table)
