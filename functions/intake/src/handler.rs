@@ -12,7 +12,7 @@ use http::{Method, StatusCode};
 use lambda_http::{Body, Request, Response};
 use orders_adapters::ports::OutgoingOrder;
 use orders_domain::contract::{CorrelationId, OrderMessage};
-use orders_domain::model::{Order, OrderId, OrderRequest};
+use orders_domain::model::{Order, OrderId, OrderRequest, OwnerKey};
 use orders_http::{Issue, correlation_id, json_response};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
@@ -39,11 +39,12 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, lam
     let correlation_id = correlation_id(&request);
 
     let response = match accept(deps, &request, &correlation_id).await {
-        Ok((order_id, accepted_at)) => {
+        Ok((owner, order_id, accepted_at)) => {
             info!(
                 stage = "intake",
                 outcome = "accepted",
                 order_id = %order_id,
+                owner = %owner,
                 correlation_id = %correlation_id,
                 // Accepted -> enqueued: the first stage of the order's latency.
                 age_ms = orders_adapters::telemetry::age_ms(accepted_at, OffsetDateTime::now_utc()),
@@ -59,13 +60,13 @@ pub async fn handle(deps: &Deps, request: Request) -> Result<Response<Body>, lam
     Ok(response)
 }
 
-/// Validates the request and enqueues the order; returns its id and
-/// `acceptedAt` once the queue holds it.
+/// Validates the request and enqueues the order; returns its owner, its id
+/// and `acceptedAt` once the queue holds it.
 async fn accept(
     deps: &Deps,
     request: &Request,
     correlation_id: &CorrelationId,
-) -> Result<(OrderId, OffsetDateTime), IntakeError> {
+) -> Result<(OwnerKey, OrderId, OffsetDateTime), IntakeError> {
     if request.method() != Method::POST {
         return Err(IntakeError::MethodNotAllowed);
     }
@@ -104,7 +105,7 @@ async fn accept(
     };
     let accepted_at = outgoing.message.accepted_at;
     match deps.queue().enqueue(&outgoing).await {
-        Ok(()) => Ok((order_id, accepted_at)),
+        Ok(()) => Ok((outgoing.message.owner, order_id, accepted_at)),
         Err(source) => Err(IntakeError::Queue {
             order_id,
             minted,

@@ -304,17 +304,18 @@ async fn settle(
         }
         Err(err) if err.is_transient() => {
             tracing::warn!(
-                stage = STAGE,
-                outcome = Outcome::Failed.as_str(),
-                sequence_number,
-                order_id = %event.order_id,
-                correlation_id = %event.correlation_id,
-                age_ms,
-                attempts,
-                error = %ErrorChain(&err),
-                transient = true,
-                "publish still refused when the retry budget ran out; retrying from this record"
-            );
+                    stage = STAGE,
+                    outcome = Outcome::Failed.as_str(),
+                    sequence_number,
+                    order_id = %event.order_id,
+            owner = %event.owner,
+                    correlation_id = %event.correlation_id,
+                    age_ms,
+                    attempts,
+                    error = %ErrorChain(&err),
+                    transient = true,
+                    "publish still refused when the retry budget ran out; retrying from this record"
+                );
             Outcome::Failed
         }
         Err(err) => {
@@ -331,18 +332,19 @@ async fn settle(
                 Outcome::Failed
             };
             tracing::error!(
-                stage = STAGE,
-                outcome = outcome.as_str(),
-                reason = DeadLetterReason::PublishRefused.as_str(),
-                sequence_number,
-                order_id = %event.order_id,
-                correlation_id = %event.correlation_id,
-                age_ms,
-                error = %ErrorChain(&err),
-                transient = false,
-                dead_lettered,
-                "publish refused; record sent to the notifier DLQ for replay once fixed"
-            );
+                    stage = STAGE,
+                    outcome = outcome.as_str(),
+                    reason = DeadLetterReason::PublishRefused.as_str(),
+                    sequence_number,
+                    order_id = %event.order_id,
+            owner = %event.owner,
+                    correlation_id = %event.correlation_id,
+                    age_ms,
+                    error = %ErrorChain(&err),
+                    transient = false,
+                    dead_lettered,
+                    "publish refused; record sent to the notifier DLQ for replay once fixed"
+                );
             outcome
         }
     }
@@ -356,6 +358,7 @@ fn log_published(record: &EventRecord, event: &OrderCreated, attempts: u32) {
         outcome = Outcome::Notified.as_str(),
         sequence_number = record.change.sequence_number.as_deref().unwrap_or_default(),
         order_id = %event.order_id,
+        owner = %event.owner,
         correlation_id = %event.correlation_id,
         age_ms,
         attempts,
@@ -370,6 +373,7 @@ fn log_already_notified(record: &EventRecord, event: &OrderCreated) {
         outcome = Outcome::AlreadyNotified.as_str(),
         sequence_number = record.change.sequence_number.as_deref().unwrap_or_default(),
         order_id = %event.order_id,
+        owner = %event.owner,
         correlation_id = %event.correlation_id,
         event_id = event.event_id.as_str(),
         "SNS accepted this event in an earlier attempt of the batch: not published again"
@@ -383,6 +387,7 @@ fn log_skipped(record: &EventRecord) {
         sequence_number = record.change.sequence_number.as_deref().unwrap_or_default(),
         event_name = record.event_name.as_str(),
         order_id = key_order_id(record),
+        owner = key_owner(record),
         correlation_id = image_correlation_id(record),
         "not an INSERT: acknowledged without publishing"
     );
@@ -411,6 +416,7 @@ async fn dead_letter_poison(
         sequence_number = record.change.sequence_number.as_deref().unwrap_or_default(),
         event_name = record.event_name.as_str(),
         order_id = key_order_id(record),
+        owner = key_owner(record),
         correlation_id = image_correlation_id(record),
         dead_lettered,
         error = %err,

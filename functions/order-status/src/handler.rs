@@ -96,6 +96,7 @@ fn found(stored: &StoredOrder, correlation_id: &CorrelationId) -> Response<Body>
                 outcome = "found",
                 status = 200,
                 order_id = %stored.order_id,
+                owner = %stored.owner,
                 correlation_id = %correlation_id,
                 "order status read"
             );
@@ -108,6 +109,7 @@ fn found(stored: &StoredOrder, correlation_id: &CorrelationId) -> Response<Body>
                 outcome = "failed",
                 status = 500,
                 order_id = %stored.order_id,
+                owner = %stored.owner,
                 correlation_id = %correlation_id,
                 error = %ErrorChain(&err),
                 "order status not rendered"

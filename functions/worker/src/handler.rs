@@ -71,8 +71,7 @@ use orders_adapters::ports::{
 use orders_adapters::record::StoredOrder;
 use orders_adapters::settings::MAX_RECEIVE_COUNT;
 use orders_adapters::telemetry::ErrorChain;
-use orders_domain::contract::{ContractError, CorrelationId, OrderMessage};
-use orders_domain::model::OrderId;
+use orders_domain::contract::{ContractError, OrderMessage};
 use time::OffsetDateTime;
 
 use crate::backoff;
@@ -199,25 +198,11 @@ async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> O
     let age_ms = orders_adapters::telemetry::age_ms(message.accepted_at, OffsetDateTime::now_utc());
     match put {
         Ok(PutOutcome::Created) => {
-            log_ok(
-                Outcome::Persisted,
-                record,
-                message_id,
-                order_id,
-                correlation_id,
-                age_ms,
-            );
+            log_ok(Outcome::Persisted, record, message_id, &message, age_ms);
             Outcome::Persisted
         }
         Ok(PutOutcome::Duplicate) => {
-            log_ok(
-                Outcome::Duplicate,
-                record,
-                message_id,
-                order_id,
-                correlation_id,
-                age_ms,
-            );
+            log_ok(Outcome::Duplicate, record, message_id, &message, age_ms);
             Outcome::Duplicate
         }
         Ok(PutOutcome::Conflict { existing }) => {
@@ -234,6 +219,7 @@ async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> O
                 outcome = outcome.as_str(),
                 message_id,
                 order_id = %order_id,
+                owner = %message.owner,
                 correlation_id = %correlation_id,
                 age_ms,
                 stored_hash = existing.as_str(),
@@ -258,6 +244,7 @@ async fn process_record(deps: &Deps, record: &SqsMessage, message_id: &str) -> O
                         outcome = outcome.as_str(),
                         message_id,
                         order_id = %order_id,
+                        owner = %message.owner,
                         correlation_id = %correlation_id,
                         age_ms,
                         error = %chain,
@@ -333,16 +320,16 @@ fn log_ok(
     outcome: Outcome,
     record: &SqsMessage,
     message_id: &str,
-    order_id: &OrderId,
-    correlation_id: &CorrelationId,
+    message: &OrderMessage,
     age_ms: u64,
 ) {
     tracing::info!(
         stage = STAGE,
         outcome = outcome.as_str(),
         message_id,
-        order_id = %order_id,
-        correlation_id = %correlation_id,
+        order_id = %message.order_id,
+        owner = %message.owner,
+        correlation_id = %message.correlation_id,
         age_ms,
         // Intake's X-Ray trace header, which SQS hands over as a system
         // attribute: finds the joined intake + worker trace from this line.

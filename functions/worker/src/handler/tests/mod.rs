@@ -582,7 +582,7 @@ async fn given_two_owners_of_one_order_id_then_both_are_stored_and_a_conflict_is
     // Then both are stored, each under its owner, and nothing is dead-lettered
     assert!(failures(&response).is_empty());
     assert_eq!(store.writes(), 2);
-    let id = OrderId::parse("23214").unwrap();
+    let id = orders_domain::model::OrderId::parse("23214").unwrap();
     assert_eq!(store.get_owned(&bob, &id).unwrap().order.unit_count(), 5);
     assert_eq!(store.get("23214").unwrap().order.unit_count(), 22);
     assert!(dead_letters.sent().is_empty());
