@@ -33,6 +33,10 @@ const MAX_REASON_CHARS: usize = 240;
 pub struct RecentOrder {
     /// The order id.
     pub order_id: String,
+    /// The order's owner key, once a line named it: two owners' orders
+    /// with one id are two rows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// The request's correlation id.
     pub correlation_id: Option<String>,
     /// Furthest stage reached: `accepted`, `persisted`, `notified`, or
@@ -149,7 +153,13 @@ impl Recent {
             return;
         };
         let mut orders = lock(&self.orders);
-        let index = match orders.iter().position(|o| o.order_id == order_id) {
+        // A line that names no owner (a stage that does not log it) joins
+        // the latest row of its id.
+        let owner = line.owner.as_deref();
+        let index = match orders.iter().rposition(|o| {
+            o.order_id == order_id
+                && (owner.is_none() || o.owner.is_none() || o.owner.as_deref() == owner)
+        }) {
             Some(index) => index,
             None => {
                 if orders.len() == RECENT_ORDERS {
@@ -157,6 +167,7 @@ impl Recent {
                 }
                 orders.push_back(RecentOrder {
                     order_id: order_id.to_owned(),
+                    owner: None,
                     correlation_id: None,
                     status: String::new(),
                     enqueued_ms: None,
@@ -177,6 +188,9 @@ impl Recent {
         }
         if order.correlation_id.is_none() {
             order.correlation_id.clone_from(&line.correlation_id);
+        }
+        if order.owner.is_none() {
+            order.owner.clone_from(&line.owner);
         }
     }
 
@@ -226,6 +240,8 @@ pub struct OutcomeLine {
     pub outcome: Option<String>,
     /// `order_id`.
     pub order_id: Option<String>,
+    /// `owner` (the order's owner key).
+    pub owner: Option<String>,
     /// `correlation_id`.
     pub correlation_id: Option<String>,
     /// `message_id` or `sequence_number`.
@@ -248,6 +264,7 @@ impl Visit for OutcomeLine {
             "stage" => &mut self.stage,
             "outcome" => &mut self.outcome,
             "order_id" => &mut self.order_id,
+            "owner" => &mut self.owner,
             "correlation_id" => &mut self.correlation_id,
             "message_id" | "sequence_number" => &mut self.message_id,
             "reason" => &mut self.reason,
@@ -304,6 +321,31 @@ mod tests {
             age_ms: age,
             ..OutcomeLine::default()
         }
+    }
+
+    #[test]
+    fn given_two_owners_of_one_order_id_then_they_are_two_rows() {
+        let recent = Recent::default();
+        let owned = |stage: &str, outcome: &str, owner: &str, age: u64| OutcomeLine {
+            owner: Some(owner.into()),
+            ..line(stage, outcome, "23214", Some(age))
+        };
+        recent.record(&owned("intake", "accepted", "aaaa", 1));
+        recent.record(&owned("intake", "accepted", "bbbb", 2));
+        recent.record(&owned("worker", "persisted", "aaaa", 30));
+        recent.record(&owned("notifier", "notified", "aaaa", 60));
+        let orders = recent.orders();
+        assert_eq!(orders.len(), 2, "{orders:?}");
+        let of = |owner: &str| {
+            orders
+                .iter()
+                .find(|o| o.owner.as_deref() == Some(owner))
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(of("aaaa").status, "notified");
+        assert_eq!(of("bbbb").status, "accepted");
+        assert_eq!(of("bbbb").persisted_ms, None);
     }
 
     #[test]
