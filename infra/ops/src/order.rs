@@ -4,6 +4,7 @@
 //! `--show-personal-data`; without it the output holds ids, times and counts.
 
 use orders_adapters::record::{ItemMapping, StoredOrder};
+use orders_domain::confirmation::ConfirmationState;
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 
@@ -46,6 +47,11 @@ pub struct OrderView {
     pub units: u64,
     /// The total with its currency, when prices were given.
     pub total: Option<String>,
+    /// The customer's confirmation e-mail: its state (as `GET
+    /// /orders/{orderId}` answers it) and what the item says about it (SES's
+    /// message id, the refusal's reason code, or until when a claim holds).
+    /// Never the address.
+    pub confirmation: String,
     /// Only with `--show-personal-data`.
     pub personal: Option<Personal>,
 }
@@ -74,6 +80,7 @@ impl OrderView {
             line_items: order.items().len(),
             units: order.unit_count(),
             total,
+            confirmation: confirmation(stored),
             personal: show_personal_data.then(|| Personal {
                 customer_name: order.customer_name().as_str().to_owned(),
                 customer_email: order.customer_email().map(|e| e.as_str().to_owned()),
@@ -99,6 +106,7 @@ impl OrderView {
                     .as_ref()
                     .map_or_else(String::new, |t| format!(", total {t}"))
             ),
+            format!("confirmation {}", self.confirmation),
         ];
         match &self.personal {
             Some(p) => {
@@ -111,6 +119,30 @@ impl OrderView {
             None => lines.push("(personal data hidden: --show-personal-data shows it)".to_owned()),
         }
         lines
+    }
+}
+
+/// `SENT (SES message id …)`, `FAILED (invalid-address)`, `PENDING (claimed
+/// until …)`, `PENDING`, `NOT_REQUESTED`.
+fn confirmation(stored: &StoredOrder) -> String {
+    let marks = &stored.confirmation;
+    let state = ConfirmationState::of(stored.order.customer_email().is_some(), marks);
+    let detail = match state {
+        ConfirmationState::Sent => marks
+            .confirmation_message_id
+            .as_ref()
+            .map(|id| format!("SES message id {id}")),
+        ConfirmationState::Failed => marks.confirmation_failed.map(|r| r.as_str().to_owned()),
+        ConfirmationState::Pending => marks
+            .confirmation_claim_until
+            .and_then(|until| time::OffsetDateTime::from_unix_timestamp(until).ok())
+            .and_then(|until| until.format(&Rfc3339).ok())
+            .map(|until| format!("claimed until {until}")),
+        ConfirmationState::NotRequested => None,
+    };
+    match detail {
+        Some(detail) => format!("{} ({detail})", state.as_str()),
+        None => state.as_str().to_owned(),
     }
 }
 
@@ -133,4 +165,72 @@ pub async fn show(
         source: Box::new(std::io::Error::other(err.to_string())),
     })?;
     Ok(OrderView::of(&stored, show_personal_data))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orders_domain::confirmation::{ConfirmationMarks, RefusalCode};
+    use orders_domain::contract::{CorrelationId, OrderMessage};
+    use orders_domain::model::{OrderRequest, OwnerKey};
+    use orders_domain::test_support::legacy_order;
+
+    fn stored(email: bool, marks: ConfirmationMarks) -> StoredOrder {
+        let mut body = legacy_order("o-1");
+        if email {
+            body["customerEmail"] = serde_json::json!("harry@example.org");
+        }
+        let request = OrderRequest::from_json(&body).unwrap();
+        let message = OrderMessage::new(
+            OwnerKey::anonymous(),
+            request.order_id.unwrap(),
+            CorrelationId::parse("c-1").unwrap(),
+            time::OffsetDateTime::UNIX_EPOCH,
+            request.order,
+        );
+        let mut stored = StoredOrder::from_message(&message, time::OffsetDateTime::UNIX_EPOCH);
+        stored.confirmation = marks;
+        stored
+    }
+
+    #[test]
+    fn given_each_mark_then_the_confirmation_line_says_its_state_and_detail_never_the_address() {
+        let cases = [
+            (false, ConfirmationMarks::default(), "NOT_REQUESTED"),
+            (true, ConfirmationMarks::default(), "PENDING"),
+            (
+                true,
+                ConfirmationMarks {
+                    confirmation_claim: Some("t".into()),
+                    confirmation_claim_until: Some(60),
+                    ..ConfirmationMarks::default()
+                },
+                "PENDING (claimed until 1970-01-01T00:01:00Z)",
+            ),
+            (
+                true,
+                ConfirmationMarks {
+                    confirmation_sent_at: Some(time::OffsetDateTime::UNIX_EPOCH),
+                    confirmation_message_id: Some("0100-abc".into()),
+                    ..ConfirmationMarks::default()
+                },
+                "SENT (SES message id 0100-abc)",
+            ),
+            (
+                true,
+                ConfirmationMarks {
+                    confirmation_failed: Some(RefusalCode::InvalidAddress),
+                    ..ConfirmationMarks::default()
+                },
+                "FAILED (invalid-address)",
+            ),
+        ];
+        for (email, marks, expected) in cases {
+            let view = OrderView::of(&stored(email, marks), false);
+            assert_eq!(view.confirmation, expected);
+            let text = view.lines().join("\n");
+            assert!(text.contains(&format!("confirmation {expected}")), "{text}");
+            assert!(!text.contains("harry@example.org"), "{text}");
+        }
+    }
 }
