@@ -71,8 +71,9 @@ const _: () = {
 ///
 /// The claim is taken before the send and replaced by the sent mark after
 /// it. A delivery that finds an unexpired claim waits (its record comes back
-/// when the claim expires); one that finds an expired claim takes it over
-/// and sends. So the window is what a crash costs: an invocation that dies
+/// after the queue's visibility timeout, [`QUEUE_VISIBILITY_TIMEOUT_SECS`],
+/// as often as it takes: the third receive after a crash finds the claim
+/// expired); one that finds an expired claim takes it over and sends. So the window is what a crash costs: an invocation that dies
 /// between `SendEmail` and the sent mark leaves a claim that holds the
 /// order for up to 15 minutes, after which a redelivery sends the
 /// confirmation a second time (the only duplicate the function can
