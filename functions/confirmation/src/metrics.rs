@@ -13,7 +13,7 @@
 //! The document is written as one line of its own on stdout
 //! ([`EmfMetrics`]), beside the tracing lines: a `provided` runtime's
 //! output reaches CloudWatch Logs as written. Tests use a recorder
-//! ([`memory::RecordingMetrics`]).
+//! (`memory::RecordingMetrics`, with the `test-support` feature).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
