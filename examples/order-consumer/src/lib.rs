@@ -134,6 +134,22 @@ pub fn failures_to_report(fifo: bool, outcomes: &[Outcome]) -> Vec<usize> {
     }
 }
 
+/// The answer for `records` whose outcomes, in the same order, are
+/// `outcomes`: the records [`failures_to_report`] names, by message id. A
+/// record without a message id is reported with an empty identifier, which
+/// Lambda treats as a failure of the whole batch: safer than dropping it.
+pub fn batch_response(records: &[SqsMessage], outcomes: &[Outcome]) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for index in failures_to_report(is_fifo(records), outcomes) {
+        let id = records
+            .get(index)
+            .and_then(|r| r.message_id.clone())
+            .unwrap_or_default();
+        response.add_failure(id);
+    }
+    response
+}
+
 /// Whether the batch comes from a FIFO queue: its ARN ends in `.fifo`, or its
 /// records carry a `MessageGroupId`.
 pub fn is_fifo(records: &[SqsMessage]) -> bool {
@@ -253,13 +269,7 @@ pub async fn handle_batch(
         };
         outcomes.push(outcome);
     }
-    let mut response = SqsBatchResponse::default();
-    for index in failures_to_report(fifo, &outcomes) {
-        // A record without a message id is reported with an empty identifier,
-        // which Lambda treats as a failure of the whole batch: safer than
-        // dropping it.
-        response.add_failure(records[index].message_id.clone().unwrap_or_default());
-    }
+    let response = batch_response(&records, &outcomes);
     Ok(response)
 }
 

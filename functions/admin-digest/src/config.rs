@@ -11,7 +11,7 @@ use orders_adapters::config::{ADMIN_TOPIC_ARN, ConfigError, FromVars, Vars};
 use orders_adapters::settings::{ADMIN_DIGEST_MIN_EMAIL_INTERVAL_MS, ADMIN_DIGEST_TIMEOUT_SECS};
 
 use crate::mailbox::{AdminMailbox, SnsAdminMailbox};
-use crate::pacing::Pacer;
+use orders_adapters::pacing::Pacer;
 
 /// Every environment variable the admin-digest function reads.
 pub const ENV_VARS: &[&str] = &[ADMIN_TOPIC_ARN, PROCESSED_EVENTS_TABLE];

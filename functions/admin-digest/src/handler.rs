@@ -8,7 +8,7 @@
 //!    claimed by a delivery still in flight is retried later.
 //! 3. The new orders become e-mails ([`crate::email::plan`]): the detail of
 //!    one order, else a digest, split only at SNS's message limit. Each is
-//!    sent to the admin topic, then paced ([`crate::pacing`]). After a send
+//!    sent to the admin topic, then paced ([`orders_adapters::pacing`]). After a send
 //!    the topic accepted, the claims of its orders are completed; after one
 //!    it refused, they are released and its records reported, so SQS
 //!    delivers them again after the visibility timeout. An e-mail that no

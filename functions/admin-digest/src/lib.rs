@@ -10,7 +10,7 @@
 //! admin's e-mail subscription: the order's detail when the batch holds one
 //! new order, otherwise a digest ([`email`]). Repeats are dropped by
 //! `eventId` with the consumer kit's idempotency store, so each order is in
-//! exactly one e-mail. Sends are paced ([`pacing`]) to one per second per
+//! exactly one e-mail. Sends are paced ([`orders_adapters::pacing`]) to one per second per
 //! invocation: the admin gets at most two e-mails a second however many
 //! orders arrive, where SNS suspends an e-mail subscription above ten
 //! (<https://docs.aws.amazon.com/sns/latest/dg/sns-email-notifications.html>).
@@ -25,7 +25,6 @@ pub mod email;
 mod handler;
 mod mailbox;
 mod outcome;
-mod pacing;
 
 // Test support lives under tests/, so no file outside it holds test code.
 #[cfg(test)]

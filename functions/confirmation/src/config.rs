@@ -13,10 +13,10 @@ use orders_adapters::ports::VisibilityDelay;
 
 use crate::mailer::{CustomerMailer, SesCustomerMailer};
 use crate::metrics::{EmfMetrics, Metrics};
-use crate::pacing::Pacer;
 use crate::settings::{CLAIM_FOR, DEFAULT_MAX_SEND_RATE, send_interval};
 use crate::store::ConfirmationStore;
 use crate::store::dynamodb::DynamoConfirmationStore;
+use orders_adapters::pacing::Pacer;
 
 /// URL of the function's own queue, whose records it backs off.
 pub const CONFIRMATION_QUEUE_URL: &str = "CONFIRMATION_QUEUE_URL";

@@ -24,7 +24,7 @@
 //!    and keeps the record invisible for a backoff
 //!    (`ChangeMessageVisibility`, [`BACKOFF_SECS`]), reporting it failed.
 //!
-//! Sends are paced (`pacing`) so the function stays within the
+//! Sends are paced (`orders_adapters::pacing`) so the function stays within the
 //! account's maximum send rate, and a send that no longer fits the
 //! invocation's time is not started. One log line per record and one per
 //! batch: ids, outcomes and reason codes, never the address or the name.

@@ -22,7 +22,7 @@ pub mod mailer;
 pub mod message;
 pub mod metrics;
 mod outcome;
-mod pacing;
+
 pub mod settings;
 pub mod store;
 

@@ -106,20 +106,11 @@ impl Outcome {
 }
 
 /// The answer for `records` whose outcomes, in the same order, are
-/// `outcomes`: the records to retry by message id. A record without a
-/// message id is reported with an empty identifier, which Lambda treats as
-/// a failure of the whole batch: safer than dropping it.
+/// `outcomes`: the consumer kit's batch rule over their kit outcomes
+/// ([`order_consumer::batch_response`]).
 pub fn batch_response(records: &[SqsMessage], outcomes: &[Outcome]) -> SqsBatchResponse {
     let kit: Vec<order_consumer::Outcome> = outcomes.iter().map(|o| o.kit()).collect();
-    let mut response = SqsBatchResponse::default();
-    for index in order_consumer::failures_to_report(order_consumer::is_fifo(records), &kit) {
-        let id = records
-            .get(index)
-            .and_then(|r| r.message_id.clone())
-            .unwrap_or_default();
-        response.add_failure(id);
-    }
-    response
+    order_consumer::batch_response(records, &kit)
 }
 
 #[cfg(test)]

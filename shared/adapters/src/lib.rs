@@ -15,6 +15,7 @@ pub mod aws;
 pub mod config;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
+pub mod pacing;
 pub mod ports;
 pub mod record;
 pub mod settings;

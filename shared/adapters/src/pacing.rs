@@ -1,11 +1,14 @@
-//! The e-mail pace: at most one send per interval per invocation.
+//! The send pace of the e-mailing consumers (admin-digest, confirmation):
+//! at most one send per interval per invocation.
 //!
 //! After each send the handler sleeps what is left of the interval since
 //! the send began, the last send included, so an invocation that returns
 //! and a next one that starts at once still keep the pace. With the event
-//! source mapping's `MaximumConcurrency` invocations at most at a time, the
-//! admin's e-mail rate is bounded by `MaximumConcurrency / interval`
-//! whatever the order rate (see `orders_adapters::settings`).
+//! source mapping's `MaximumConcurrency` invocations at most at a time, a
+//! function's send rate is bounded by `MaximumConcurrency / interval`
+//! whatever the order rate: each function picks the interval that makes
+//! that its quota (the admin topic's e-mail rate, the account's SES
+//! maximum send rate).
 //!
 //! Time is tokio's: in Lambda and the local runner the real clock, in tests
 //! a paused one that `sleep` advances at once, so the pace is checked
