@@ -297,13 +297,7 @@ fn log_record(record: &SqsMessage, event: Option<&OrderCreated>, outcome: Outcom
 /// Until when this invocation may send: Lambda's deadline on tokio's clock.
 /// `None` when the context has none (a hand-built one in tests).
 fn deadline(context: &Context) -> Option<Instant> {
-    if context.deadline == 0 {
-        return None;
-    }
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
-    Some(Instant::now() + Duration::from_millis(context.deadline.saturating_sub(now_ms)))
+    orders_adapters::deadline::on_tokio_clock(context.deadline)
 }
 
 fn unix_now() -> i64 {

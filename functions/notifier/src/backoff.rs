@@ -13,7 +13,7 @@
 //! invocation, which would retry the whole batch and publish again what SNS
 //! had accepted.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use tokio::time::Instant;
 
@@ -37,12 +37,7 @@ impl RetryBudget {
     /// (milliseconds since the Unix epoch, as Lambda's context gives it).
     /// A deadline already past, or none (`0`), leaves no time to retry.
     pub fn from_deadline(deadline_ms: u64) -> Self {
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
-        Self::within(remaining)
+        Self::within(orders_adapters::deadline::time_left(deadline_ms))
     }
 
     /// The budget of an invocation with `remaining` time left, counted on

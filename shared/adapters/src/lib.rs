@@ -13,6 +13,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod deadline;
 #[cfg(any(test, feature = "test-support"))]
 pub mod memory;
 pub mod pacing;
