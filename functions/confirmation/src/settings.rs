@@ -91,9 +91,12 @@ pub const DEFAULT_MAX_SEND_RATE: f64 = 14.0;
 
 /// Filter policy of the queue's subscription to the order-events topic
 /// (`FilterPolicyScope: MessageAttributes`), exactly as in the template:
-/// OrderCreated events of any schema version, so one the function cannot
-/// read reaches its DLQ and alarm instead of being filtered out.
-pub const FILTER_POLICY: &str = r#"{"eventType":["OrderCreated"]}"#;
+/// OrderCreated events whose customer gave an e-mail address
+/// (`customerEmailGiven`), so an order without one never reaches the queue
+/// and costs the function no invocation, receive or read; of any schema
+/// version, so one the function cannot read reaches its DLQ and alarm
+/// instead of being filtered out.
+pub const FILTER_POLICY: &str = r#"{"eventType":["OrderCreated"],"customerEmailGiven":["true"]}"#;
 
 /// The least interval between two sends of one invocation that keeps
 /// [`MAX_CONCURRENCY`] invocations within `max_send_rate` e-mails per

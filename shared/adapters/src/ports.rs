@@ -256,6 +256,9 @@ pub const DEAD_LETTER_SOURCE_MESSAGE_ID_ATTRIBUTE: &str = "sourceMessageId";
 pub const DEAD_LETTER_SEQUENCE_NUMBER_ATTRIBUTE: &str = "sequenceNumber";
 /// SNS message attribute naming the event type (`OrderCreated`), for filter policies.
 pub const EVENT_TYPE_ATTRIBUTE: &str = "eventType";
+/// SNS message attribute saying whether the customer gave an e-mail address
+/// (`true` or `false`, never the address), for the confirmation's filter policy.
+pub const CUSTOMER_EMAIL_GIVEN_ATTRIBUTE: &str = "customerEmailGiven";
 /// SNS message attribute with the event's schema version, for filter policies.
 pub const SCHEMA_VERSION_ATTRIBUTE: &str = "schemaVersion";
 /// Message attribute with the order id, when it could be read.

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 
 use super::{is_transient_code, port_error};
 use crate::ports::{
-    EVENT_TYPE_ATTRIBUTE, EntryResult, EventPublisher, PortError, SCHEMA_VERSION_ATTRIBUTE,
-    publish_batch_ranges,
+    CUSTOMER_EMAIL_GIVEN_ATTRIBUTE, EVENT_TYPE_ATTRIBUTE, EntryResult, EventPublisher, PortError,
+    SCHEMA_VERSION_ATTRIBUTE, publish_batch_ranges,
 };
 use orders_domain::contract::{ORDER_CREATED_EVENT_TYPE, OrderCreated};
 
@@ -38,12 +38,16 @@ impl SnsEventPublisher {
 /// message structure is String, not JSON"
 /// (<https://docs.aws.amazon.com/sns/latest/dg/sns-message-attributes.html>),
 /// so a JSON-structured event would reach raw-delivery queues without them
-/// and attribute filter policies would have nothing to match. Two attributes,
-/// well inside the ten that raw delivery to SQS accepts.
-pub fn order_created_attributes(event: &OrderCreated) -> [(&'static str, String); 2] {
+/// and attribute filter policies would have nothing to match. Three
+/// attributes, well inside the ten that raw delivery to SQS accepts.
+pub fn order_created_attributes(event: &OrderCreated) -> [(&'static str, String); 3] {
     [
         (EVENT_TYPE_ATTRIBUTE, ORDER_CREATED_EVENT_TYPE.to_owned()),
         (SCHEMA_VERSION_ATTRIBUTE, event.schema_version.to_string()),
+        (
+            CUSTOMER_EMAIL_GIVEN_ATTRIBUTE,
+            event.customer_email_given.to_string(),
+        ),
     ]
 }
 
@@ -62,7 +66,7 @@ fn sns_string_attribute(
 /// protocol receives; events carry no subject (nothing reads them as mail).
 struct SnsEntry {
     message: String,
-    attributes: [(&'static str, String); 2],
+    attributes: [(&'static str, String); 3],
 }
 
 impl SnsEntry {

@@ -113,6 +113,12 @@ pub struct OrderCreated {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(with = "u64")]
     pub total: Option<u64>,
+    /// Whether the customer gave an e-mail address (never the address):
+    /// the customer's confirmation is sent only then, and its subscription
+    /// filters on the `customerEmailGiven` message attribute, so an order
+    /// without one costs the confirmation nothing.
+    #[serde(default)]
+    pub customer_email_given: bool,
 }
 
 impl OrderCreated {
@@ -144,6 +150,7 @@ impl OrderCreated {
             items,
             currency,
             total,
+            customer_email_given: order.customer_email().is_some(),
         }
     }
 

@@ -24,7 +24,11 @@ fn an_event_is_published_as_a_string_message_with_its_attributes_and_no_subject(
     assert_eq!(p.subject, None);
     assert_eq!(
         p.attributes,
-        attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "2")])
+        attributes(&[
+            ("eventType", "OrderCreated"),
+            ("schemaVersion", "2"),
+            ("customerEmailGiven", "false")
+        ])
     );
     // Batches are packed by the same size on both adapters.
     assert_eq!(p.size(), orders_adapters::aws::sns_entry_size(&e));
@@ -73,14 +77,18 @@ async fn the_event_publisher_reaches_the_documented_subscription_with_the_attrib
     for message in &got {
         assert_eq!(
             message.message_attributes,
-            attributes(&[("eventType", "OrderCreated"), ("schemaVersion", "2")])
+            attributes(&[
+                ("eventType", "OrderCreated"),
+                ("schemaVersion", "2"),
+                ("customerEmailGiven", "false")
+            ])
         );
     }
     let env = &received(&s.queues, &wrapped).await[0];
     let v: serde_json::Value = serde_json::from_str(&env.body).unwrap();
     assert_eq!(v["Message"], one.to_json().as_str());
     assert!(v.get("Subject").is_none());
-    assert_eq!(envelope_attributes(&env.body).unwrap().len(), 2);
+    assert_eq!(envelope_attributes(&env.body).unwrap().len(), 3);
 
     let files = outbox_files(&s.topics, &s.outbox).await;
     assert_eq!(files.len(), 3);
