@@ -66,6 +66,73 @@ pub fn holds(marks: &ConfirmationMarks, claim: &Claim) -> bool {
     marks.confirmation_claim.as_deref() == Some(claim.token.as_str())
 }
 
+/// One conditional write of the marks, its condition and its change stated
+/// once for the stores that apply them to marks they hold (in memory, the
+/// local runner's table); the DynamoDB adapter says the same in its
+/// condition and update expressions.
+#[derive(Debug, Clone, Copy)]
+pub enum MarkWrite<'a> {
+    /// Take `claim` if [`may_claim`] at `now`.
+    Claim {
+        /// The claim to take.
+        claim: &'a Claim,
+        /// Epoch seconds.
+        now: i64,
+    },
+    /// Drop the claim and mark the order sent, if [`holds`].
+    Sent {
+        /// The delivery's claim.
+        claim: &'a Claim,
+        /// When SES took the message.
+        at: OffsetDateTime,
+        /// SES's message id.
+        message_id: &'a str,
+    },
+    /// Drop the claim and mark the order failed, if [`holds`].
+    Failed {
+        /// The delivery's claim.
+        claim: &'a Claim,
+        /// Why SES refused it.
+        reason: RefusalCode,
+    },
+    /// Drop the claim, if [`holds`].
+    Release {
+        /// The delivery's claim.
+        claim: &'a Claim,
+    },
+}
+
+impl MarkWrite<'_> {
+    /// Whether the write's condition holds on `marks`.
+    pub fn allowed(&self, marks: &ConfirmationMarks) -> bool {
+        match *self {
+            Self::Claim { now, .. } => may_claim(marks, now),
+            Self::Sent { claim, .. } | Self::Failed { claim, .. } | Self::Release { claim } => {
+                holds(marks, claim)
+            }
+        }
+    }
+
+    /// Changes `marks` as the write does.
+    pub fn apply(&self, marks: &mut ConfirmationMarks) {
+        if let Self::Claim { claim, .. } = *self {
+            marks.confirmation_claim = Some(claim.token.clone());
+            marks.confirmation_claim_until = Some(claim.until);
+            return;
+        }
+        marks.confirmation_claim = None;
+        marks.confirmation_claim_until = None;
+        match *self {
+            Self::Sent { at, message_id, .. } => {
+                marks.confirmation_sent_at = Some(at);
+                marks.confirmation_message_id = Some(message_id.to_owned());
+            }
+            Self::Failed { reason, .. } => marks.confirmation_failed = Some(reason),
+            Self::Claim { .. } | Self::Release { .. } => {}
+        }
+    }
+}
+
 /// The confirmation's reads and conditional writes on the orders table,
 /// by table key (`orders_domain::record::order_key`).
 #[async_trait]

@@ -57,28 +57,18 @@ impl MemoryConfirmations {
         Ok(())
     }
 
-    /// Applies `change` to the marks under `key` when `condition` holds.
-    fn update(
-        &self,
-        key: &str,
-        condition: impl FnOnce(&ConfirmationMarks) -> bool,
-        change: impl FnOnce(&mut ConfirmationMarks),
-    ) -> Result<Written, PortError> {
+    /// Applies `write` to the marks under `key` when its condition holds.
+    fn update(&self, key: &str, write: MarkWrite<'_>) -> Result<Written, PortError> {
         self.fault()?;
         let mut orders = lock(&self.orders);
         match orders.get_mut(key) {
-            Some(order) if condition(&order.marks) => {
-                change(&mut order.marks);
+            Some(order) if write.allowed(&order.marks) => {
+                write.apply(&mut order.marks);
                 Ok(Written::Done)
             }
             _ => Ok(Written::Refused),
         }
     }
-}
-
-fn drop_claim(marks: &mut ConfirmationMarks) {
-    marks.confirmation_claim = None;
-    marks.confirmation_claim_until = None;
 }
 
 #[async_trait]
@@ -89,30 +79,22 @@ impl ConfirmationStore for MemoryConfirmations {
     }
 
     async fn claim(&self, key: &str, claim: &Claim, now: i64) -> Result<Written, PortError> {
-        self.update(
-            key,
-            |marks| may_claim(marks, now),
-            |marks| {
-                marks.confirmation_claim = Some(claim.token.clone());
-                marks.confirmation_claim_until = Some(claim.until);
-            },
-        )
+        self.update(key, MarkWrite::Claim { claim, now })
     }
 
     async fn mark_sent(
         &self,
         key: &str,
         claim: &Claim,
-        sent_at: OffsetDateTime,
+        at: OffsetDateTime,
         message_id: &str,
     ) -> Result<Written, PortError> {
         self.update(
             key,
-            |marks| holds(marks, claim),
-            |marks| {
-                drop_claim(marks);
-                marks.confirmation_sent_at = Some(sent_at);
-                marks.confirmation_message_id = Some(message_id.to_owned());
+            MarkWrite::Sent {
+                claim,
+                at,
+                message_id,
             },
         )
     }
@@ -123,17 +105,10 @@ impl ConfirmationStore for MemoryConfirmations {
         claim: &Claim,
         reason: RefusalCode,
     ) -> Result<Written, PortError> {
-        self.update(
-            key,
-            |marks| holds(marks, claim),
-            |marks| {
-                drop_claim(marks);
-                marks.confirmation_failed = Some(reason);
-            },
-        )
+        self.update(key, MarkWrite::Failed { claim, reason })
     }
 
     async fn release(&self, key: &str, claim: &Claim) -> Result<Written, PortError> {
-        self.update(key, |marks| holds(marks, claim), drop_claim)
+        self.update(key, MarkWrite::Release { claim })
     }
 }

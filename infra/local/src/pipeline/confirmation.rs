@@ -10,11 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use confirmation::mailer::{ConfirmationEmail, CustomerMailer, SendError, classify};
 use confirmation::settings::{BATCH_SIZE, MAX_CONCURRENCY as CONFIRMATION_MAX_CONCURRENCY};
-use confirmation::store::{Claim, ConfirmationStore, OrderToConfirm, Written, holds, may_claim};
+use confirmation::store::{Claim, ConfirmationStore, MarkWrite, OrderToConfirm, Written};
 use orders_adapters::ports::PortError;
 use orders_adapters::record::{ItemMapping, StoredOrder};
 use orders_backends::backend::{Backends, MailError, MailService, OutgoingEmail, TableService};
-use orders_domain::confirmation::{ConfirmationMarks, RefusalCode};
+use orders_domain::confirmation::RefusalCode;
 use time::OffsetDateTime;
 
 use super::config::{PipelineConfig, Ports};
@@ -169,22 +169,17 @@ impl TableConfirmations {
         Ok(Some((item, OrderToConfirm { order, marks })))
     }
 
-    /// Applies `change` to the marks under `key` when `condition` holds.
-    async fn update(
-        &self,
-        key: &str,
-        condition: impl FnOnce(&ConfirmationMarks) -> bool,
-        change: impl FnOnce(&mut ConfirmationMarks),
-    ) -> Result<Written, PortError> {
+    /// Applies `write` to the marks under `key` when its condition holds.
+    async fn update(&self, key: &str, write: MarkWrite<'_>) -> Result<Written, PortError> {
         let _held = self.lock.lock().await;
         let Some((mut item, found)) = self.read(key).await? else {
             return Ok(Written::Refused);
         };
-        if !condition(&found.marks) {
+        if !write.allowed(&found.marks) {
             return Ok(Written::Refused);
         }
         let mut marks = found.marks;
-        change(&mut marks);
+        write.apply(&mut marks);
         for name in orders_domain::confirmation::ATTRIBUTES {
             item.remove(name);
         }
@@ -201,11 +196,6 @@ impl TableConfirmations {
     }
 }
 
-fn drop_claim(marks: &mut ConfirmationMarks) {
-    marks.confirmation_claim = None;
-    marks.confirmation_claim_until = None;
-}
-
 #[async_trait]
 impl ConfirmationStore for TableConfirmations {
     async fn order(&self, key: &str) -> Result<Option<OrderToConfirm>, PortError> {
@@ -213,34 +203,22 @@ impl ConfirmationStore for TableConfirmations {
     }
 
     async fn claim(&self, key: &str, claim: &Claim, now: i64) -> Result<Written, PortError> {
-        self.update(
-            key,
-            |marks| may_claim(marks, now),
-            |marks| {
-                marks.confirmation_claim = Some(claim.token.clone());
-                marks.confirmation_claim_until = Some(claim.until);
-            },
-        )
-        .await
+        self.update(key, MarkWrite::Claim { claim, now }).await
     }
 
     async fn mark_sent(
         &self,
         key: &str,
         claim: &Claim,
-        sent_at: OffsetDateTime,
+        at: OffsetDateTime,
         message_id: &str,
     ) -> Result<Written, PortError> {
-        self.update(
-            key,
-            |marks| holds(marks, claim),
-            |marks| {
-                drop_claim(marks);
-                marks.confirmation_sent_at = Some(sent_at);
-                marks.confirmation_message_id = Some(message_id.to_owned());
-            },
-        )
-        .await
+        let write = MarkWrite::Sent {
+            claim,
+            at,
+            message_id,
+        };
+        self.update(key, write).await
     }
 
     async fn mark_failed(
@@ -249,20 +227,11 @@ impl ConfirmationStore for TableConfirmations {
         claim: &Claim,
         reason: RefusalCode,
     ) -> Result<Written, PortError> {
-        self.update(
-            key,
-            |marks| holds(marks, claim),
-            |marks| {
-                drop_claim(marks);
-                marks.confirmation_failed = Some(reason);
-            },
-        )
-        .await
+        self.update(key, MarkWrite::Failed { claim, reason }).await
     }
 
     async fn release(&self, key: &str, claim: &Claim) -> Result<Written, PortError> {
-        self.update(key, |marks| holds(marks, claim), drop_claim)
-            .await
+        self.update(key, MarkWrite::Release { claim }).await
     }
 }
 
